@@ -1,0 +1,481 @@
+"""One frozen, typed configuration built from three sources, and nothing else reads the environment.
+
+Precedence, highest first:
+
+1. command-line flags (``keras-ct run --threshold 0.9``);
+2. action inputs, as the runner passes them (``INPUT_THRESHOLD``; both ``INPUT_MODEL-FILE`` and
+   ``INPUT_MODEL_FILE`` spellings). An empty input counts as *not given*: a composite action passes
+   ``""`` for inputs the caller left out;
+3. ``.keras-ct.yml`` at the root of the working directory;
+4. the built-in defaults in ``FIELDS``.
+
+Every invalid value raises ``ConfigError`` naming the input and where it came from, the bad value
+and what is allowed, e.g. ``threshold must be a number between 0 and 1, got "abc"``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from keras_ct.errors import ConfigError
+
+CONFIG_FILE = ".keras-ct.yml"
+#: The most rounds one loop may run. A loop that needs more is mis-configured, and every round costs
+#: a runner; raise it by editing the model, not the ceiling.
+MAX_ROUNDS_CEILING = 20
+MAX_TRAIN_RETRIES = 5
+CHANGES = ("auto", "conv-block", "dense", "dropout", "epochs")
+POLICIES = ("diagnose", "naive")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a raw value came from, for messages: ``--threshold``, ``input threshold``, ``.keras-ct.yml:3``."""
+
+    kind: str  # "flag" | "input" | "file" | "default"
+    label: str
+    file: str | None = None
+    line: int | None = None
+
+
+# -- value parsers: raw (str, or a YAML scalar) -> typed value; raise ValueError(allowed) -------------
+
+
+def _text(raw: Any) -> str:
+    if isinstance(raw, bool) or raw is None or isinstance(raw, list | dict):
+        raise ValueError("a string")
+    return str(raw).strip()
+
+
+def _nonempty(raw: Any) -> str:
+    value = _text(raw)
+    if not value:
+        raise ValueError("a non-empty string")
+    return value
+
+
+def _identifier(raw: Any) -> str:
+    value = _text(raw)
+    if not value.isidentifier():
+        raise ValueError("a Python identifier such as build_model")
+    return value
+
+
+def _number(raw: Any, allowed: str) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(allowed)
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ValueError(allowed) from None
+    if not math.isfinite(value):
+        raise ValueError(allowed)
+    return value
+
+
+def _threshold(raw: Any) -> float:
+    allowed = "a number between 0 and 1"
+    value = _number(raw, allowed)
+    if not 0.0 < value <= 1.0:
+        if 1.0 < value <= 100.0:
+            raise ValueError(allowed, f"a fraction, not a percentage: did you mean {value / 100:g}?")
+        raise ValueError(allowed)
+    return value
+
+
+def _int_in(low: int, high: int | None, what: str = "") -> Callable[[Any], int]:
+    allowed = f"a whole number {'from ' + str(low) + ' to ' + str(high) if high is not None else 'of at least ' + str(low)}"
+    if what:
+        allowed += f" ({what})"
+
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise ValueError(allowed)
+        text = str(raw).strip()
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError(allowed)
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError(allowed)
+        return value
+
+    return parse
+
+
+def _optional_int(low: int) -> Callable[[Any], int | None]:
+    parse = _int_in(low, None)
+
+    def optional(raw: Any) -> int | None:
+        return None if raw is None or str(raw).strip() == "" else parse(raw)
+
+    return optional
+
+
+def _minutes(raw: Any) -> float:
+    allowed = "a number of minutes greater than 0"
+    value = _number(raw, allowed)
+    if value <= 0:
+        raise ValueError(allowed)
+    return value
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("true or false")
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = _text(raw)
+        if value not in choices:
+            raise ValueError("one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+def _path(raw: Any) -> Path:
+    return Path(_nonempty(raw))
+
+
+def _optional_path(raw: Any) -> Path | None:
+    value = _text(raw) if raw is not None else ""
+    return Path(value) if value else None
+
+
+def _shape(raw: Any) -> tuple[int, ...] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, list):
+        parts = [str(p) for p in raw]
+    else:
+        text = _text(raw).strip("()[] ")
+        if not text:
+            return None
+        parts = [p for p in re.split(r"[,\sx]+", text) if p]
+    allowed = "positive whole numbers separated by commas, such as 28,28,1"
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(allowed)
+    return tuple(int(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    secret: bool = False
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("model-file", _path, "ml_task/model.py", "Python file that defines the model function."),
+    FieldSpec("model-function", _identifier, "build_model", "Function in model-file that returns the compiled model."),
+    FieldSpec(
+        "train-command",
+        _nonempty,
+        "python ml_task/train.py --dataset digits",
+        "Command that trains the model and writes the metrics file; a leading `python` runs with the `python` interpreter.",
+    ),
+    FieldSpec("threshold", _threshold, 0.95, "Accuracy the model must reach, between 0 and 1."),
+    FieldSpec("metric", _identifier, "accuracy", "Key of the metrics file to compare with the threshold."),
+    FieldSpec(
+        "max-rounds",
+        _int_in(1, MAX_ROUNDS_CEILING, f"the ceiling is {MAX_ROUNDS_CEILING}"),
+        5,
+        f"Most training rounds in one loop (1-{MAX_ROUNDS_CEILING}).",
+    ),
+    FieldSpec("round", _int_in(1, None), 1, "Number of this round (dispatched rounds pass it)."),
+    FieldSpec("metrics-file", _optional_path, None, "Where the train command writes the metrics JSON (default: in output-dir)."),
+    FieldSpec("output-dir", _optional_path, None, "Where rounds keep metrics, models and logs (default: $RUNNER_TEMP/keras-ct or .keras-ct)."),
+    FieldSpec("timeout-minutes", _minutes, 60.0, "Time limit for one training run."),
+    FieldSpec("working-directory", _path, ".", "Repository root the paths are relative to."),
+    FieldSpec("fail-below-threshold", _bool, False, "Exit non-zero when the threshold is missed (use on the last round)."),
+    FieldSpec("github-token", _text, "", "Token for the GitHub API (default: the workflow's token).", secret=True),
+    FieldSpec("pr-number", _optional_int(1), None, "Pull request to comment on (dispatched rounds pass it)."),
+    FieldSpec("policy", _choice(*POLICIES), "diagnose", "How to pick the next change: diagnose (learning curves) or naive (always a conv block)."),
+    FieldSpec("python", _text, "", "Interpreter of the model's environment (default: the one running keras-ct)."),
+    FieldSpec("input-shape", _shape, None, "Model input shape for build checks when the model has no Input layer, e.g. 28,28,1."),
+    FieldSpec("rounds-per-job", _int_in(1, MAX_ROUNDS_CEILING), 1, "Rounds to run in one job before dispatching the next."),
+    FieldSpec("warm-start", _bool, True, "Start each round from the previous round's weights where layers match."),
+    FieldSpec("checkpoint-dir", _optional_path, None, "Durable directory for resume checkpoints (default: in output-dir)."),
+    FieldSpec("train-retries", _int_in(0, MAX_TRAIN_RETRIES), 1, "Times a crashed training run is retried, resuming from its checkpoint."),
+    FieldSpec("commit", _bool, True, "Commit the augmented model when the threshold is missed."),
+    FieldSpec("push", _bool, True, "Push the augmented commit to the pull request's branch."),
+    FieldSpec("dispatch", _bool, True, "Dispatch the workflow for the next round."),
+)
+FIELD_NAMES = tuple(f.name for f in FIELDS)
+_BY_NAME = {f.name: f for f in FIELDS}
+
+
+@dataclass(frozen=True)
+class GitHubContext:
+    """What the runner tells us about the run (empty outside Actions)."""
+
+    actions: bool = False
+    api_url: str = "https://api.github.com"
+    server_url: str = "https://github.com"
+    repository: str = ""
+    event_name: str = ""
+    event: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    workflow_ref: str = ""
+    run_id: str = ""
+    run_attempt: str = ""
+    sha: str = ""
+    ref_name: str = ""
+    head_ref: str = ""
+
+    @property
+    def run_url(self) -> str:
+        if not (self.repository and self.run_id):
+            return ""
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+
+@dataclass(frozen=True)
+class Config:
+    model_file: Path
+    model_function: str
+    train_command: str
+    threshold: float
+    metric: str
+    max_rounds: int
+    round: int
+    metrics_file: Path | None
+    output_dir: Path | None
+    timeout_minutes: float
+    working_directory: Path
+    fail_below_threshold: bool
+    github_token: str = field(repr=False)
+    pr_number: int | None
+    policy: str
+    python: str
+    input_shape: tuple[int, ...] | None
+    rounds_per_job: int
+    warm_start: bool
+    checkpoint_dir: Path | None
+    train_retries: int
+    commit: bool
+    push: bool
+    dispatch: bool
+    github: GitHubContext = field(default_factory=GitHubContext)
+    config_file: Path | None = None
+    sources: Mapping[str, Source] = field(default_factory=dict, repr=False, compare=False)
+
+    # Resolved paths (relative ones are taken from the working directory).
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.working_directory / path
+
+    @property
+    def model_path(self) -> Path:
+        return self.resolve(self.model_file)
+
+    @property
+    def out_dir(self) -> Path:
+        if self.output_dir is not None:
+            return self.resolve(self.output_dir)
+        return self.working_directory / ".keras-ct"
+
+    def round_dir(self, round_number: int | None = None) -> Path:
+        return self.out_dir / f"round-{self.round if round_number is None else round_number}"
+
+    def metrics_path(self, round_number: int | None = None) -> Path:
+        if self.metrics_file is not None:
+            return self.resolve(self.metrics_file)
+        return self.round_dir(round_number) / "metrics.json"
+
+    def checkpoint_path(self, round_number: int | None = None) -> Path:
+        base = self.resolve(self.checkpoint_dir) if self.checkpoint_dir else self.out_dir / "checkpoints"
+        return base / f"round-{self.round if round_number is None else round_number}"
+
+    @property
+    def interpreter(self) -> str:
+        return self.python or sys.executable
+
+    def describe(self, name: str) -> str:
+        """``input threshold``, ``--threshold`` or ``.keras-ct.yml line 3 (threshold)``, for messages."""
+        source = self.sources.get(name)
+        return source.label if source else name
+
+
+def _input_value(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    """The runner's value for input ``name``: ``INPUT_MODEL-FILE`` or ``INPUT_MODEL_FILE``; "" is unset."""
+    for key in (f"INPUT_{name.upper()}", f"INPUT_{name.upper().replace('-', '_')}"):
+        value = environ.get(key)
+        if value is not None and value.strip() != "":
+            return key, value
+    return None
+
+
+def _closest(name: str) -> str:
+    match = difflib.get_close_matches(name, FIELD_NAMES, n=1, cutoff=0.5)
+    return f' (did you mean "{match[0]}"?)' if match else ""
+
+
+def _read_config_file(path: Path) -> dict[str, tuple[Any, Source]]:
+    """Parse ``.keras-ct.yml`` keeping each key's line for messages."""
+    label = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {label}: {exc.strerror}", file=label) from None
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        where = f" at line {line}" if line else ""
+        raise ConfigError(
+            f"{label} is not valid YAML{where}: {problem}; fix the syntax (a mapping of input names to values)",
+            file=label,
+            line=line,
+        ) from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(
+            f"{label} must be a mapping of input names to values (e.g. `threshold: 0.95`)",
+            file=label,
+            line=root.start_mark.line + 1,
+        )
+    loader_values = yaml.safe_load(text) or {}
+    result: dict[str, tuple[Any, Source]] = {}
+    for key_node, _value_node in root.value:
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if key not in _BY_NAME:
+            raise ConfigError(
+                f"{label} line {line}: unknown key {key!r}{_closest(key)}; known keys: {', '.join(FIELD_NAMES)}",
+                file=label,
+                line=line,
+            )
+        if _BY_NAME[key].secret:
+            raise ConfigError(
+                f"{label} line {line}: {key} must not be stored in a file; pass it as an input or an environment secret",
+                file=label,
+                line=line,
+            )
+        result[key] = (loader_values[key], Source("file", f"{label} line {line} ({key})", label, line))
+    return result
+
+
+def _github_context(environ: Mapping[str, str]) -> GitHubContext:
+    event: Mapping[str, Any] = {}
+    event_path = environ.get("GITHUB_EVENT_PATH", "")
+    if event_path:
+        try:
+            loaded = json.loads(Path(event_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the event payload GITHUB_EVENT_PATH={event_path}: {exc}") from None
+        event = loaded if isinstance(loaded, dict) else {}
+    return GitHubContext(
+        actions=environ.get("GITHUB_ACTIONS") == "true",
+        api_url=(environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+        server_url=(environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
+        repository=environ.get("GITHUB_REPOSITORY", ""),
+        event_name=environ.get("GITHUB_EVENT_NAME", ""),
+        event=event,
+        workflow_ref=environ.get("GITHUB_WORKFLOW_REF", ""),
+        run_id=environ.get("GITHUB_RUN_ID", ""),
+        run_attempt=environ.get("GITHUB_RUN_ATTEMPT", ""),
+        sha=environ.get("GITHUB_SHA", ""),
+        ref_name=environ.get("GITHUB_REF_NAME", ""),
+        head_ref=environ.get("GITHUB_HEAD_REF", ""),
+    )
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    cwd: Path | None = None,
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the one ``Config``. ``flags`` maps input names to CLI values (``None`` = not given)."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    environ = dict(environ if environ is not None else {})
+    cwd = cwd or Path.cwd()
+    unknown = sorted(set(flags) - set(FIELD_NAMES))
+    if unknown:  # a programming error in a caller, not a user mistake
+        raise ValueError(f"unknown config names: {unknown}")
+
+    raw: dict[str, tuple[Any, Source]] = {}
+    for spec in FIELDS:
+        if spec.name in flags:
+            raw[spec.name] = (flags[spec.name], Source("flag", f"--{spec.name}"))
+        elif (found := _input_value(environ, spec.name)) is not None:
+            raw[spec.name] = (found[1], Source("input", f"input {spec.name} ({found[0]})"))
+
+    # The working directory decides where .keras-ct.yml lives, so resolve it first.
+    workdir_raw = raw.get("working-directory", (".", None))[0]
+    try:
+        workdir = _path(workdir_raw)
+    except ValueError as exc:
+        raise ConfigError(f"working-directory must be {exc}, got {str(workdir_raw)!r}") from None
+    workdir = (cwd / workdir).resolve() if not workdir.is_absolute() else workdir
+    if not workdir.is_dir():
+        raise ConfigError(f'working-directory "{workdir_raw}" is not a directory ({workdir}); give an existing path')
+
+    file_path = config_file if config_file is not None else workdir / CONFIG_FILE
+    from_file: dict[str, tuple[Any, Source]] = {}
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist", file=str(config_file))
+    if file_path.is_file():
+        from_file = _read_config_file(file_path)
+    for name, value in from_file.items():
+        raw.setdefault(name, value)
+    for name, value in (overrides or {}).items():
+        raw[name] = (value, Source("flag", f"--{name}"))
+
+    values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    for spec in FIELDS:
+        if spec.name not in raw:
+            values[spec.name] = spec.default
+            sources[spec.name] = Source("default", spec.name)
+            continue
+        value, source = raw[spec.name]
+        sources[spec.name] = source
+        try:
+            values[spec.name] = spec.parse(value)
+        except ValueError as exc:
+            shown = "" if value is None else str(value)
+            label = source.label if source.kind == "file" else spec.name + (
+                f" (from {source.label})" if source.kind == "input" else ""
+            )
+            allowed, *hint = exc.args
+            message = f'{label} must be {allowed}, got "{shown}"' + "".join(f" ({h})" for h in hint)
+            raise ConfigError(message, file=source.file, line=source.line) from None
+
+    if values["round"] > values["max-rounds"]:
+        raise ConfigError(
+            f'round must not exceed max-rounds ({values["max-rounds"]}), got "{values["round"]}"; '
+            "the loop has ended: raise max-rounds or start again at round 1"
+        )
+
+    values["working-directory"] = workdir
+    attrs = {name.replace("-", "_"): value for name, value in values.items()}
+    return Config(
+        **attrs,
+        github=_github_context(environ),
+        config_file=file_path if file_path.is_file() else None,
+        sources=sources,
+    )

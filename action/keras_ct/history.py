@@ -1,0 +1,124 @@
+"""The round history: plain, frozen data shared by the policy, the reports and the GitHub state.
+
+A ``RoundRecord`` is what one round of training produced. The history is a tuple of them, oldest
+first. It is serialised as compact JSON so it can live in a hidden block of the PR comment (it must
+survive across workflow runs and runners; never on local disk).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+HISTORY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EpochCurves:
+    """Per-epoch learning curves as the training script reported them (lists may be empty)."""
+
+    loss: tuple[float, ...] = ()
+    accuracy: tuple[float, ...] = ()
+    val_loss: tuple[float, ...] = ()
+    val_accuracy: tuple[float, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Sequence[float]] | None) -> EpochCurves:
+        data = data or {}
+        return cls(**{name: tuple(float(v) for v in data.get(name, ())) for name in _CURVE_NAMES})
+
+    def to_mapping(self) -> dict[str, list[float]]:
+        return {name: [round(v, 6) for v in getattr(self, name)] for name in _CURVE_NAMES if getattr(self, name)}
+
+
+_CURVE_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One finished (or failed) round.
+
+    ``change`` and ``rationale`` describe the augmentation that *produced the model trained in this
+    round* (empty for round 1). ``next_change``/``next_rationale`` describe the augmentation made
+    after this round (empty when none was made). ``status`` is one of ``passed``, ``missed``, ``error``.
+    """
+
+    round: int
+    accuracy: float | None
+    threshold: float
+    status: str
+    metric: str = "accuracy"
+    commit: str = ""
+    change: str = ""
+    rationale: str = ""
+    params: int | None = None
+    epochs: int | None = None
+    duration_s: float | None = None
+    run_url: str = ""
+    curves: EpochCurves = field(default_factory=EpochCurves)
+    next_change: str = ""
+    next_rationale: str = ""
+    next_commit: str = ""
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_mapping(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["curves"] = self.curves.to_mapping()
+        return {k: v for k, v in data.items() if v not in ("", None, {})}
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> RoundRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known and k != "curves"}
+        return cls(curves=EpochCurves.from_mapping(data.get("curves")), **kwargs)
+
+    def with_next(self, change: str, rationale: str, commit: str = "") -> RoundRecord:
+        return replace(self, next_change=change, next_rationale=rationale, next_commit=commit)
+
+
+History = tuple[RoundRecord, ...]
+
+
+def delta(history: Sequence[RoundRecord], index: int) -> float | None:
+    """Accuracy change of round ``index`` against the previous round with an accuracy."""
+    current = history[index].accuracy
+    if current is None:
+        return None
+    for previous in reversed(history[:index]):
+        if previous.accuracy is not None:
+            return current - previous.accuracy
+    return None
+
+
+def upsert(history: Iterable[RoundRecord], record: RoundRecord) -> History:
+    """Return the history with ``record`` replacing any earlier record of the same round."""
+    rounds = {r.round: r for r in history}
+    rounds[record.round] = record
+    return tuple(rounds[k] for k in sorted(rounds))
+
+
+def dumps(history: Sequence[RoundRecord]) -> str:
+    return json.dumps(
+        {"version": HISTORY_VERSION, "rounds": [r.to_mapping() for r in history]},
+        separators=(",", ":"),
+        sort_keys=True,
+        allow_nan=False,
+    )
+
+
+def loads(text: str) -> History:
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("version") != HISTORY_VERSION:
+        raise ValueError(f"unsupported keras-ct history version: {data.get('version') if isinstance(data, dict) else data!r}")
+    records = [RoundRecord.from_mapping(r) for r in data.get("rounds", [])]
+    for r in records:
+        if r.accuracy is not None and not math.isfinite(r.accuracy):
+            raise ValueError(f"round {r.round} has a non-finite accuracy")
+    return tuple(sorted(records, key=lambda r: r.round))

@@ -1,0 +1,128 @@
+"""The metrics file: the contract between any training script and keras-ct.
+
+A training script writes one JSON document to the path in ``$KERAS_CT_METRICS_FILE``::
+
+    {
+      "schema_version": 1,
+      "metric": "accuracy",            # which key below is the metric (informational)
+      "accuracy": 0.9361,              # final held-out test accuracy, in [0, 1]
+      "history": {"loss": [...], "accuracy": [...], "val_loss": [...], "val_accuracy": [...]},
+      "epochs": 5, "params": 5450, "duration_s": 3.2, "dataset": "digits",
+      "initial_epoch": 0               # optional: first epoch trained in this process (resume)
+    }
+
+Only ``schema_version`` and the configured metric are required; everything else is optional but
+feeds the policy (``history``) and the reports. Validation is strict and names the bad field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keras_ct.errors import MetricsError
+from keras_ct.history import EpochCurves
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Metrics:
+    value: float
+    metric: str
+    curves: EpochCurves = field(default_factory=EpochCurves)
+    epochs: int | None = None
+    params: int | None = None
+    duration_s: float | None = None
+    dataset: str = ""
+    initial_epoch: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def _fail(path: Path, problem: str) -> MetricsError:
+    return MetricsError(
+        f"metrics file {path}: {problem}; the train command must write schema_version {SCHEMA_VERSION} JSON "
+        "to $KERAS_CT_METRICS_FILE (see the README's 'Metrics file' section)",
+        file=str(path),
+    )
+
+
+def _number(path: Path, data: dict[str, Any], key: str, *, unit: bool = False) -> float:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(path, f'"{key}" must be a number, got {json.dumps(value)}')
+    if not math.isfinite(value):
+        raise _fail(path, f'"{key}" must be a finite number, got {value}')
+    if unit and not 0.0 <= value <= 1.0:
+        raise _fail(path, f'"{key}" must be between 0 and 1, got {value}')
+    return float(value)
+
+
+def _count(path: Path, data: dict[str, Any], key: str) -> int | None:
+    if data.get(key) is None:
+        return None
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(path, f'"{key}" must be a whole number >= 0, got {json.dumps(value)}')
+    return value
+
+
+def parse_metrics(text: str, path: Path, metric: str = "accuracy") -> Metrics:
+    """Validate the metrics document; raise ``MetricsError`` naming the field that is wrong."""
+    if not text.strip():
+        raise _fail(path, "the file is empty (did training crash before writing it?)")
+    try:
+        data = json.loads(text, parse_constant=lambda c: float(c))
+    except json.JSONDecodeError as exc:
+        raise MetricsError(
+            f"metrics file {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            file=str(path),
+            line=exc.lineno,
+        ) from None
+    if not isinstance(data, dict):
+        raise _fail(path, f"the document must be a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise _fail(path, f'"schema_version" must be {SCHEMA_VERSION}, got {json.dumps(version)}')
+    if metric not in data:
+        raise _fail(path, f'the metric "{metric}" is missing (keys: {", ".join(sorted(data))})')
+    value = _number(path, data, metric, unit=True)
+
+    history = data.get("history") or {}
+    if not isinstance(history, dict):
+        raise _fail(path, f'"history" must be an object of per-epoch lists, got {json.dumps(history)[:60]}')
+    for name, series in history.items():
+        if not isinstance(series, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in series
+        ):
+            raise _fail(path, f'"history.{name}" must be a list of finite numbers')
+    duration = _number(path, data, "duration_s") if data.get("duration_s") is not None else None
+    dataset = data.get("dataset", "")
+    return Metrics(
+        value=value,
+        metric=metric,
+        curves=EpochCurves.from_mapping(history),
+        epochs=_count(path, data, "epochs"),
+        params=_count(path, data, "params"),
+        duration_s=duration,
+        dataset=str(dataset) if dataset is not None else "",
+        initial_epoch=_count(path, data, "initial_epoch") or 0,
+        extra={k: v for k, v in data.items() if k not in ("history",)},
+    )
+
+
+def read_metrics(path: Path, metric: str = "accuracy") -> Metrics:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MetricsError(
+            f"metrics file {path} was not written: the train command must write JSON to the path in "
+            "$KERAS_CT_METRICS_FILE (see the README's 'Metrics file' section)",
+            file=str(path),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"cannot be read ({exc})") from None
+    return parse_metrics(text, path, metric)

@@ -1,0 +1,277 @@
+"""Pure renderers: the round history in, Markdown or terminal text out.
+
+The same renderer feeds the job summary, the sticky PR comment and ``keras-ct loop``'s report file.
+Nothing here touches the world; golden-file tests pin the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from keras_ct import history as hist
+from keras_ct.history import RoundRecord
+
+#: Hidden marker that identifies keras-ct's sticky PR comment.
+COMMENT_MARKER = "<!-- keras-ct:comment -->"
+HISTORY_OPEN = "<!-- keras-ct:history "
+HISTORY_CLOSE = " -->"
+#: GitHub rejects comment bodies over 65,536 characters.
+COMMENT_LIMIT = 65_536
+#: Diffs longer than this are cut in the comment (the commit has the whole change).
+DIFF_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How the loop stands after the latest round.
+
+    ``state``: ``passed`` (threshold met), ``next`` (missed, next round on its way), ``exhausted``
+    (missed at the last round), ``stopped`` (missed; no next round, see ``message``), ``error``.
+    """
+
+    state: str
+    message: str = ""
+    next_run_url: str = ""
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where commits live, for links in the table (empty outside GitHub)."""
+
+    server_url: str = ""
+    repository: str = ""
+
+    def commit(self, sha: str) -> str:
+        if not sha:
+            return ""
+        short = sha[:7]
+        if self.server_url and self.repository:
+            return f"[`{short}`]({self.server_url}/{self.repository}/commit/{sha})"
+        return f"`{short}`"
+
+
+_ICONS = {"passed": "✅", "next": "🔁", "exhausted": "❌", "stopped": "⏸️", "error": "💥"}
+
+
+def fmt_accuracy(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def fmt_delta(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.4f}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def fmt_count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").strip() or "—"
+
+
+def verdict_line(records: Sequence[RoundRecord], verdict: Verdict) -> str:
+    last = records[-1] if records else None
+    icon = _ICONS.get(verdict.state, "")
+    if last is None:
+        return f"{icon} {verdict.message}".strip()
+    acc = fmt_accuracy(last.accuracy)
+    if verdict.state == "passed":
+        text = f"Threshold met: {last.metric} {acc} ≥ {last.threshold:g} at round {last.round}."
+    elif verdict.state == "next":
+        text = f"Round {last.round}: {last.metric} {acc} < {last.threshold:g}; round {last.round + 1} is on its way."
+        if verdict.next_run_url:
+            text += f" [Next run]({verdict.next_run_url})"
+    elif verdict.state == "exhausted":
+        text = f"Threshold not met: {last.metric} {acc} < {last.threshold:g} after round {last.round}, the last round."
+    elif verdict.state == "stopped":
+        text = f"Round {last.round}: {last.metric} {acc} < {last.threshold:g}; the loop stopped."
+    else:
+        text = f"Round {last.round} failed."
+    if verdict.message:
+        text += f" {verdict.message}"
+    return f"{icon} **{text}**" if icon else f"**{text}**"
+
+
+def _change_cell(record: RoundRecord) -> str:
+    if not record.change:
+        return "baseline" if record.round == 1 else "—"
+    return f"**{record.change}**: {record.rationale}" if record.rationale else f"**{record.change}**"
+
+
+def _row(records: Sequence[RoundRecord], index: int, links: Links) -> str:
+    r = records[index]
+    run = f"[run]({r.run_url})" if r.run_url else "—"
+    accuracy = fmt_accuracy(r.accuracy) if r.status != "error" else f"error: {_cell(r.error)[:120]}"
+    mark = " ✅" if r.passed else ""
+    cells = [
+        str(r.round),
+        links.commit(r.commit) or "—",
+        _change_cell(r),
+        fmt_count(r.params),
+        fmt_count(r.epochs),
+        accuracy + mark,
+        fmt_delta(hist.delta(records, index)),
+        f"{r.threshold:g}",
+        fmt_duration(r.duration_s),
+        run,
+    ]
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+TABLE_HEAD = (
+    "| Round | Commit | Change | Params | Epochs | Accuracy | Δ | Threshold | Duration | Run |\n"
+    "|---:|---|---|---:|---:|---:|---:|---:|---:|---|"
+)
+
+
+def render_table(records: Sequence[RoundRecord], links: Links = Links(), collapse: int = 0) -> str:
+    """The history table; the ``collapse`` oldest rounds fold into one summary row."""
+    rows = [TABLE_HEAD]
+    if collapse:
+        folded = records[:collapse]
+        accs = [r.accuracy for r in folded if r.accuracy is not None]
+        best = fmt_accuracy(max(accs)) if accs else "—"
+        rows.append(
+            f"| {folded[0].round}–{folded[-1].round} | … | {len(folded)} earlier rounds (collapsed) "
+            f"| | | best {best} | | | | |"
+        )
+    rows.extend(_row(records, i, links) for i in range(collapse, len(records)))
+    return "\n".join(rows)
+
+
+def render_chart(records: Sequence[RoundRecord]) -> str:
+    """A Mermaid xychart of accuracy per round against the threshold (GitHub renders it)."""
+    scored = [r for r in records if r.accuracy is not None]
+    if not scored:
+        return ""
+    xs = ", ".join(str(r.round) for r in scored)
+    accs = ", ".join(f"{r.accuracy:.4f}" for r in scored)
+    thresholds = ", ".join(f"{r.threshold:g}" for r in scored)
+    low = min([r.accuracy for r in scored if r.accuracy is not None] + [r.threshold for r in scored])
+    floor = max(0.0, int(low * 10) / 10 - 0.1)
+    return (
+        "```mermaid\n"
+        "xychart-beta\n"
+        '  title "Accuracy per round (line 2: threshold)"\n'
+        f'  x-axis "Round" [{xs}]\n'
+        f'  y-axis "Accuracy" {floor:.1f} --> 1.0\n'
+        f"  line [{accs}]\n"
+        f"  line [{thresholds}]\n"
+        "```"
+    )
+
+
+def render_diff(diff: str, title: str, limit: int = DIFF_LIMIT) -> str:
+    if not diff:
+        return ""
+    body = diff if len(diff) <= limit else diff[:limit] + "\n… (diff cut; the commit has the whole change)\n"
+    fence = "````" if "```" in body else "```"
+    return f"<details><summary>{title}</summary>\n\n{fence}diff\n{body.rstrip()}\n{fence}\n\n</details>"
+
+
+def render_report(
+    records: Sequence[RoundRecord],
+    verdict: Verdict,
+    *,
+    links: Links = Links(),
+    diff: str = "",
+    diff_title: str = "Latest model change",
+    collapse: int = 0,
+    notes: Sequence[str] = (),
+) -> str:
+    """The Markdown report: verdict, table, chart, latest diff, notes."""
+    parts = ["## keras-ct: continuous training", verdict_line(records, verdict)]
+    if records:
+        parts.append(render_table(records, links, collapse))
+        chart = render_chart(records)
+        if chart and len(records) > 1:
+            parts.append(chart)
+        last = records[-1]
+        if last.next_change:
+            parts.append(f"**Next change** ({last.next_change}): {last.next_rationale}")
+    parts.extend(f"> {n}" for n in notes)
+    if diff:
+        parts.append(render_diff(diff, diff_title))
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def history_block(records: Sequence[RoundRecord]) -> str:
+    """The machine-readable history, safe inside an HTML comment."""
+    payload = hist.dumps(records).replace("--", "-\\u002d").replace(">", "\\u003e")
+    return f"{HISTORY_OPEN}{payload}{HISTORY_CLOSE}"
+
+
+def parse_history_block(body: str) -> hist.History:
+    """Read the history back out of a comment body; empty if the comment has none."""
+    start = body.find(HISTORY_OPEN)
+    if start < 0:
+        return ()
+    start += len(HISTORY_OPEN)
+    end = body.find(HISTORY_CLOSE, start)
+    if end < 0:
+        raise ValueError("the keras-ct history block in the PR comment is not closed")
+    return hist.loads(body[start:end])
+
+
+def render_comment(
+    records: Sequence[RoundRecord],
+    verdict: Verdict,
+    *,
+    links: Links = Links(),
+    diff: str = "",
+    notes: Sequence[str] = (),
+    limit: int = COMMENT_LIMIT,
+) -> str:
+    """The sticky PR comment: marker + report + hidden history, under GitHub's size limit.
+
+    When the body would be too long, the oldest rounds collapse first, then the diff is cut.
+    The hidden history always keeps every round.
+    """
+    block = history_block(records)
+
+    def body(collapse: int, diff_text: str) -> str:
+        report = render_report(records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes)
+        return f"{COMMENT_MARKER}\n{report}\n{block}\n"
+
+    text = body(0, diff)
+    collapse = 0
+    while len(text) > limit and collapse < len(records) - 1:
+        collapse += 1
+        text = body(collapse, diff)
+    diff_budget = DIFF_LIMIT
+    while len(text) > limit and diff and diff_budget > 500:
+        diff_budget //= 2
+        text = body(collapse, diff[:diff_budget] + "\n… (diff cut; the commit has the whole change)\n")
+    if len(text) > limit:
+        text = body(collapse, "")
+    if len(text) > limit:
+        raise ValueError(f"the keras-ct comment is {len(text)} characters even with every round collapsed")
+    return text
+
+
+def render_terminal(records: Sequence[RoundRecord], verdict: Verdict) -> str:
+    """A plain-text summary for a terminal."""
+    lines = []
+    head = f"{'round':>5}  {'accuracy':>8}  {'Δ':>8}  {'threshold':>9}  {'params':>9}  {'epochs':>6}  {'time':>8}  change"
+    lines.append(head)
+    lines.append("-" * len(head))
+    for i, r in enumerate(records):
+        acc = fmt_accuracy(r.accuracy) if r.status != "error" else "error"
+        change = r.change or ("baseline" if r.round == 1 else "")
+        lines.append(
+            f"{r.round:>5}  {acc:>8}  {fmt_delta(hist.delta(records, i)):>8}  {r.threshold:>9g}  "
+            f"{fmt_count(r.params):>9}  {fmt_count(r.epochs):>6}  {fmt_duration(r.duration_s):>8}  {change}"
+        )
+    lines.append("")
+    lines.append(verdict_line(records, verdict).replace("**", ""))
+    last = records[-1] if records else None
+    if last and last.next_change:
+        lines.append(f"next change: {last.next_change}: {last.next_rationale}")
+    return "\n".join(lines) + "\n"

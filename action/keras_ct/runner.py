@@ -1,0 +1,127 @@
+"""The one place that speaks the GitHub Actions runner protocol.
+
+Workflow commands (``::error``, ``::group``, ``::add-mask``) and the file commands
+(``$GITHUB_OUTPUT``, ``$GITHUB_STEP_SUMMARY``) go through ``Runner``. Formatting and escaping
+come from actions-toolkit (its ``Command`` and heredoc ``prepare_key_value_message``); the streams
+and paths are passed in, so tests hand it a ``StringIO`` and ``tmp_path`` files. Outside Actions
+the same calls print a plain, readable terminal form.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from actions_toolkit.command import Command
+from actions_toolkit.file_command import prepare_key_value_message
+
+#: GitHub's limit for one step's summary is 1 MiB; stay clear of it.
+SUMMARY_LIMIT = 1024 * 1024 - 4096
+
+
+@dataclass
+class Runner:
+    """Reports to the Actions runner (``actions=True``) or to a terminal."""
+
+    actions: bool = False
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    output_path: Path | None = None
+    summary_path: Path | None = None
+    _secrets: list[str] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Runner:
+        def path(name: str) -> Path | None:
+            value = environ.get(name, "")
+            return Path(value) if value else None
+
+        return cls(
+            actions=environ.get("GITHUB_ACTIONS") == "true",
+            output_path=path("GITHUB_OUTPUT"),
+            summary_path=path("GITHUB_STEP_SUMMARY"),
+        )
+
+    # -- annotations -------------------------------------------------------------------------
+    def _command(self, name: str, message: str, **properties: object) -> None:
+        props = {k: v for k, v in properties.items() if v is not None}
+        self.out.write(str(Command(name, props, self.redact(message))) + "\n")
+        self.out.flush()
+
+    def error(self, message: str, *, file: str | None = None, line: int | None = None, title: str | None = None) -> None:
+        if self.actions:
+            self._command("error", message, file=file, line=line, title=title)
+        else:
+            where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+            self.err.write(f"keras-ct: error: {where}{self.redact(message)}\n")
+            self.err.flush()
+
+    def warning(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        if self.actions:
+            self._command("warning", message, file=file, line=line)
+        else:
+            self.err.write(f"keras-ct: warning: {self.redact(message)}\n")
+
+    def notice(self, message: str) -> None:
+        if self.actions:
+            self._command("notice", message)
+        else:
+            self.info(message)
+
+    def info(self, message: str = "") -> None:
+        self.out.write(self.redact(message) + "\n")
+        self.out.flush()
+
+    @contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        if self.actions:
+            self.out.write(f"::group::{title}\n")
+        else:
+            self.out.write(f"== {title}\n")
+        self.out.flush()
+        try:
+            yield
+        finally:
+            if self.actions:
+                self.out.write("::endgroup::\n")
+                self.out.flush()
+
+    # -- secrets -----------------------------------------------------------------------------
+    def mask(self, secret: str) -> None:
+        """Register a secret: the runner masks it in logs, and we never print it ourselves."""
+        if not secret:
+            return
+        self._secrets.append(secret)
+        if self.actions:
+            self.out.write(f"::add-mask::{secret}\n")
+            self.out.flush()
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    # -- file commands -----------------------------------------------------------------------
+    def set_output(self, name: str, value: object) -> None:
+        if self.output_path is None:
+            return
+        with self.output_path.open("a", encoding="utf-8", newline="") as fh:
+            fh.write(prepare_key_value_message(name, value) + os.linesep)
+
+    def set_outputs(self, values: Mapping[str, object]) -> None:
+        for name, value in values.items():
+            self.set_output(name, value)
+
+    def add_summary(self, markdown: str) -> None:
+        if self.summary_path is None:
+            return
+        text = self.redact(markdown)
+        if len(text.encode()) > SUMMARY_LIMIT:
+            text = text.encode()[:SUMMARY_LIMIT].decode(errors="ignore") + "\n\n_(summary truncated at GitHub's 1 MiB limit)_\n"
+        with self.summary_path.open("a", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")

@@ -1,0 +1,150 @@
+"""Run the train command: a subprocess with streamed, bounded output and a time limit.
+
+This is an edge module: it starts processes. The command runs without a shell (``shlex.split``),
+in its own process group so a timeout kills the whole tree, with ``KERAS_CT_*`` variables telling
+it where to write the metrics file, the model and its checkpoints.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from keras_ct.errors import TrainingError
+from keras_ct.runner import Runner
+
+#: Echo at most this much of the training output to the job log; the rest goes to the log file only.
+ECHO_LIMIT_BYTES = 1_000_000
+#: Keep at most this much in the log file (a runaway script must not fill the disk).
+LOG_LIMIT_BYTES = 50_000_000
+TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+    timeout_s: float
+    log_path: Path
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    duration_s: float
+    log_path: Path
+    output_bytes: int
+
+
+def command_argv(command: str, interpreter: str) -> tuple[str, ...]:
+    """Split the train command; a leading ``python``/``python3`` runs with the model's interpreter."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise TrainingError(f'train-command "{command}" cannot be parsed: {exc}; check its quotes') from None
+    if not argv:
+        raise TrainingError('train-command is empty; give the command that trains the model')
+    if argv[0] in ("python", "python3"):
+        argv[0] = interpreter
+    return tuple(argv)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def run_training(run: TrainRun, runner: Runner) -> TrainResult:
+    """Run once; raise ``TrainingError`` when the command is missing, fails, is killed or times out."""
+    shown = shlex.join(run.argv)
+    run.log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            run.argv,
+            cwd=run.cwd,
+            env=dict(run.env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise TrainingError(
+            f'train command not found: "{run.argv[0]}" (train-command: {shown}); install it or fix the command'
+        ) from None
+    except PermissionError:
+        raise TrainingError(f'train command "{run.argv[0]}" is not executable (train-command: {shown})') from None
+
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    counted = {"bytes": 0}
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        echoed = 0
+        with run.log_path.open("wb") as log:
+            for raw in iter(proc.stdout.readline, b""):
+                counted["bytes"] += len(raw)
+                if counted["bytes"] <= LOG_LIMIT_BYTES:
+                    log.write(raw)
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                tail.append(line[:500])
+                if echoed < ECHO_LIMIT_BYTES:
+                    echoed += len(raw)
+                    runner.info(line)
+                    if echoed >= ECHO_LIMIT_BYTES:
+                        runner.info(
+                            f"keras-ct: training printed over {ECHO_LIMIT_BYTES // 1_000_000} MB; "
+                            f"the rest is only in {run.log_path}"
+                        )
+
+    reader = threading.Thread(target=pump, name="train-output", daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=run.timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    reader.join(timeout=10)
+    duration = time.monotonic() - started
+    last = "\n".join(tail)
+
+    if timed_out:
+        raise TrainingError(
+            f"training ran past timeout-minutes ({run.timeout_s / 60:g} min) and was stopped; "
+            "raise timeout-minutes or train for fewer epochs. Last output:\n" + last
+        )
+    if proc.returncode < 0:
+        raise TrainingError(
+            f"training was killed by {_signal_name(-proc.returncode)} after {duration:.0f} s "
+            "(out of memory, or the runner was stopping?). Last output:\n" + last
+        )
+    if proc.returncode != 0:
+        raise TrainingError(f"train command exited with status {proc.returncode} ({shown}). Last output:\n" + last)
+    return TrainResult(duration_s=duration, log_path=run.log_path, output_bytes=counted["bytes"])
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    except ProcessLookupError:
+        pass
