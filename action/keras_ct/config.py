@@ -168,7 +168,7 @@ def _shape(raw: Any) -> tuple[int, ...] | None:
         text = _text(raw).strip("()[] ")
         if not text:
             return None
-        parts = [p for p in re.split(r"[,\sx]+", text) if p]
+        parts = [p for p in re.split(r"[,\s]+|(?<=\d)x(?=\d)", text) if p]
     allowed = "positive whole numbers separated by commas, such as 28,28,1"
     if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise ValueError(allowed)
@@ -444,12 +444,14 @@ def load_config(
         raw.setdefault(name, value)
     for name, value in (overrides or {}).items():
         raw[name] = (value, Source("flag", f"--{name}"))
+    if "github-token" not in raw and environ.get("GITHUB_TOKEN"):
+        raw["github-token"] = (environ["GITHUB_TOKEN"], Source("input", "GITHUB_TOKEN"))
 
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}
     for spec in FIELDS:
         if spec.name not in raw:
-            values[spec.name] = spec.default
+            values[spec.name] = spec.parse(spec.default) if isinstance(spec.default, str) else spec.default
             sources[spec.name] = Source("default", spec.name)
             continue
         value, source = raw[spec.name]

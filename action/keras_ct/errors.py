@@ -37,7 +37,15 @@ class MetricsError(KerasCTError):
 
 
 class TrainingError(KerasCTError):
-    """The train command could not be started, failed, was killed or timed out."""
+    """The train command could not be started, failed, was killed or timed out.
+
+    ``retryable`` is true for a crash (non-zero exit, killed by a signal): a retry resumes from the
+    last checkpoint. A missing command or a timeout would only fail again.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, file: str | Path | None = None) -> None:
+        super().__init__(message, file=file)
+        self.retryable = retryable
 
 
 class AugmentError(KerasCTError):

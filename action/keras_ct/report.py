@@ -7,10 +7,10 @@ Nothing here touches the world; golden-file tests pin the output.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keras_ct import history as hist
-from keras_ct.history import RoundRecord
+from keras_ct.history import EpochCurves, RoundRecord
 
 #: Hidden marker that identifies keras-ct's sticky PR comment.
 COMMENT_MARKER = "<!-- keras-ct:comment -->"
@@ -202,9 +202,32 @@ def render_report(
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
+#: Stored text fields are cut to this length, and only the newest rounds keep their per-epoch curves
+#: (the policy reads those), so the hidden history stays small whatever the round count.
+STORED_TEXT_LIMIT = 400
+STORED_CURVE_ROUNDS = 2
+
+
+def _for_storage(records: Sequence[RoundRecord]) -> list[RoundRecord]:
+    def cut(text: str) -> str:
+        return text if len(text) <= STORED_TEXT_LIMIT else text[: STORED_TEXT_LIMIT - 1] + "…"
+
+    keep_curves = {r.round for r in records[-STORED_CURVE_ROUNDS:]}
+    return [
+        replace(
+            r,
+            rationale=cut(r.rationale),
+            next_rationale=cut(r.next_rationale),
+            error=cut(r.error),
+            curves=r.curves if r.round in keep_curves else EpochCurves(),
+        )
+        for r in records
+    ]
+
+
 def history_block(records: Sequence[RoundRecord]) -> str:
     """The machine-readable history, safe inside an HTML comment."""
-    payload = hist.dumps(records).replace("--", "-\\u002d").replace(">", "\\u003e")
+    payload = hist.dumps(_for_storage(records)).replace("--", "-\\u002d").replace(">", "\\u003e")
     return f"{HISTORY_OPEN}{payload}{HISTORY_CLOSE}"
 
 

@@ -120,6 +120,8 @@ def run_training(run: TrainRun, runner: Runner) -> TrainResult:
         _kill_group(proc)
         raise
     reader.join(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
     duration = time.monotonic() - started
     last = "\n".join(tail)
 
@@ -131,10 +133,14 @@ def run_training(run: TrainRun, runner: Runner) -> TrainResult:
     if proc.returncode < 0:
         raise TrainingError(
             f"training was killed by {_signal_name(-proc.returncode)} after {duration:.0f} s "
-            "(out of memory, or the runner was stopping?). Last output:\n" + last
+            "(out of memory, or the runner was stopping?). Last output:\n" + last,
+            retryable=True,
         )
     if proc.returncode != 0:
-        raise TrainingError(f"train command exited with status {proc.returncode} ({shown}). Last output:\n" + last)
+        raise TrainingError(
+            f"train command exited with status {proc.returncode} ({shown}). Last output:\n" + last,
+            retryable=proc.returncode != 2,  # 2: a usage error (bad flag or dataset): a retry fails alike
+        )
     return TrainResult(duration_s=duration, log_path=run.log_path, output_bytes=counted["bytes"])
 
 

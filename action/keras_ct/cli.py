@@ -1,0 +1,131 @@
+"""The entry point: parse the command line, build the config, wire the edges, catch errors once.
+
+    keras-ct run      one round (under GitHub Actions: inputs from INPUT_*; posts and dispatches)
+    keras-ct loop     rounds until the threshold is met or max-rounds is hit, locally
+    keras-ct augment  change the model code (the policy's choice or a named change)
+    keras-ct detect   read the code and pick the runner (the reusable workflow's plan job)
+
+Importing this module is cheap and never imports TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from keras_ct import __version__, detect
+from keras_ct.config import CHANGES, FIELDS, POLICIES, Config, load_config
+from keras_ct.errors import KerasCTError
+from keras_ct.runner import Runner
+
+#: Config fields that are not command-line flags (secrets never go on a command line).
+_NOT_FLAGS = {"github-token"}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
+    group = parser.add_argument_group("configuration (flags beat action inputs, which beat .keras-ct.yml)")
+    for spec in FIELDS:
+        if spec.name in _NOT_FLAGS or (only is not None and spec.name not in only):
+            continue
+        default = "" if spec.default in (None, "") else f" (default: {spec.default})"
+        group.add_argument(f"--{spec.name}", dest=spec.name, default=None, metavar="VALUE", help=spec.help + default)
+    group.add_argument("--config", type=Path, default=None, help="config file (default: .keras-ct.yml in working-directory)")
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    names = {spec.name for spec in FIELDS}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-ct",
+        description="Continuous training for Keras models: train, judge, augment, commit, re-dispatch.",
+    )
+    parser.add_argument("--version", action="version", version=f"keras-ct {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one round (under Actions: comment, status, commit, dispatch)")
+    _add_config_flags(run)
+    gh = run.add_argument_group("GitHub outside Actions (the token comes from GITHUB_TOKEN)")
+    gh.add_argument("--api-url", default=None, help="GitHub API base URL (default: $GITHUB_API_URL or api.github.com)")
+    gh.add_argument("--repository", default=None, help="owner/name (default: $GITHUB_REPOSITORY)")
+    gh.add_argument("--workflow", default=None, help="workflow file to dispatch, e.g. ml.yml (default: from $GITHUB_WORKFLOW_REF)")
+    gh.add_argument("--branch", default=None, help="pull request head branch (default: from the event)")
+    run.set_defaults(handler=_run)
+
+    loop = sub.add_parser("loop", help="run rounds locally until the threshold is met or max-rounds is hit")
+    _add_config_flags(loop)
+    loop.add_argument("--commit", dest="commit_flag", action="store_true", help="git-commit each change with trailers")
+    loop.add_argument("--report", type=Path, default=None, help="Markdown report file (default: OUTPUT_DIR/report.md)")
+    loop.set_defaults(handler=_loop)
+
+    aug = sub.add_parser("augment", help="change the model code; prints the unified diff")
+    aug.add_argument("path", type=Path, help="the model file")
+    aug.add_argument("--change", choices=CHANGES, default="auto", help="which change (default: auto, the policy's pick)")
+    aug.add_argument("--model-function", default="build_model", help="model function (default: build_model)")
+    aug.add_argument("--policy", choices=POLICIES, default="diagnose", help="policy for --change auto")
+    aug.add_argument("--python", default=None, help="interpreter of the model's environment for the build check")
+    aug.add_argument("--input-shape", default=None, help="input shape for the build check, e.g. 28,28,1")
+    aug.add_argument("--train-script", type=Path, default=None, help="training script that keeps the epochs (for --change epochs)")
+    aug.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
+    aug.set_defaults(handler=_augment)
+
+    detect.add_parser(sub)
+    return parser
+
+
+def _runner(environ: Mapping[str, str]) -> Runner:
+    return Runner.from_environ(environ)
+
+
+def _config(args: argparse.Namespace, environ: Mapping[str, str], **overrides: Any) -> Config:
+    return load_config(_flags(args), environ, config_file=args.config, overrides=overrides or None)
+
+
+def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    from keras_ct import orchestrate
+
+    cfg = _config(args, environ)
+    return orchestrate.run_action(cfg, runner, environ, api_url=args.api_url, repository=args.repository,
+                                  workflow=args.workflow, branch=args.branch)
+
+
+def _loop(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    from keras_ct import orchestrate
+
+    overrides = {"commit": "true" if args.commit_flag else "false", "push": "false", "dispatch": "false"}
+    cfg = _config(args, environ, **overrides)
+    return orchestrate.run_loop(cfg, runner, environ, report=args.report)
+
+
+def _augment(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    from keras_ct import orchestrate
+
+    return orchestrate.run_augment(args, runner)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    environ = dict(os.environ if environ is None else environ)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    runner = _runner(environ)
+    try:
+        if args.command == "detect":
+            return int(args.handler(args, environ))
+        return int(args.handler(args, environ, runner))
+    except KerasCTError as exc:
+        runner.error(exc.message, file=exc.file, line=exc.line)
+        runner.add_summary(f"### keras-ct failed\n\n{exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        runner.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

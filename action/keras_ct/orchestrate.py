@@ -1,0 +1,155 @@
+"""Wiring: config + edges (git, GitHub, the augmenter) -> the round engine -> outputs.
+
+``run_action`` is ``keras-ct run`` (one job's rounds, under Actions or against any API base URL),
+``run_loop`` is ``keras-ct loop`` (every round, locally), ``run_augment`` is ``keras-ct augment``.
+They share ``keras_ct.round.Engine``: the local loop runs the same code path as the action.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from keras_ct.config import Config, load_config
+from keras_ct.errors import ConfigError
+from keras_ct.history import RoundRecord
+from keras_ct.publish import LocalPublisher, Publisher
+from keras_ct.report import Links, render_report
+from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
+from keras_ct.runner import Runner
+
+
+def augment_model(cfg: Config, records: Sequence[RoundRecord]) -> Any:
+    """The engine's augmenter: the policy picks from the history, the build is proven, then written."""
+    from keras_ct.augment import augment
+
+    return augment(
+        cfg.model_path,
+        change="auto",
+        history=records,
+        policy=cfg.policy,
+        model_function=cfg.model_function,
+        python=cfg.interpreter,
+        input_shape=cfg.input_shape,
+        train_command=cfg.train_command,
+        working_directory=cfg.working_directory,
+        config_file=cfg.config_file,
+    )
+
+
+def _git(cfg: Config, author: tuple[str, str] | None) -> Any:
+    from keras_ct import gitops
+
+    return gitops.open_repo(cfg.working_directory, author=author)
+
+
+def write_outputs(runner: Runner, cfg: Config, outcome: RoundOutcome) -> None:
+    last = outcome.last
+    runner.set_outputs(
+        {
+            "accuracy": "" if last is None or last.accuracy is None else f"{last.accuracy:.6f}",
+            "passed": "true" if last is not None and last.passed else "false",
+            "round": str(last.round if last else cfg.round),
+            "next-round": str(outcome.next_round or ""),
+            "dispatched": "true" if outcome.dispatched else "false",
+            "comment-url": outcome.comment_url,
+            "model-path": str(outcome.model_path or ""),
+            "metrics-file": str(outcome.metrics_path or ""),
+        }
+    )
+
+
+def exit_status(cfg: Config, outcome: RoundOutcome) -> int:
+    """0 when the round ran (the loop decides what is next); 1 on a miss with fail-below-threshold."""
+    last = outcome.last
+    if cfg.fail_below_threshold and last is not None and not last.passed and outcome.verdict.state != "next":
+        return 1
+    return 0
+
+
+def run_action(
+    cfg: Config,
+    runner: Runner,
+    environ: Mapping[str, str],
+    *,
+    api_url: str | None = None,
+    repository: str | None = None,
+    workflow: str | None = None,
+    branch: str | None = None,
+) -> int:
+    from keras_ct import github_publish
+
+    runner.mask(cfg.github_token)
+    target = github_publish.resolve_target(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
+    publisher: Publisher = LocalPublisher() if target is None else github_publish.connect(cfg, target, runner)
+    git = None
+    head_branch, head_sha = (target.head_branch, target.head_sha) if target else ("", "")
+    if cfg.commit and (target is not None or cfg.github.actions):
+        git = _git(cfg, (BOT_NAME, BOT_EMAIL))
+        head_sha = head_sha or git.head()
+    if target is not None and not publisher.writable:
+        runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
+    engine = Engine(
+        cfg=cfg,
+        runner=runner,
+        environ=environ,
+        publisher=publisher,
+        augmenter=augment_model,
+        git=git if publisher.writable else None,
+        head_branch=head_branch,
+        head_sha=head_sha,
+        links=Links(cfg.github.server_url, target.repository) if target else Links(),
+        notes=[] if publisher.writable or target is None else [publisher.why],
+    )
+    outcome = engine.run()
+    write_outputs(runner, cfg, outcome)
+    return exit_status(cfg, outcome)
+
+
+def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report: Path | None = None) -> int:
+    git = _git(cfg, None) if cfg.commit else None
+    engine = Engine(
+        cfg=cfg,
+        runner=runner,
+        environ=environ,
+        publisher=LocalPublisher(),
+        augmenter=augment_model,
+        git=git,
+        local=True,
+    )
+    outcome = engine.run()
+    path = report or cfg.out_dir / "report.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(outcome.records, outcome.verdict, diff=outcome.diff), encoding="utf-8")
+    runner.info(f"report: {path}")
+    write_outputs(runner, cfg, outcome)
+    return exit_status(cfg, outcome)
+
+
+def run_augment(args: argparse.Namespace, runner: Runner) -> int:
+    from keras_ct.augment import augment
+    from keras_ct.config import _shape
+
+    try:
+        shape = _shape(args.input_shape) if args.input_shape else None
+    except ValueError as exc:
+        raise ConfigError(f'input-shape must be {exc.args[0]}, got "{args.input_shape}"') from None
+    result = augment(
+        args.path,
+        change=args.change,
+        policy=args.policy,
+        model_function=args.model_function,
+        python=args.python or None,
+        input_shape=shape,
+        train_script=args.train_script,
+        dry_run=args.dry_run,
+    )
+    runner.info(result.diff.rstrip("\n"))
+    verb = "would change" if args.dry_run else "changed"
+    runner.info(f"keras-ct: {verb} {args.path}: {result.description} ({result.rationale})")
+    return 0
+
+
+__all__ = ["exit_status", "load_config", "run_action", "run_augment", "run_loop", "write_outputs"]

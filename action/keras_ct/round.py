@@ -1,0 +1,397 @@
+"""One continuous-training round, and the rounds that follow it in the same process.
+
+A round: check the model file, train (retrying a crash once, resuming from the checkpoint), read
+and validate the metrics, judge against the threshold. When the threshold is missed and rounds
+remain: augment the model (the policy picks the change, the build is proven first), commit it,
+then either go on in this process (``keras-ct loop``, ``rounds-per-job``) or push and dispatch the
+next round. Every outcome is published: status, sticky comment, job summary, outputs.
+
+Nothing is committed, pushed or dispatched after an error, and the model file is restored.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras_ct
+from keras_ct import history as hist
+from keras_ct.config import Config
+from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
+from keras_ct.history import RoundRecord
+from keras_ct.metrics import Metrics, read_metrics
+from keras_ct.publish import Publisher
+from keras_ct.report import Links, Verdict, render_report, render_terminal
+from keras_ct.runner import Runner
+from keras_ct.training import TrainRun, command_argv, run_training
+
+#: Environment variables that never reach the training subprocess (tokens, action inputs).
+_PRIVATE_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+
+
+class Git(Protocol):
+    """The git edge the round needs (``keras_ct.gitops`` implements it)."""
+
+    def head(self) -> str: ...
+
+    def ensure_clean(self, paths: Sequence[Path]) -> None: ...
+
+    def commit(self, paths: Sequence[Path], message: str, trailers: Mapping[str, str]) -> str: ...
+
+    def push(self, branch: str, expected_remote_sha: str) -> None: ...
+
+    def round_trailers(self) -> dict[int, str]: ...
+
+
+class Augmenter(Protocol):
+    def __call__(self, cfg: Config, records: Sequence[RoundRecord]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    records: tuple[RoundRecord, ...]
+    verdict: Verdict
+    metrics_path: Path | None = None
+    model_path: Path | None = None
+    next_round: int | None = None
+    dispatched: bool = False
+    comment_url: str = ""
+    diff: str = ""
+
+    @property
+    def last(self) -> RoundRecord | None:
+        return self.records[-1] if self.records else None
+
+
+# -- checks before anything runs --------------------------------------------------------------------
+
+
+def check_model_file(cfg: Config) -> None:
+    """The model file exists, parses, and defines the model function (read, never run)."""
+    path = cfg.model_path
+    shown = str(cfg.model_file)
+    if not path.is_file():
+        raise KerasCTError(
+            f'model-file "{shown}" does not exist (looked in {cfg.working_directory}); '
+            "set model-file to the Python file that defines the model",
+            file=shown,
+        )
+    try:
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source, filename=shown)
+    except SyntaxError as exc:
+        raise KerasCTError(
+            f"model-file {shown} has a syntax error at line {exc.lineno}: {exc.msg}; fix it before training",
+            file=shown,
+            line=exc.lineno,
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise KerasCTError(f"model-file {shown} is not UTF-8 text ({exc.reason})", file=shown) from None
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if cfg.model_function not in names:
+        found = f"; it defines {', '.join(names)}" if names else "; it defines no functions"
+        raise KerasCTError(
+            f"model-file {shown} has no top-level function {cfg.model_function}(){found}. "
+            "Set model-function to the function that returns the compiled model",
+            file=shown,
+        )
+
+
+# -- training -------------------------------------------------------------------------------------
+
+
+def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> dict[str, str]:
+    """The train command's environment: the caller's, minus secrets and inputs, plus KERAS_CT_*."""
+    env = {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith("INPUT_") and k not in _PRIVATE_ENV
+    }
+    package_root = str(Path(keras_ct.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, environ.get("PYTHONPATH", "")) if p)
+    env.update(
+        KERAS_CT_METRICS_FILE=str(cfg.metrics_path(round_number)),
+        KERAS_CT_ROUND=str(round_number),
+        KERAS_CT_CHECKPOINT_DIR=str(cfg.checkpoint_path(round_number)),
+        KERAS_CT_MODEL_FILE=str(cfg.model_path),
+        KERAS_CT_MODEL_FUNCTION=cfg.model_function,
+        KERAS_CT_MODEL_PATH=str(cfg.round_dir(round_number) / "model.keras"),
+    )
+    previous = warm_start_source(cfg, round_number)
+    if previous is not None:
+        env["KERAS_CT_WARM_START_FROM"] = str(previous)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def warm_start_store(cfg: Config) -> Path:
+    """Durable directory of trained models, one per round (cached between jobs on GitHub)."""
+    base = cfg.resolve(cfg.checkpoint_dir) if cfg.checkpoint_dir else cfg.out_dir / "checkpoints"
+    return base / "models"
+
+
+def warm_start_source(cfg: Config, round_number: int) -> Path | None:
+    if not cfg.warm_start or round_number <= 1:
+        return None
+    candidate = warm_start_store(cfg) / f"round-{round_number - 1}.keras"
+    return candidate if candidate.is_file() else None
+
+
+def train(cfg: Config, runner: Runner, environ: Mapping[str, str], round_number: int) -> tuple[Metrics, float]:
+    """Run the train command, retrying a crash ``train-retries`` times (resuming); return metrics, seconds."""
+    metrics_path = cfg.metrics_path(round_number)
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    if metrics_path.exists():
+        metrics_path.unlink()  # never read a stale file from an earlier attempt
+    run = TrainRun(
+        argv=command_argv(cfg.train_command, cfg.interpreter),
+        cwd=cfg.working_directory,
+        env=training_env(cfg, environ, round_number),
+        timeout_s=cfg.timeout_minutes * 60,
+        log_path=cfg.round_dir(round_number) / "train.log",
+    )
+    attempts = 1 + cfg.train_retries
+    total = 0.0
+    for attempt in range(1, attempts + 1):
+        title = f"Round {round_number}: training" + (f" (attempt {attempt} of {attempts}, resuming)" if attempt > 1 else "")
+        with runner.group(title):
+            started = time.monotonic()
+            try:
+                run_training(run, runner)
+                total += time.monotonic() - started
+                break
+            except TrainingError as exc:
+                total += time.monotonic() - started
+                if not exc.retryable or attempt == attempts:
+                    raise
+                runner.warning(f"training crashed ({exc.message.splitlines()[0]}); retrying from the last checkpoint")
+    metrics = read_metrics(metrics_path, cfg.metric)
+    model = cfg.round_dir(round_number) / "model.keras"
+    if model.is_file():
+        store = warm_start_store(cfg)
+        store.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(model, store / f"round-{round_number}.keras")
+    return metrics, total
+
+
+# -- the round engine -----------------------------------------------------------------------------
+
+
+def commit_message(record: RoundRecord, change: str, description: str, rationale: str) -> tuple[str, dict[str, str]]:
+    subject = f"keras-ct: round {record.round + 1}: {description or change}"
+    body = (
+        f"Round {record.round} reached {record.metric} {record.accuracy:.4f}, below the threshold "
+        f"{record.threshold:g}.\n\n{rationale}"
+    )
+    trailers = {"Keras-CT-Round": str(record.round), "Keras-CT-Accuracy": f"{record.accuracy:.4f}"}
+    return f"{subject}\n\n{body}\n", trailers
+
+
+@dataclass
+class Engine:
+    cfg: Config
+    runner: Runner
+    environ: Mapping[str, str]
+    publisher: Publisher
+    augmenter: Callable[[Config, Sequence[RoundRecord]], Any]
+    git: Git | None = None
+    #: local: the loop goes on in this process up to max-rounds (``keras-ct loop``); otherwise the
+    #: job runs ``rounds-per-job`` rounds and dispatches the next.
+    local: bool = False
+    head_branch: str = ""
+    head_sha: str = ""
+    links: Links = field(default_factory=Links)
+    notes: list[str] = field(default_factory=list)
+
+    def run(self) -> RoundOutcome:
+        cfg = self.cfg
+        records = tuple(self.publisher.load_history())
+        guard = self._already_done(records)
+        if guard is not None:
+            return guard
+        last_in_job = cfg.max_rounds if self.local else min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
+        round_number = cfg.round
+        diff = ""
+        while True:
+            outcome = self._one_round(records, round_number, last_in_job, diff)
+            records, diff = outcome.records, outcome.diff
+            if outcome.next_round is None or outcome.dispatched or outcome.verdict.state != "next":
+                return outcome
+            if round_number >= last_in_job:
+                return outcome
+            round_number += 1
+
+    # A duplicate dispatch, or a re-run of a round that already moved on, must not act twice.
+    def _already_done(self, records: Sequence[RoundRecord]) -> RoundOutcome | None:
+        done = next((r for r in records if r.round == self.cfg.round and r.next_commit), None)
+        trailers = self.git.round_trailers() if self.git is not None else {}
+        if done is None and self.cfg.round not in trailers:
+            return None
+        sha = done.next_commit if done else trailers[self.cfg.round]
+        message = (
+            f"round {self.cfg.round} already finished and committed its change ({sha[:7]}); "
+            "this run is a duplicate and does nothing"
+        )
+        self.runner.notice(message)
+        verdict = Verdict("stopped", message)
+        return RoundOutcome(records=tuple(records), verdict=verdict)
+
+    def _one_round(self, records: tuple[RoundRecord, ...], n: int, last_in_job: int, prev_diff: str) -> RoundOutcome:
+        cfg = replace(self.cfg, round=n)
+        previous = next((r for r in reversed(records) if r.round < n), None)
+        change = previous.next_change if previous else ""
+        rationale = previous.next_rationale if previous else ""
+        commit = self.git.head() if self.git is not None else self.head_sha
+        self.publisher.set_status("pending", f"Round {n} of {cfg.max_rounds}: training")
+        base = RoundRecord(
+            round=n,
+            accuracy=None,
+            threshold=cfg.threshold,
+            status="error",
+            metric=cfg.metric,
+            commit=commit,
+            change=change,
+            rationale=rationale,
+            run_url=cfg.github.run_url,
+        )
+        try:
+            check_model_file(cfg)
+            metrics, seconds = train(cfg, self.runner, self.environ, n)
+        except KerasCTError as exc:
+            self._fail(hist.upsert(records, replace(base, error=exc.message.splitlines()[0])), prev_diff)
+            raise
+        record = replace(
+            base,
+            accuracy=metrics.value,
+            status="passed" if metrics.value >= cfg.threshold else "missed",
+            params=metrics.params,
+            epochs=metrics.epochs,
+            duration_s=metrics.duration_s if metrics.duration_s is not None else round(seconds, 2),
+            curves=metrics.curves,
+        )
+        records = hist.upsert(records, record)
+        paths = {"metrics_path": cfg.metrics_path(n), "model_path": cfg.round_dir(n) / "model.keras"}
+        if record.passed:
+            return self._finish(records, Verdict("passed"), "success", prev_diff, **paths)
+        if n >= cfg.max_rounds:
+            return self._finish(records, Verdict("exhausted"), "failure", prev_diff, **paths)
+        return self._advance(cfg, records, record, last_in_job, paths)
+
+    def _advance(
+        self, cfg: Config, records: tuple[RoundRecord, ...], record: RoundRecord, last_in_job: int, paths: dict[str, Path]
+    ) -> RoundOutcome:
+        n = record.round
+        model = cfg.model_path
+        original = model.read_bytes()
+        try:
+            if self.git is not None and cfg.commit:
+                self.git.ensure_clean([model])
+            with self.runner.group(f"Round {n}: augmenting {cfg.model_file}"):
+                result = self.augmenter(cfg, records)
+                self.runner.info(result.diff)
+            record = record.with_next(result.change, result.rationale)
+            records = hist.upsert(records, record)
+            sha = ""
+            if self.git is not None and cfg.commit:
+                message, trailers = commit_message(record, result.change, result.description, result.rationale)
+                sha = self.git.commit(list(result.paths), message, trailers)
+                record = record.with_next(result.change, result.rationale, sha)
+                records = hist.upsert(records, record)
+        except KerasCTError as exc:
+            if model.read_bytes() != original:
+                model.write_bytes(original)
+            failed = replace(record, status="error", error=exc.message.splitlines()[0])
+            self._fail(hist.upsert(records, failed), "")
+            raise
+        diff = result.diff
+        if self.local or n < last_in_job:
+            verdict = Verdict("next")
+            self._report(records, verdict, diff, interim=True)
+            return RoundOutcome(records, verdict, next_round=n + 1, diff=diff, **paths)
+        return self._push_and_dispatch(cfg, records, diff, paths)
+
+    def _push_and_dispatch(
+        self, cfg: Config, records: tuple[RoundRecord, ...], diff: str, paths: dict[str, Path]
+    ) -> RoundOutcome:
+        n = records[-1].round
+        if not (cfg.commit and cfg.push and self.git is not None and self.head_branch):
+            reason = "push is off" if not cfg.push else "commit is off" if not cfg.commit else "no branch to push to"
+            verdict = Verdict("stopped", f"The change was made but not pushed ({reason}).")
+            return self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
+        try:
+            self.git.push(self.head_branch, self.head_sha)
+        except GitError as exc:
+            verdict = Verdict("stopped", f"Not pushed, nothing dispatched: {exc.message}")
+            self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
+            raise
+        if not cfg.dispatch:
+            verdict = Verdict("stopped", "Pushed; dispatch is off, so the next round waits for a new run.")
+            return self._finish(records, verdict, "pending", diff, next_round=n + 1, **paths)
+        try:
+            dispatch = self.publisher.dispatch(n + 1, self.head_branch)
+        except KerasCTError as exc:
+            verdict = Verdict("stopped", f"Pushed, but the next round could not be dispatched: {exc.message}")
+            self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
+            raise
+        verdict = Verdict("next", next_run_url=dispatch.run_url)
+        outcome = self._finish(records, verdict, "pending", diff, next_round=n + 1, **paths)
+        return replace(outcome, dispatched=True)
+
+    # -- publishing -----------------------------------------------------------------------------
+    def _report(self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False) -> str:
+        url = self.publisher.publish(records, verdict, diff=diff, notes=self.notes)
+        if not interim:
+            self.runner.add_summary(render_report(records, verdict, links=self.links, diff=diff, notes=self.notes))
+        self.runner.info(render_terminal(records, verdict))
+        return url
+
+    def _finish(
+        self,
+        records: tuple[RoundRecord, ...],
+        verdict: Verdict,
+        state: str,
+        diff: str,
+        *,
+        next_round: int | None = None,
+        metrics_path: Path | None = None,
+        model_path: Path | None = None,
+    ) -> RoundOutcome:
+        last = records[-1]
+        descriptions = {
+            "passed": f"{last.metric} {_fmt(last.accuracy)} ≥ {last.threshold:g} at round {last.round}",
+            "next": f"round {last.round}: {_fmt(last.accuracy)} < {last.threshold:g}; round {last.round + 1} dispatched",
+            "exhausted": f"{_fmt(last.accuracy)} < {last.threshold:g} after {last.round} rounds",
+            "stopped": f"round {last.round}: {_fmt(last.accuracy)} < {last.threshold:g}; loop stopped",
+            "error": f"round {last.round} failed: {last.error}"[:140],
+        }
+        self.publisher.set_status(state, descriptions[verdict.state][:140])
+        url = self._report(records, verdict, diff)
+        return RoundOutcome(
+            records=records,
+            verdict=verdict,
+            metrics_path=metrics_path,
+            model_path=model_path,
+            next_round=next_round,
+            comment_url=url,
+            diff=diff,
+        )
+
+    def _fail(self, records: tuple[RoundRecord, ...], diff: str) -> None:
+        """Mark the round failed everywhere; a failure to report must not hide the real error."""
+        try:
+            self._finish(records, Verdict("error"), "failure", diff)
+        except KerasCTError as exc:
+            self.runner.warning(f"could not report the failed round: {exc.message}")
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"

@@ -1,0 +1,148 @@
+"""Config: precedence of flags > inputs > .keras-ct.yml > defaults, and one clear message per bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keras_ct.config import FIELD_NAMES, MAX_ROUNDS_CEILING, load_config
+from keras_ct.errors import ConfigError
+
+
+def test_defaults(tmp_path: Path) -> None:
+    cfg = load_config({}, {}, cwd=tmp_path)
+    assert cfg.model_file == Path("ml_task/model.py")
+    assert cfg.threshold == 0.95
+    assert cfg.max_rounds == 5
+    assert cfg.round == 1
+    assert cfg.policy == "diagnose"
+    assert cfg.working_directory == tmp_path.resolve()
+
+
+@pytest.mark.parametrize("key", ["INPUT_MODEL-FILE", "INPUT_MODEL_FILE"], ids=["runner-form", "underscore-form"])
+def test_inputs_in_both_spellings(tmp_path: Path, key: str) -> None:
+    cfg = load_config({}, {key: "models/cnn.py"}, cwd=tmp_path)
+    assert cfg.model_file == Path("models/cnn.py")
+
+
+def test_precedence_flag_over_input_over_file(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").write_text("threshold: 0.8\nmax-rounds: 3\npolicy: naive\n")
+    env = {"INPUT_THRESHOLD": "0.85", "INPUT_MAX-ROUNDS": "4"}
+    cfg = load_config({"threshold": "0.9"}, env, cwd=tmp_path)
+    assert cfg.threshold == 0.9  # flag
+    assert cfg.max_rounds == 4  # input beats file
+    assert cfg.policy == "naive"  # file beats default
+    assert cfg.config_file == tmp_path / ".keras-ct.yml"
+
+
+def test_empty_input_counts_as_not_given(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").write_text("threshold: 0.8\n")
+    cfg = load_config({}, {"INPUT_THRESHOLD": ""}, cwd=tmp_path)
+    assert cfg.threshold == 0.8
+
+
+def test_token_falls_back_to_github_token_and_is_not_in_repr(tmp_path: Path) -> None:
+    cfg = load_config({}, {"GITHUB_TOKEN": "ghs_secretvalue123"}, cwd=tmp_path)
+    assert cfg.github_token == "ghs_secretvalue123"
+    assert "ghs_secretvalue123" not in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        pytest.param("threshold", "abc", 'threshold must be a number between 0 and 1, got "abc"', id="threshold-abc"),
+        pytest.param("threshold", "95", 'got "95" (a fraction, not a percentage: did you mean 0.95?)', id="threshold-95"),
+        pytest.param("threshold", "-1", 'threshold must be a number between 0 and 1, got "-1"', id="threshold-negative"),
+        pytest.param("threshold", "", 'threshold must be a number between 0 and 1, got ""', id="threshold-empty"),
+        pytest.param("threshold", "nan", "between 0 and 1", id="threshold-nan"),
+        pytest.param("max-rounds", "0", f"max-rounds must be a whole number from 1 to {MAX_ROUNDS_CEILING}", id="max-rounds-0"),
+        pytest.param("max-rounds", "-3", 'got "-3"', id="max-rounds-negative"),
+        pytest.param("max-rounds", "1000", f"the ceiling is {MAX_ROUNDS_CEILING}", id="max-rounds-1000"),
+        pytest.param("max-rounds", "2.5", "whole number", id="max-rounds-fraction"),
+        pytest.param("round", "0", "round must be a whole number of at least 1", id="round-0"),
+        pytest.param("timeout-minutes", "0", "minutes greater than 0", id="timeout-0"),
+        pytest.param("fail-below-threshold", "maybe", "true or false", id="bool"),
+        pytest.param("policy", "random", "one of diagnose, naive", id="policy"),
+        pytest.param("model-function", "build-model", "Python identifier", id="function-name"),
+        pytest.param("input-shape", "28,x,1", "positive whole numbers", id="input-shape"),
+        pytest.param("pr-number", "abc", "pr-number must be", id="pr-number"),
+    ],
+)
+def test_bad_flag_values(tmp_path: Path, name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config({name: value}, {}, cwd=tmp_path)
+    assert message in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_bad_input_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r'threshold \(from input threshold \(INPUT_THRESHOLD\)\) must be .*got "abc"'):
+        load_config({}, {"INPUT_THRESHOLD": "abc"}, cwd=tmp_path)
+
+
+def test_round_past_max_rounds(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r'round must not exceed max-rounds \(3\), got "4"'):
+        load_config({"round": "4", "max-rounds": "3"}, {}, cwd=tmp_path)
+
+
+def test_yaml_error_has_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").write_text("threshold: 0.9\nmax-rounds: [3\n")
+    with pytest.raises(ConfigError) as info:
+        load_config({}, {}, cwd=tmp_path)
+    assert "is not valid YAML" in str(info.value)
+    assert info.value.file.endswith(".keras-ct.yml")
+    assert info.value.line is not None and info.value.line >= 2
+
+
+def test_unknown_yaml_key_suggests_closest(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").write_text("threshold: 0.9\nmax_round: 3\n")
+    with pytest.raises(ConfigError, match=r"line 2: unknown key 'max_round' \(did you mean \"max-rounds\"\?\)") as info:
+        load_config({}, {}, cwd=tmp_path)
+    assert info.value.line == 2
+
+
+def test_bad_yaml_value_names_line(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").write_text("# settings\nthreshold: high\n")
+    with pytest.raises(ConfigError, match=r'line 2 \(threshold\) must be a number between 0 and 1, got "high"') as info:
+        load_config({}, {}, cwd=tmp_path)
+    assert info.value.line == 2
+
+
+def test_token_in_yaml_refused(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").write_text("github-token: abc\n")
+    with pytest.raises(ConfigError, match="must not be stored in a file"):
+        load_config({}, {}, cwd=tmp_path)
+
+
+def test_yaml_must_be_mapping(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").write_text("- threshold\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config({}, {}, cwd=tmp_path)
+
+
+def test_missing_working_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not a directory"):
+        load_config({"working-directory": "nope"}, {}, cwd=tmp_path)
+
+
+def test_every_field_has_a_kebab_name() -> None:
+    assert all(name == name.lower() and "_" not in name for name in FIELD_NAMES)
+
+
+def test_github_context_from_event(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text('{"number": 7, "pull_request": {"head": {"ref": "feature"}}}')
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_REPOSITORY": "acme/ml",
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_API_URL": "http://127.0.0.1:9/api/v3/",
+    }
+    cfg = load_config({}, env, cwd=tmp_path)
+    assert cfg.github.actions
+    assert cfg.github.event["number"] == 7
+    assert cfg.github.api_url == "http://127.0.0.1:9/api/v3"
+    assert cfg.github.run_url == "https://github.com/acme/ml/actions/runs/42"

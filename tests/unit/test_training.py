@@ -1,0 +1,94 @@
+"""The train command as a subprocess: every way it can go wrong is a clear TrainingError."""
+
+from __future__ import annotations
+
+import io
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from keras_ct.errors import TrainingError
+from keras_ct.runner import Runner
+from keras_ct.training import ECHO_LIMIT_BYTES, TrainRun, command_argv, run_training
+
+
+def run_script(tmp_path: Path, code: str, timeout_s: float = 30) -> tuple[Runner, io.StringIO]:
+    out = io.StringIO()
+    runner = Runner(actions=False, out=out, err=io.StringIO())
+    run = TrainRun(
+        argv=(sys.executable, "-c", code),
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"},
+        timeout_s=timeout_s,
+        log_path=tmp_path / "round" / "train.log",
+    )
+    run_training(run, runner)
+    return runner, out
+
+
+def test_streams_output_and_logs(tmp_path: Path) -> None:
+    _, out = run_script(tmp_path, "print('epoch 1'); print('epoch 2')")
+    assert out.getvalue() == "epoch 1\nepoch 2\n"
+    assert (tmp_path / "round" / "train.log").read_text() == "epoch 1\nepoch 2\n"
+
+
+def test_leading_python_uses_model_interpreter() -> None:
+    assert command_argv("python train.py --epochs 3", "/opt/env/bin/python") == ("/opt/env/bin/python", "train.py", "--epochs", "3")
+    assert command_argv("bash run.sh 'a b'", "/x") == ("bash", "run.sh", "a b")
+
+
+def test_unbalanced_quotes() -> None:
+    with pytest.raises(TrainingError, match="cannot be parsed: No closing quotation"):
+        command_argv("python 'train.py", "/x")
+
+
+def test_command_not_found(tmp_path: Path) -> None:
+    runner = Runner(out=io.StringIO(), err=io.StringIO())
+    run = TrainRun(("no-such-trainer-xyz", "--go"), tmp_path, {"PATH": "/usr/bin"}, 10, tmp_path / "log")
+    with pytest.raises(TrainingError, match='train command not found: "no-such-trainer-xyz"') as info:
+        run_training(run, runner)
+    assert not info.value.retryable
+
+
+def test_exit_status_one_shows_tail(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError) as info:
+        run_script(tmp_path, "import sys; print('loading'); print('boom', file=sys.stderr); sys.exit(1)")
+    assert "exited with status 1" in info.value.message
+    assert info.value.message.rstrip().endswith("loading\nboom")
+    assert info.value.retryable
+
+
+def test_usage_error_not_retryable(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError) as info:
+        run_script(tmp_path, "import sys; sys.exit(2)")
+    assert not info.value.retryable
+
+
+def test_killed_by_signal(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="killed by SIGKILL") as info:
+        run_script(tmp_path, f"import os; os.kill(os.getpid(), {int(signal.SIGKILL)})")
+    assert info.value.retryable
+
+
+def test_timeout_kills_process_tree(tmp_path: Path) -> None:
+    marker = tmp_path / "child-alive"
+    child = tmp_path / "child.py"
+    child.write_text(f"import time\ntime.sleep(3)\nopen({str(marker)!r}, 'w').close()\n")
+    code = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, {str(child)!r}])\nprint('started')\ntime.sleep(60)\n"
+    with pytest.raises(TrainingError, match=r"ran past timeout-minutes \(0.01 min\)"):
+        run_script(tmp_path, code, timeout_s=0.6)
+    import time
+
+    time.sleep(3.5)
+    assert not marker.exists(), "the child of the timed-out command kept running"
+
+
+def test_ten_megabytes_of_output_is_bounded(tmp_path: Path) -> None:
+    code = "import sys\nline = 'x' * 99 + '\\n'\nfor _ in range(100_000): sys.stdout.write(line)\n"
+    _, out = run_script(tmp_path, code)
+    echoed = out.getvalue()
+    assert len(echoed) < ECHO_LIMIT_BYTES + 10_000
+    assert "the rest is only in" in echoed
+    assert (tmp_path / "round" / "train.log").stat().st_size == 10_000_000
