@@ -1,0 +1,381 @@
+"""The git edge: clean-tree check, the augmented commit with trailers, round trailers, a safe push.
+
+A thin layer over the ``git`` command (subprocess, no shell). It never force-pushes: before pushing
+it compares the remote branch with the SHA this run checked out (``git ls-remote``), and a push the
+remote rejects as non-fast-forward means the same thing; both raise ``BranchMovedError`` so the
+caller skips the push/dispatch and says why. Credentials never reach a message: URLs with a user
+or password and any secret given to ``open_repo`` are replaced by ``***`` in everything we show.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from keras_ct.errors import GitError
+
+ROUND_TRAILER = "Keras-CT-Round"
+ACCURACY_TRAILER = "Keras-CT-Accuracy"
+NETWORK_TIMEOUT_S = 120.0
+LOCAL_TIMEOUT_S = 60.0
+
+
+class DirtyTreeError(GitError):
+    """The working tree has uncommitted changes to tracked files (or to the files about to change)."""
+
+    def __init__(self, message: str, *, paths: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.paths = paths
+
+
+class BranchMovedError(GitError):
+    """The remote branch is no longer at the SHA this run checked out: someone pushed meanwhile."""
+
+    def __init__(self, message: str, *, branch: str, expected: str, actual: str | None) -> None:
+        super().__init__(message)
+        self.branch = branch
+        self.expected = expected
+        self.actual = actual
+
+
+class PushRejectedError(GitError):
+    """The remote refused the push for another reason (protected branch, hook, permissions)."""
+
+    def __init__(self, message: str, *, branch: str, reason: str) -> None:
+        super().__init__(message)
+        self.branch = branch
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TrailerCommit:
+    """A commit that carries keras-ct trailers."""
+
+    sha: str
+    round: int
+    accuracy: float | None
+    subject: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    branch: str
+    old_sha: str
+    new_sha: str
+    pushed: bool  # False when the remote already had new_sha
+
+
+_CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """Hide credentials: ``https://user:token@host`` -> ``https://***@host``; each secret -> ``***``."""
+    text = _CREDENTIALS_IN_URL.sub(r"\g<scheme>***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def build_message(message: str, trailers: Mapping[str, str]) -> str:
+    """The commit message with ``Key: value`` trailers appended in git's trailer block format."""
+    body = message.rstrip("\n")
+    for key, value in trailers.items():
+        if not re.fullmatch(r"[A-Za-z0-9-]+", key) or "\n" in str(value):
+            raise GitError(
+                f"invalid commit trailer {key!r}: {value!r} (keys are letters, digits and '-', "
+                "values one line)"
+            )
+    lines = [f"{key}: {value}" for key, value in trailers.items()]
+    return body + ("\n\n" + "\n".join(lines) if lines else "") + "\n"
+
+
+@dataclass
+class GitRepo:
+    """A working tree keras-ct may commit in and push from."""
+
+    root: Path
+    author: tuple[str, str] | None = None  # (name, email); None: the user's git identity
+    remote: str = "origin"
+    secrets: tuple[str, ...] = ()
+    log: Callable[[str], None] | None = None  # receives each command, redacted
+    _env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self._env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        if self.author is not None:
+            name, email = self.author
+            self._env.update(
+                GIT_AUTHOR_NAME=name,
+                GIT_AUTHOR_EMAIL=email,
+                GIT_COMMITTER_NAME=name,
+                GIT_COMMITTER_EMAIL=email,
+            )
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _git(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = LOCAL_TIMEOUT_S
+    ) -> subprocess.CompletedProcess[str]:
+        shown = redact("git " + " ".join(args), self.secrets)
+        if self.log is not None:
+            self.log(shown)
+        try:
+            done = subprocess.run(
+                ["git", *args],
+                cwd=self.root,
+                input=input,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **self._env},
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise GitError(
+                "git is not installed or not on PATH; keras-ct needs it to commit and push"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise GitError(
+                f"`{shown}` did not finish within {timeout:.0f} s (network or credential prompt?)"
+            ) from None
+        if check and done.returncode != 0:
+            raise GitError(
+                f"`{shown}` failed (exit {done.returncode}): {self._clean(done.stderr or done.stdout)}"
+            )
+        return done
+
+    def _clean(self, text: str) -> str:
+        return redact(text.strip(), self.secrets)
+
+    # -- reading -------------------------------------------------------------------------------
+    def head(self) -> str:
+        """The SHA of HEAD."""
+        return self._git("rev-parse", "HEAD").stdout.strip()
+
+    def current_branch(self) -> str | None:
+        """The checked-out branch, or None when HEAD is detached."""
+        done = self._git("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        return done.stdout.strip() or None
+
+    def dirty_paths(self) -> list[str]:
+        """Tracked files with staged or unstaged changes (untracked files are not counted)."""
+        done = self._git("status", "--porcelain=v1", "-z", "--untracked-files=no")
+        entries = [e for e in done.stdout.split("\0") if e]
+        paths: list[str] = []
+        skip = False
+        for entry in entries:
+            if skip:  # the source path of a rename/copy
+                skip = False
+                continue
+            status, path = entry[:2], entry[3:]
+            paths.append(path)
+            skip = "R" in status or "C" in status
+        return paths
+
+    def ensure_clean(self, paths: Sequence[Path | str] = ()) -> None:
+        """Refuse a dirty tree before augmenting: no tracked file may have uncommitted changes.
+
+        ``paths`` (the files about to be edited) must also be tracked, so the commit shows the change.
+        Untracked files elsewhere (build outputs) are allowed: only ``paths`` are ever committed.
+        """
+        dirty = self.dirty_paths()
+        untracked = [str(p) for p in paths if not self._tracked(p)]
+        if dirty:
+            shown = ", ".join(dirty[:10]) + (f" and {len(dirty) - 10} more" if len(dirty) > 10 else "")
+            raise DirtyTreeError(
+                f"the working tree in {self.root} has uncommitted changes ({shown}); keras-ct refuses to "
+                "augment the model on top of them, because the commit would not match what was trained. "
+                "Commit or stash them (`git stash`), or discard them (`git checkout -- .`), then run again.",
+                paths=tuple(dirty),
+            )
+        if untracked:
+            raise DirtyTreeError(
+                f"{', '.join(untracked)} is not tracked by git in {self.root}; commit it first so the "
+                "augmented change can be committed on top of it.",
+                paths=tuple(untracked),
+            )
+
+    def _tracked(self, path: Path | str) -> bool:
+        rel = self._relative(path)
+        return self._git("ls-files", "--error-unmatch", "--", rel, check=False).returncode == 0
+
+    def _relative(self, path: Path | str) -> str:
+        candidate = Path(path)
+        if candidate.is_absolute():
+            try:
+                return str(candidate.resolve().relative_to(self.root.resolve()))
+            except ValueError:
+                raise GitError(f"{candidate} is outside the repository {self.root}") from None
+        return str(candidate)
+
+    def trailer_commits(self, rev: str = "HEAD", max_count: int = 1000) -> list[TrailerCommit]:
+        """Commits reachable from ``rev`` (newest first) that carry a ``Keras-CT-Round`` trailer.
+
+        In a shallow clone only the fetched history is seen; HEAD (the last round's commit in a
+        dispatched run) always is.
+        """
+        fmt = (
+            f"%H%x1f%s%x1f%(trailers:key={ROUND_TRAILER},valueonly,separator=%x2C)"
+            f"%x1f%(trailers:key={ACCURACY_TRAILER},valueonly,separator=%x2C)%x1e"
+        )
+        done = self._git("log", f"--max-count={max_count}", f"--format={fmt}", rev, "--")
+        found: list[TrailerCommit] = []
+        for record in done.stdout.split("\x1e"):
+            fields = record.strip("\n").split("\x1f")
+            if len(fields) != 4 or not fields[2].strip():
+                continue
+            sha, subject, round_value, accuracy_value = fields
+            try:
+                number = int(round_value.split(",")[-1].strip())
+            except ValueError:
+                continue  # a hand-written trailer we cannot read is not ours
+            try:
+                accuracy: float | None = float(accuracy_value.split(",")[-1].strip())
+            except ValueError:
+                accuracy = None
+            found.append(TrailerCommit(sha=sha, round=number, accuracy=accuracy, subject=subject))
+        return found
+
+    def round_trailers(self) -> dict[int, str]:
+        """Round number -> SHA of the newest commit that finished that round (from the trailers)."""
+        rounds: dict[int, str] = {}
+        for commit in self.trailer_commits():
+            rounds.setdefault(commit.round, commit.sha)
+        return rounds
+
+    def remote_sha(self, branch: str) -> str | None:
+        """Where ``branch`` is on the remote now (``git ls-remote``), or None when it does not exist."""
+        ref = f"refs/heads/{branch}"
+        done = self._git("ls-remote", "--heads", self.remote, ref, timeout=NETWORK_TIMEOUT_S)
+        for line in done.stdout.splitlines():
+            sha, _, name = line.partition("\t")
+            if name.strip() == ref:
+                return sha.strip()
+        return None
+
+    # -- writing -------------------------------------------------------------------------------
+    def commit(self, paths: Sequence[Path | str], message: str, trailers: Mapping[str, str]) -> str:
+        """Commit exactly ``paths`` (nothing else that may be staged) with ``message`` and trailers."""
+        if not paths:
+            raise GitError("nothing to commit: no paths were given")
+        relative = [self._relative(p) for p in paths]
+        self._git("add", "--", *relative)
+        if not self._git("diff", "--cached", "--quiet", "--", *relative, check=False).returncode:
+            raise GitError(f"nothing to commit: {', '.join(relative)} did not change")
+        done = self._git(
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-F",
+            "-",
+            "--",
+            *relative,
+            input=build_message(message, trailers),
+            check=False,
+        )
+        if done.returncode != 0:
+            detail = self._clean(done.stderr or done.stdout)
+            hint = (
+                " Set an identity (git config user.name / user.email) or run under Actions, where keras-ct "
+                "commits as github-actions[bot]."
+                if "tell me who you are" in detail.lower() or "empty ident" in detail.lower()
+                else ""
+            )
+            raise GitError(f"git commit failed: {detail}.{hint}")
+        return self.head()
+
+    def push(self, branch: str, expected_remote_sha: str) -> PushResult:
+        """Push HEAD to ``branch`` without force, only if the remote is still at ``expected_remote_sha``.
+
+        Raises ``BranchMovedError`` when someone else pushed (seen by ``ls-remote`` first, or as a
+        non-fast-forward rejection in the race after it) and ``PushRejectedError`` when the remote
+        refuses for another reason; nothing was pushed in either case.
+        """
+        head = self.head()
+        actual = self.remote_sha(branch)
+        if actual != expected_remote_sha:
+            raise self._moved(branch, expected_remote_sha, actual)
+        if head == expected_remote_sha:
+            return PushResult(branch, expected_remote_sha, head, pushed=False)
+        done = self._git(
+            "push",
+            "--porcelain",
+            self.remote,
+            f"HEAD:refs/heads/{branch}",
+            check=False,
+            timeout=NETWORK_TIMEOUT_S,
+        )
+        if done.returncode == 0:
+            return PushResult(branch, expected_remote_sha, head, pushed=True)
+        output = self._clean(done.stdout + "\n" + done.stderr)
+        rejected = re.search(r"^!\t[^\t]*\t\[(remote rejected|rejected)\] \((.*)\)$", output, re.MULTILINE)
+        if rejected and rejected.group(1) == "rejected":
+            raise self._moved(
+                branch, expected_remote_sha, self._remote_sha_or_none(branch), rejected.group(2)
+            )
+        if rejected:
+            reason = rejected.group(2)
+            raise PushRejectedError(
+                f"the remote refused the push to {branch} ({reason}). If {branch} is protected, allow "
+                "github-actions[bot] to push to it or run keras-ct with `push: false`; nothing was pushed "
+                "and the next round was not dispatched.",
+                branch=branch,
+                reason=reason,
+            )
+        raise PushRejectedError(f"git push to {branch} failed: {output}", branch=branch, reason="error")
+
+    def _remote_sha_or_none(self, branch: str) -> str | None:
+        try:
+            return self.remote_sha(branch)
+        except GitError:
+            return None
+
+    def _moved(self, branch: str, expected: str, actual: str | None, reason: str = "") -> BranchMovedError:
+        where = f"is now at {actual[:12]}" if actual else "no longer exists"
+        why = f" (push rejected: {reason})" if reason else ""
+        return BranchMovedError(
+            f"branch {branch} moved on {self.remote} while this round ran: it {where}, this run checked out "
+            f"{expected[:12]}{why}. keras-ct did not push and did not dispatch the next round; the new push "
+            "starts its own run.",
+            branch=branch,
+            expected=expected,
+            actual=actual,
+        )
+
+
+def open_repo(
+    path: Path | str,
+    *,
+    author: tuple[str, str] | None = None,
+    remote: str = "origin",
+    secrets: Sequence[str] = (),
+    log: Callable[[str], None] | None = None,
+) -> GitRepo:
+    """The git working tree that contains ``path`` (its top level), or a ``GitError`` saying why not."""
+    start = Path(path)
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=LOCAL_TIMEOUT_S,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH; keras-ct needs it to commit and push") from None
+    except NotADirectoryError:
+        raise GitError(f"{start} is not a directory") from None
+    if done.returncode != 0:
+        raise GitError(
+            f"{start} is not inside a git repository ({done.stderr.strip()}); keras-ct commits the "
+            "augmented model there. Run it in a clone, or turn commits off (`commit: false`)."
+        )
+    return GitRepo(Path(done.stdout.strip()), author=author, remote=remote, secrets=tuple(secrets), log=log)
