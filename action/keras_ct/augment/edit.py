@@ -153,7 +153,8 @@ class _Doc:
             module = cst.parse_module(source)
         except cst.ParserSyntaxError as exc:
             raise AugmentError(
-                f"{path}:{exc.raw_line}: cannot parse the model file: {exc.message}; fix the syntax error first",
+                f"{path}:{exc.raw_line}: cannot parse the model file: {exc.message}; "
+                "fix the syntax error first",
                 file=path,
                 line=exc.raw_line,
             ) from None
@@ -251,10 +252,10 @@ class _Doc:
         if name in self.bare_imports:
             module, stmt = self.bare_imports[name]
             return _Spelling(prefix=None, import_module=module, import_stmt=stmt)
-        module, stmt = next(
-            ((m, s) for m, s in self.star_modules if _canonical(m) == "keras.layers"), ("", None)
-        )
-        return _Spelling(prefix=None, import_module=module, import_stmt=stmt)
+        for module, stmt in self.star_modules:
+            if _canonical(module) == "keras.layers":
+                return _Spelling(prefix=None, import_module=module, import_stmt=stmt)
+        return _Spelling(prefix=None)
 
 
 def _canonical(dotted: str) -> str:
@@ -324,7 +325,8 @@ def _find_model(doc: _Doc, func: cst.FunctionDef) -> _Model:
     if not constructors:
         raise doc.error(
             f"no keras.Sequential(...) or keras.Model(...) call found in {func.name.value}(); keras-ct edits "
-            "Sequential lists, model.add(...) calls and functional chains (subclassed models are not supported)",
+            "Sequential lists, model.add(...) calls and functional chains "
+            "(subclassed models are not supported)",
             func,
         )
     chosen = _returned_constructor(doc, func, constructors)
@@ -403,7 +405,8 @@ def _sequential(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
         for i, element in enumerate(layer_list.elements):
             if isinstance(element, cst.StarredElement):
                 raise doc.error(
-                    f"the layer list of keras.Sequential at {doc.where(call)} unpacks `{doc.code(element.value)}`; "
+                    f"the layer list of keras.Sequential at {doc.where(call)} unpacks "
+                    f"`{doc.code(element.value)}`; "
                     "keras-ct edits only literal lists of layer calls",
                     element,
                 )
@@ -426,7 +429,7 @@ def _sequential(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
         ]
         stmt = _statement_of(doc, owner)
         block = _block_of(doc, stmt)
-        siblings = list(block.body)
+        siblings: list[cst.CSTNode] = list(block.body)
         for add in adds:
             add_stmt = _statement_of(doc, add)
             if (
@@ -440,7 +443,8 @@ def _sequential(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
             ):
                 raise doc.error(
                     f"{var}.add(...) at {doc.where(add)} is not a plain statement in the same block as "
-                    f"{var} = keras.Sequential(...) (a loop, a branch or a helper?); keras-ct cannot edit it safely",
+                    f"{var} = keras.Sequential(...) (a loop, a branch or a helper?); "
+                    "keras-ct cannot edit it safely",
                     add,
                 )
         for add in sorted(adds, key=doc.line):
@@ -473,7 +477,8 @@ def _literal_list(doc: _Doc, func: cst.FunctionDef, value: cst.BaseExpression, c
         if len(assigns) == 1 and isinstance(assigns[0].value, cst.List) and len(uses) == 2:
             return assigns[0].value
     raise doc.error(
-        f"keras.Sequential at {doc.where(call)} takes its layers from `{doc.code(value)}`, not a literal list; "
+        f"keras.Sequential at {doc.where(call)} takes its layers from `{doc.code(value)}`, "
+        "not a literal list; "
         "keras-ct edits only a literal [...] list of layer calls, model.add(...) calls or a functional chain",
         call,
     )
@@ -490,7 +495,7 @@ def _functional(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
         )
     model_stmt = _statement_of(doc, call)
     block = _block_of(doc, model_stmt)
-    body = list(block.body)
+    body: list[cst.CSTNode] = list(block.body)
     current = outputs.value.value
     slots: list[_Slot] = []
     reached_input = False
@@ -520,7 +525,8 @@ def _functional(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
             and value.args[0].keyword is None
         ):
             raise doc.error(
-                f"`{doc.code(stmt).strip()}` is not a single layer call on one variable (x = layers.X(...)(y)); "
+                f"`{doc.code(stmt).strip()}` is not a single layer call on one variable "
+                "(x = layers.X(...)(y)); "
                 "keras-ct follows linear functional chains only",
                 stmt,
             )
@@ -529,7 +535,8 @@ def _functional(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
         current = cast(cst.Name, value.args[0].value).value
     if not reached_input:
         raise doc.error(
-            f"could not follow the outputs of keras.Model at {doc.where(call)} back to a keras.Input(...) in the "
+            f"could not follow the outputs of keras.Model at {doc.where(call)} back to a "
+            "keras.Input(...) in the "
             f"same block (stopped at `{current}`)",
             call,
         )
@@ -687,7 +694,8 @@ class _Builder:
         if bound is not None:
             if _canonical(bound) != f"keras.layers.{cls}":
                 raise self.doc.error(
-                    f"the name {cls} is already bound to {bound}; cannot add a keras.layers.{cls} layer by that name"
+                    f"the name {cls} is already bound to {bound}; "
+                    f"cannot add a keras.layers.{cls} layer by that name"
                 )
         elif not any(_canonical(m) == "keras.layers" for m, _ in self.doc.star_modules):
             stmt = cast(cst.CSTNode, spelling.import_stmt)
@@ -704,7 +712,7 @@ class _Builder:
         return f"{self.doc.quote}{text}{self.doc.quote}"
 
     def clone(self, slot: _Slot) -> cst.Call:
-        """A copy of a layer call without the keyword arguments that must stay unique or only on the first layer."""
+        """A copy of a layer call minus the arguments that must stay unique or only on the first layer."""
         call = cast(cst.Call, slot.call).deep_clone()
         kept = [a for a in call.args if not (a.keyword is not None and a.keyword.value in _NOT_CLONED)]
         if len(kept) != len(call.args):
@@ -883,7 +891,7 @@ def _list_with(lst: cst.List, index: int, values: list[cst.BaseExpression]) -> c
         head = newline_ws.with_changes(first_line=after.first_line)
         tail = newline_ws.with_changes(empty_lines=after.empty_lines, last_line=after.last_line)
     else:
-        head = newline_ws = tail = cst.SimpleWhitespace(" ")
+        head = newline_ws = tail = cast(cst.ParenthesizedWhitespace, cst.SimpleWhitespace(" "))
     new_elements = [cst.Element(value=v, comma=cst.Comma(whitespace_after=newline_ws)) for v in values]
     if is_last and not isinstance(anchor.comma, cst.Comma):
         # No trailing comma in the list: the neighbour gains one, the last new element stays without.
@@ -1066,7 +1074,8 @@ def _dropout(
             slots[i].line,
         )
     raise doc.error(
-        f"every pooling, Flatten and hidden Dense layer in {func.name.value}() is already followed by Dropout",
+        f"every pooling, Flatten and hidden Dense layer in {func.name.value}() "
+        "is already followed by Dropout",
         func,
     )
 

@@ -175,7 +175,7 @@ def validate_builds(
         folder = Path(tmp)
         script = folder / "keras_ct_validate.py"
         script.write_text(_SCRIPT, encoding="utf-8")
-        payload = []
+        payload: list[dict[str, object]] = []
         for i, request in enumerate(requests):
             file = folder / f"candidate_{i}_{request.path.stem}.py"
             file.write_text(request.source, encoding="utf-8")
