@@ -26,10 +26,10 @@ from keras_ct.runner import Runner
 _NOT_FLAGS = {"github-token"}
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, exclude: frozenset[str] = frozenset()) -> None:
     group = parser.add_argument_group("configuration (flags beat action inputs, which beat .keras-ct.yml)")
     for spec in FIELDS:
-        if spec.name in _NOT_FLAGS or (only is not None and spec.name not in only):
+        if spec.name in _NOT_FLAGS or spec.name in exclude:
             continue
         default = "" if spec.default in (None, "") else f" (default: {spec.default})"
         group.add_argument(f"--{spec.name}", dest=spec.name, default=None, metavar="VALUE", help=spec.help + default)
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     loop = sub.add_parser("loop", help="run rounds locally until the threshold is met or max-rounds is hit")
-    _add_config_flags(loop)
+    _add_config_flags(loop, exclude=frozenset({"commit", "push", "dispatch", "rounds-per-job"}))
     loop.add_argument("--commit", dest="commit_flag", action="store_true", help="git-commit each change with trailers")
     loop.add_argument("--report", type=Path, default=None, help="Markdown report file (default: OUTPUT_DIR/report.md)")
     loop.set_defaults(handler=_loop)

@@ -8,6 +8,8 @@ They share ``keras_ct.round.Engine``: the local loop runs the same code path as 
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,10 +35,24 @@ def augment_model(cfg: Config, records: Sequence[RoundRecord]) -> Any:
         model_function=cfg.model_function,
         python=cfg.interpreter,
         input_shape=cfg.input_shape,
-        train_command=cfg.train_command,
-        working_directory=cfg.working_directory,
+        train_script=train_script(cfg),
         config_file=cfg.config_file,
+        train_command=cfg.train_command,
+        cwd=cfg.working_directory,
     )
+
+
+def train_script(cfg: Config) -> Path | None:
+    """The Python script the train command runs (``python ml_task/train.py ...``), if it is one."""
+    import shlex
+
+    try:
+        argv = shlex.split(cfg.train_command)
+    except ValueError:
+        return None
+    script = next((a for a in argv[1:] if a.endswith(".py")), None) if argv and "python" in Path(argv[0]).name else None
+    path = cfg.resolve(Path(script)) if script else None
+    return path if path is not None and path.is_file() else None
 
 
 def _git(cfg: Config, author: tuple[str, str] | None) -> Any:
@@ -83,12 +99,14 @@ def run_action(
 
     runner.mask(cfg.github_token)
     target = github_publish.resolve_target(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
-    publisher: Publisher = LocalPublisher() if target is None else github_publish.connect(cfg, target, runner)
     git = None
-    head_branch, head_sha = (target.head_branch, target.head_sha) if target else ("", "")
-    if cfg.commit and (target is not None or cfg.github.actions):
+    if target is not None and cfg.commit:
+        # What this run checked out is what it trains, reports on and expects on the remote when pushing.
         git = _git(cfg, (BOT_NAME, BOT_EMAIL))
-        head_sha = head_sha or git.head()
+        target = replace(target, head_sha=git.head())
+    publisher: Publisher = LocalPublisher() if target is None else github_publish.connect(cfg, target, runner)
+    head_branch = publisher.target.head_branch if target is not None else ""  # type: ignore[attr-defined]
+    head_sha = publisher.target.head_sha if target is not None else ""  # type: ignore[attr-defined]
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
     engine = Engine(
@@ -141,7 +159,7 @@ def run_augment(args: argparse.Namespace, runner: Runner) -> int:
         change=args.change,
         policy=args.policy,
         model_function=args.model_function,
-        python=args.python or None,
+        python=args.python or sys.executable,
         input_shape=shape,
         train_script=args.train_script,
         dry_run=args.dry_run,

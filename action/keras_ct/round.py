@@ -290,6 +290,10 @@ class Engine:
         self, cfg: Config, records: tuple[RoundRecord, ...], record: RoundRecord, last_in_job: int, paths: dict[str, Path]
     ) -> RoundOutcome:
         n = record.round
+        if not self.local and not self.publisher.writable:
+            # A fork PR or a read-only token: no change is committed, pushed or dispatched.
+            verdict = Verdict("stopped", "No change was made.")
+            return self._finish(records, verdict, "failure", "", **paths)
         model = cfg.model_path
         original = model.read_bytes()
         try:
@@ -303,7 +307,7 @@ class Engine:
             sha = ""
             if self.git is not None and cfg.commit:
                 message, trailers = commit_message(record, result.change, result.description, result.rationale)
-                sha = self.git.commit(list(result.paths), message, trailers)
+                sha = self.git.commit([result.path], message, trailers)
                 record = record.with_next(result.change, result.rationale, sha)
                 records = hist.upsert(records, record)
         except KerasCTError as exc:
@@ -349,6 +353,8 @@ class Engine:
     # -- publishing -----------------------------------------------------------------------------
     def _report(self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False) -> str:
         url = self.publisher.publish(records, verdict, diff=diff, notes=self.notes)
+        if not self.local and not self.publisher.writable and self.publisher.why not in self.notes:
+            self.notes.append(self.publisher.why)
         if not interim:
             self.runner.add_summary(render_report(records, verdict, links=self.links, diff=diff, notes=self.notes))
         self.runner.info(render_terminal(records, verdict))

@@ -1,0 +1,176 @@
+"""``Publisher`` over the GitHub REST API: the sticky comment, the commit status, the dispatch.
+
+The round history lives in the comment's hidden block, so it survives across workflow runs and
+runners. Fork pull requests and read-only tokens are detected up front (event payload, the pull
+request's head repository) or at the first write (a 403), and then nothing more is attempted: the
+results go to the job summary with a note that says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from keras_ct.config import Config
+from keras_ct.errors import KerasCTError
+from keras_ct.github_api import (
+    GitHubAPI,
+    GitHubClient,
+    GitHubPermissionError,
+    find_marked_comment,
+    upsert_sticky_comment,
+    workflow_file_from_ref,
+)
+from keras_ct.history import History, RoundRecord
+from keras_ct.publish import Dispatch
+from keras_ct.report import COMMENT_MARKER, Links, Verdict, parse_history_block, render_comment
+from keras_ct.runner import Runner
+
+FORK_NOTE = (
+    "This pull request comes from a fork: its token is read-only, so keras-ct did not comment, "
+    "push or dispatch. The results are in this job summary."
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The pull request a round reports to, resolved from the event, the inputs and flags."""
+
+    api_url: str
+    repository: str
+    pr_number: int | None
+    head_branch: str
+    head_sha: str
+    workflow: str
+    fork: bool = False
+
+
+def _get(data: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)  # type: ignore[assignment]
+    return data
+
+
+def resolve_target(
+    cfg: Config,
+    *,
+    api_url: str | None = None,
+    repository: str | None = None,
+    workflow: str | None = None,
+    branch: str | None = None,
+) -> Target | None:
+    """Where to report, or None when there is no GitHub to talk to (a plain local run)."""
+    gh = cfg.github
+    repository = repository or gh.repository
+    if not repository or not (gh.actions or api_url):
+        return None
+    event = gh.event
+    pr = _get(event, "pull_request") or {}
+    number = cfg.pr_number or _get(pr, "number") or event.get("number") if isinstance(event, Mapping) else None
+    head_repo = _get(pr, "head", "repo", "full_name")
+    base_repo = _get(pr, "base", "repo", "full_name") or _get(event, "repository", "full_name") or repository
+    return Target(
+        api_url=(api_url or gh.api_url).rstrip("/"),
+        repository=repository,
+        pr_number=int(number) if number else None,
+        head_branch=branch or _get(pr, "head", "ref") or gh.head_ref or gh.ref_name,
+        head_sha=_get(pr, "head", "sha") or "",
+        workflow=workflow or (workflow_file_from_ref(gh.workflow_ref) if gh.workflow_ref else ""),
+        fork=bool(pr) and head_repo is not None and head_repo != base_repo,
+    )
+
+
+@dataclass
+class GitHubPublisher:
+    api: GitHubAPI
+    target: Target
+    run_url: str = ""
+    links: Links = field(default_factory=Links)
+    writable: bool = True
+    why: str = ""
+    _comment_id: int | None = None
+
+    def _degrade(self, why: str) -> None:
+        self.writable = False
+        self.why = why
+
+    def load_history(self) -> History:
+        if self.target.pr_number is None:
+            return ()
+        comment = find_marked_comment(self.api.list_issue_comments(self.target.pr_number), COMMENT_MARKER)
+        if comment is None:
+            return ()
+        self._comment_id = comment.id
+        try:
+            return parse_history_block(comment.body)
+        except ValueError as exc:
+            raise KerasCTError(
+                f"the keras-ct comment on pull request #{self.target.pr_number} has an unreadable history block "
+                f"({exc}); delete that comment to start the history afresh"
+            ) from None
+
+    def set_status(self, state: str, description: str) -> None:
+        if not self.writable or not self.target.head_sha:
+            return
+        try:
+            self.api.create_commit_status(self.target.head_sha, state, description, self.run_url or None)
+        except GitHubPermissionError as exc:
+            # The first write tells us the token is read-only: stop writing, say why.
+            self._degrade(exc.message)
+
+    def publish(
+        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
+    ) -> str:
+        if not self.writable or self.target.pr_number is None:
+            return ""
+        body = render_comment(records, verdict, links=self.links, diff=diff, notes=notes)
+        try:
+            comment = upsert_sticky_comment(self.api, self.target.pr_number, COMMENT_MARKER, body)
+        except GitHubPermissionError as exc:
+            self._degrade(exc.message)
+            return ""
+        self._comment_id = comment.id
+        return comment.html_url
+
+    def dispatch(self, next_round: int, ref: str) -> Dispatch:
+        if not self.target.workflow:
+            raise KerasCTError(
+                "cannot dispatch the next round: the workflow to dispatch is unknown (GITHUB_WORKFLOW_REF is "
+                "empty); pass --workflow, e.g. --workflow ml.yml"
+            )
+        inputs = {"round": str(next_round)}
+        if self.target.pr_number is not None:
+            inputs["pr-number"] = str(self.target.pr_number)
+        result = self.api.dispatch_workflow(self.target.workflow, ref, inputs)
+        return Dispatch(round=next_round, run_url=result.html_url or "")
+
+
+def connect(cfg: Config, target: Target, runner: Runner, api: GitHubAPI | None = None) -> GitHubPublisher:
+    """The publisher for ``target``; read-only (with the reason) for forks, no token, or no PR."""
+    links = Links(cfg.github.server_url, target.repository)
+    if not cfg.github_token and api is None:
+        publisher = GitHubPublisher(api=None, target=target, links=links)  # type: ignore[arg-type]
+        publisher._degrade("no github-token was given, so keras-ct cannot write to GitHub")
+        return publisher
+    api = api or GitHubClient(repository=target.repository, token=cfg.github_token, api_url=target.api_url)
+    publisher = GitHubPublisher(api=api, target=target, run_url=cfg.github.run_url, links=links)
+    if target.fork:
+        publisher._degrade(FORK_NOTE)
+        return publisher
+    if target.pr_number is None:
+        publisher._degrade("no pull request number: pass the pr-number input (dispatched rounds pass it)")
+        return publisher
+    if not target.head_sha or not target.head_branch:
+        pull = api.get_pull(target.pr_number)
+        if pull.is_fork:
+            publisher._degrade(FORK_NOTE)
+        publisher.target = replace(
+            target,
+            head_branch=target.head_branch or pull.head_ref,
+            head_sha=target.head_sha or pull.head_sha,
+            fork=pull.is_fork,
+        )
+    return publisher
