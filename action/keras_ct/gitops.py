@@ -184,7 +184,7 @@ class GitRepo:
         Untracked files elsewhere (build outputs) are allowed: only ``paths`` are ever committed.
         """
         dirty = self.dirty_paths()
-        untracked = [str(p) for p in paths if not self._tracked(p)]
+        untracked = [rel for rel in (self._relative(p) for p in paths) if not self._tracked(rel)]
         if dirty:
             shown = ", ".join(dirty[:10]) + (f" and {len(dirty) - 10} more" if len(dirty) > 10 else "")
             raise DirtyTreeError(
