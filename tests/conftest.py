@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `import tests.fake_github` etc. with --import-mode=importlib
 
+pytest_plugins = ["tests.fake_github.plugin"]
+
 
 @pytest.fixture
 def keras_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

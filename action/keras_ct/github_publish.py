@@ -155,7 +155,7 @@ def connect(cfg: Config, target: Target, runner: Runner, api: GitHubAPI | None =
         publisher = GitHubPublisher(api=None, target=target, links=links)  # type: ignore[arg-type]
         publisher._degrade("no github-token was given, so keras-ct cannot write to GitHub")
         return publisher
-    api = api or GitHubClient(repository=target.repository, token=cfg.github_token, api_url=target.api_url)
+    api = api or GitHubClient(repository=target.repository, token=cfg.github_token, api_url=target.api_url, timeout_s=30)
     publisher = GitHubPublisher(api=api, target=target, run_url=cfg.github.run_url, links=links)
     if target.fork:
         publisher._degrade(FORK_NOTE)
