@@ -150,6 +150,14 @@ class _Doc:
     def __init__(self, source: str, path: str) -> None:
         self.path = path
         try:
+            compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError as exc:
+            raise AugmentError(
+                f"{path}:{exc.lineno}: syntax error: {exc.msg}; fix it before augmenting",
+                file=path,
+                line=exc.lineno,
+            ) from None
+        try:
             module = cst.parse_module(source)
         except cst.ParserSyntaxError as exc:
             raise AugmentError(
@@ -158,16 +166,26 @@ class _Doc:
                 file=path,
                 line=exc.raw_line,
             ) from None
-        self.wrapper = MetadataWrapper(module)
+        self.wrapper = MetadataWrapper(
+            module, unsafe_skip_copy=True
+        )  # fresh from the parser: no shared nodes
         self.module = self.wrapper.module
         self.positions = self.wrapper.resolve(PositionProvider)
         self.parents = self.wrapper.resolve(ParentNodeProvider)
+        self._walks: dict[int, list[cst.CSTNode]] = {}
         self.bindings: dict[str, str] = {}  # local name -> dotted module/object path as imported
         self.bare_imports: dict[str, tuple[str, cst.CSTNode]] = {}  # local name -> (module text, statement)
         self.star_modules: list[tuple[str, cst.CSTNode]] = []
         self.constants: dict[str, cst.BaseExpression] = {}
         self._collect()
-        self.quote = _quote_style(self.module)
+        self.quote = _quote_style(self.walk(self.module))
+
+    def walk(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+        """``_walk`` with a cache: the model function is searched several times."""
+        key = id(node)
+        if key not in self._walks:
+            self._walks[key] = _walk(node)
+        return self._walks[key]
 
     def line(self, node: cst.CSTNode) -> int:
         return cast(int, self.positions[node].start.line)
@@ -185,7 +203,7 @@ class _Doc:
         return AugmentError(f"{self.path}:{line}: {message}", file=self.path, line=line)
 
     def _collect(self) -> None:
-        for node in _walk(self.module):
+        for node in self.walk(self.module):
             if isinstance(node, cst.Import):
                 for alias in node.names:
                     dotted = _dotted(alias.name)
@@ -258,6 +276,11 @@ class _Doc:
         return _Spelling(prefix=None)
 
 
+def _excerpt(code: str, limit: int = 60) -> str:
+    flat = " ".join(code.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def _canonical(dotted: str) -> str:
     """One spelling per Keras object: tensorflow.keras/tf_keras -> keras, keras.models.X -> keras.X."""
     for prefix in ("tensorflow.python.keras", "tensorflow.keras", "tf_keras"):
@@ -279,19 +302,26 @@ def _dotted(expr: cst.BaseExpression | cst.CSTNode) -> str:
     raise ValueError("not a dotted name")
 
 
+class _Collector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.nodes.append(node)
+        return True
+
+
 def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
-    out: list[cst.CSTNode] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        out.append(current)
-        stack.extend(reversed(current.children))
-    return out
+    """Every node under ``node`` (itself included), in source order."""
+    collector = _Collector()
+    node.visit(collector)
+    return collector.nodes
 
 
-def _quote_style(module: cst.Module) -> str:
+def _quote_style(nodes: list[cst.CSTNode]) -> str:
     single = double = 0
-    for node in _walk(module):
+    for node in nodes:
         if isinstance(node, cst.SimpleString) and not node.value.startswith(("'''", '"""')):
             quote = node.value.lstrip("rbuRBU")[:1]
             single += quote == "'"
@@ -304,7 +334,7 @@ def _quote_style(module: cst.Module) -> str:
 
 
 def _find_function(doc: _Doc, name: str) -> cst.FunctionDef:
-    found = [n for n in _walk(doc.module) if isinstance(n, cst.FunctionDef) and n.name.value == name]
+    found = [n for n in doc.walk(doc.module) if isinstance(n, cst.FunctionDef) and n.name.value == name]
     if not found:
         defined = sorted({n.name.value for n in doc.module.body if isinstance(n, cst.FunctionDef)})
         hint = f" (functions defined: {', '.join(defined)})" if defined else " (it defines no functions)"
@@ -315,7 +345,7 @@ def _find_function(doc: _Doc, name: str) -> cst.FunctionDef:
 
 
 def _function_calls(doc: _Doc, func: cst.FunctionDef) -> list[cst.Call]:
-    return [n for n in _walk(func.body) if isinstance(n, cst.Call)]
+    return [n for n in doc.walk(func.body) if isinstance(n, cst.Call)]
 
 
 def _find_model(doc: _Doc, func: cst.FunctionDef) -> _Model:
@@ -342,15 +372,13 @@ def _find_model(doc: _Doc, func: cst.FunctionDef) -> _Model:
     else:
         model = _functional(doc, func, chosen)
     if not any(s.kind not in ("?", "Input") for s in model.slots):
-        raise doc.error(
-            f"the model built at {doc.where(chosen)} has no Keras layer calls keras-ct recognises", chosen
-        )
+        raise doc.error("the model built here has no Keras layer calls keras-ct recognises", chosen)
     model.input_shape = _input_shape(doc, func, model)
     return model
 
 
 def _returned_constructor(doc: _Doc, func: cst.FunctionDef, constructors: list[cst.Call]) -> cst.Call | None:
-    returns = [n for n in _walk(func.body) if isinstance(n, cst.Return) and n.value is not None]
+    returns = [n for n in doc.walk(func.body) if isinstance(n, cst.Return) and n.value is not None]
     for ret in returns:
         value = ret.value
         if isinstance(value, cst.Call) and value in constructors:
@@ -405,8 +433,7 @@ def _sequential(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
         for i, element in enumerate(layer_list.elements):
             if isinstance(element, cst.StarredElement):
                 raise doc.error(
-                    f"the layer list of keras.Sequential at {doc.where(call)} unpacks "
-                    f"`{doc.code(element.value)}`; "
+                    f"the layer list of keras.Sequential(...) unpacks `{_excerpt(doc.code(element.value))}`; "
                     "keras-ct edits only literal lists of layer calls",
                     element,
                 )
@@ -442,8 +469,8 @@ def _sequential(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
                 or len(add.args) != 1
             ):
                 raise doc.error(
-                    f"{var}.add(...) at {doc.where(add)} is not a plain statement in the same block as "
-                    f"{var} = keras.Sequential(...) (a loop, a branch or a helper?); "
+                    f"{var}.add(...) is not a plain statement in the same block as "
+                    f"{var} = keras.Sequential(...) (inside a loop, a branch or a helper?); "
                     "keras-ct cannot edit it safely",
                     add,
                 )
@@ -452,9 +479,7 @@ def _sequential(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
                 _layer_slot(doc, add.args[0].value, style="add", container=_statement_of(doc, add), var=var)
             )
     if not slots:
-        raise doc.error(
-            f"keras.Sequential at {doc.where(call)} has no layer list and no model.add(...) calls", call
-        )
+        raise doc.error("keras.Sequential(...) has no layer list and no model.add(...) calls", call)
     return _Model(
         style="add" if adds and layers_arg is None else "sequential", slots=slots, line=doc.line(call)
     )
@@ -465,10 +490,10 @@ def _literal_list(doc: _Doc, func: cst.FunctionDef, value: cst.BaseExpression, c
         return value
     if isinstance(value, cst.Name):
         # A list literal bound once in the function (``stack = [...]; keras.Sequential(stack)``) is fine.
-        uses = [n for n in _walk(func.body) if isinstance(n, cst.Name) and n.value == value.value]
+        uses = [n for n in doc.walk(func.body) if isinstance(n, cst.Name) and n.value == value.value]
         assigns = [
             n
-            for n in _walk(func.body)
+            for n in doc.walk(func.body)
             if isinstance(n, cst.Assign)
             and len(n.targets) == 1
             and isinstance(n.targets[0].target, cst.Name)
@@ -477,7 +502,7 @@ def _literal_list(doc: _Doc, func: cst.FunctionDef, value: cst.BaseExpression, c
         if len(assigns) == 1 and isinstance(assigns[0].value, cst.List) and len(uses) == 2:
             return assigns[0].value
     raise doc.error(
-        f"keras.Sequential at {doc.where(call)} takes its layers from `{doc.code(value)}`, "
+        f"keras.Sequential(...) takes its layers from `{_excerpt(doc.code(value))}`, "
         "not a literal list; "
         "keras-ct edits only a literal [...] list of layer calls, model.add(...) calls or a functional chain",
         call,
@@ -489,7 +514,7 @@ def _functional(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
     if outputs is None or not isinstance(outputs.value, cst.Name):
         got = doc.code(outputs.value) if outputs is not None else "nothing"
         raise doc.error(
-            f"the outputs of keras.Model at {doc.where(call)} are `{got}`, not a variable; keras-ct follows "
+            f"the outputs of keras.Model(...) are `{_excerpt(got)}`, not a variable; keras-ct follows "
             "single-output functional chains (x = layers.X(...)(x))",
             call,
         )
@@ -525,7 +550,7 @@ def _functional(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
             and value.args[0].keyword is None
         ):
             raise doc.error(
-                f"`{doc.code(stmt).strip()}` is not a single layer call on one variable "
+                f"`{_excerpt(doc.code(stmt).strip())}` is not a single layer call on one variable "
                 "(x = layers.X(...)(y)); "
                 "keras-ct follows linear functional chains only",
                 stmt,
@@ -535,7 +560,7 @@ def _functional(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
         current = cast(cst.Name, value.args[0].value).value
     if not reached_input:
         raise doc.error(
-            f"could not follow the outputs of keras.Model at {doc.where(call)} back to a "
+            "could not follow the outputs of keras.Model(...) back to a "
             "keras.Input(...) in the "
             f"same block (stopped at `{current}`)",
             call,
@@ -1068,11 +1093,12 @@ def _dropout(
         rate = "0.25" if slots[i].kind in _POOL else "0.5"
         call = builder.call(cast(_Spelling, slots[i].spelling), "Dropout", rate)
         _insert_after(doc, plan, slots[i], [call])
-        return (
-            f"Dropout({rate}) after {slots[i].kind}",
-            f"adding Dropout({rate}) after {slots[i].kind}",
-            slots[i].line,
-        )
+        where = slots[i].kind
+        if where == "Dense":
+            units = _arg(cast(cst.Call, slots[i].call), 0, "units")
+            value = _evaluate(doc, func, units.value) if units is not None else None
+            where = f"the hidden Dense({value})" if isinstance(value, int) else "the hidden Dense"
+        return f"Dropout({rate}) after {where}", f"adding Dropout({rate}) after {where}", slots[i].line
     raise doc.error(
         f"every pooling, Flatten and hidden Dense layer in {func.name.value}() "
         "is already followed by Dropout",
