@@ -52,17 +52,25 @@ def demo() -> int:
     work = ROOT / ".keras-ct" / "demo"
     if work.exists():
         shutil.rmtree(work)
-    shutil.copytree(ROOT / "ml_task", work / "ml_task", ignore=shutil.ignore_patterns("*.keras", "__pycache__"))
+    shutil.copytree(
+        ROOT / "ml_task", work / "ml_task", ignore=shutil.ignore_patterns("*.keras", "__pycache__")
+    )
     env = {**os.environ, "KERAS_HOME": str(ROOT / ".keras-ct" / "keras-home")}
     env.pop("GITHUB_ACTIONS", None)
     say(f"running the loop in {work.relative_to(ROOT)} (the repository's ml_task is left as it is)")
     argv = [
-        BIN / "keras-ct", "loop",
-        "--working-directory", work,
-        "--train-command", "python ml_task/train.py --dataset digits --epochs 5",
-        "--threshold", "0.95",
-        "--max-rounds", "4",
-        "--python", PY,
+        BIN / "keras-ct",
+        "loop",
+        "--working-directory",
+        work,
+        "--train-command",
+        "python ml_task/train.py --dataset digits --epochs 5",
+        "--threshold",
+        "0.95",
+        "--max-rounds",
+        "4",
+        "--python",
+        PY,
     ]
     return subprocess.run([str(a) for a in argv], env=env).returncode
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Render the README's action input and output tables from action.yml (the one source).
 
-    .venv/bin/python tools/readme_tables.py          # rewrite README.md in place
-    .venv/bin/python tools/readme_tables.py --check  # exit 1 when README.md is out of date
+.venv/bin/python tools/readme_tables.py          # rewrite README.md in place
+.venv/bin/python tools/readme_tables.py --check  # exit 1 when README.md is out of date
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def main(argv: list[str]) -> int:
     wanted = apply(current, render(action))
     if "--check" in argv:
         if wanted != current:
-            print("README.md's input/output tables are out of date: run tools/readme_tables.py", file=sys.stderr)
+            print(
+                "README.md's input/output tables are out of date: run tools/readme_tables.py", file=sys.stderr
+            )
             return 1
         return 0
     path.write_text(wanted, encoding="utf-8")

@@ -32,8 +32,12 @@ def _add_config_flags(parser: argparse.ArgumentParser, exclude: frozenset[str] =
         if spec.name in _NOT_FLAGS or spec.name in exclude:
             continue
         default = "" if spec.default in (None, "") else f" (default: {spec.default})"
-        group.add_argument(f"--{spec.name}", dest=spec.name, default=None, metavar="VALUE", help=spec.help + default)
-    group.add_argument("--config", type=Path, default=None, help="config file (default: .keras-ct.yml in working-directory)")
+        group.add_argument(
+            f"--{spec.name}", dest=spec.name, default=None, metavar="VALUE", help=spec.help + default
+        )
+    group.add_argument(
+        "--config", type=Path, default=None, help="config file (default: .keras-ct.yml in working-directory)"
+    )
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,26 +56,45 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one round (under Actions: comment, status, commit, dispatch)")
     _add_config_flags(run)
     gh = run.add_argument_group("GitHub outside Actions (the token comes from GITHUB_TOKEN)")
-    gh.add_argument("--api-url", default=None, help="GitHub API base URL (default: $GITHUB_API_URL or api.github.com)")
+    gh.add_argument(
+        "--api-url", default=None, help="GitHub API base URL (default: $GITHUB_API_URL or api.github.com)"
+    )
     gh.add_argument("--repository", default=None, help="owner/name (default: $GITHUB_REPOSITORY)")
-    gh.add_argument("--workflow", default=None, help="workflow file to dispatch, e.g. ml.yml (default: from $GITHUB_WORKFLOW_REF)")
+    gh.add_argument(
+        "--workflow",
+        default=None,
+        help="workflow file to dispatch, e.g. ml.yml (default: from $GITHUB_WORKFLOW_REF)",
+    )
     gh.add_argument("--branch", default=None, help="pull request head branch (default: from the event)")
     run.set_defaults(handler=_run)
 
     loop = sub.add_parser("loop", help="run rounds locally until the threshold is met or max-rounds is hit")
     _add_config_flags(loop, exclude=frozenset({"commit", "push", "dispatch", "rounds-per-job"}))
-    loop.add_argument("--commit", dest="commit_flag", action="store_true", help="git-commit each change with trailers")
-    loop.add_argument("--report", type=Path, default=None, help="Markdown report file (default: OUTPUT_DIR/report.md)")
+    loop.add_argument(
+        "--commit", dest="commit_flag", action="store_true", help="git-commit each change with trailers"
+    )
+    loop.add_argument(
+        "--report", type=Path, default=None, help="Markdown report file (default: OUTPUT_DIR/report.md)"
+    )
     loop.set_defaults(handler=_loop)
 
     aug = sub.add_parser("augment", help="change the model code; prints the unified diff")
     aug.add_argument("path", type=Path, help="the model file")
-    aug.add_argument("--change", choices=CHANGES, default="auto", help="which change (default: auto, the policy's pick)")
+    aug.add_argument(
+        "--change", choices=CHANGES, default="auto", help="which change (default: auto, the policy's pick)"
+    )
     aug.add_argument("--model-function", default="build_model", help="model function (default: build_model)")
     aug.add_argument("--policy", choices=POLICIES, default="diagnose", help="policy for --change auto")
-    aug.add_argument("--python", default=None, help="interpreter of the model's environment for the build check")
+    aug.add_argument(
+        "--python", default=None, help="interpreter of the model's environment for the build check"
+    )
     aug.add_argument("--input-shape", default=None, help="input shape for the build check, e.g. 28,28,1")
-    aug.add_argument("--train-script", type=Path, default=None, help="training script that keeps the epochs (for --change epochs)")
+    aug.add_argument(
+        "--train-script",
+        type=Path,
+        default=None,
+        help="training script that keeps the epochs (for --change epochs)",
+    )
     aug.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
     aug.set_defaults(handler=_augment)
 
@@ -91,8 +114,15 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -
     from keras_ct import orchestrate
 
     cfg = _config(args, environ)
-    return orchestrate.run_action(cfg, runner, environ, api_url=args.api_url, repository=args.repository,
-                                  workflow=args.workflow, branch=args.branch)
+    return orchestrate.run_action(
+        cfg,
+        runner,
+        environ,
+        api_url=args.api_url,
+        repository=args.repository,
+        workflow=args.workflow,
+        branch=args.branch,
+    )
 
 
 def _loop(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:

@@ -186,7 +186,12 @@ class FieldSpec:
 
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("model-file", _path, "ml_task/model.py", "Python file that defines the model function."),
-    FieldSpec("model-function", _identifier, "build_model", "Function in model-file that returns the compiled model."),
+    FieldSpec(
+        "model-function",
+        _identifier,
+        "build_model",
+        "Function in model-file that returns the compiled model.",
+    ),
     FieldSpec(
         "train-command",
         _nonempty,
@@ -202,20 +207,66 @@ FIELDS: tuple[FieldSpec, ...] = (
         f"Most training rounds in one loop (1-{MAX_ROUNDS_CEILING}).",
     ),
     FieldSpec("round", _int_in(1, None), 1, "Number of this round (dispatched rounds pass it)."),
-    FieldSpec("metrics-file", _optional_path, None, "Where the train command writes the metrics JSON (default: in output-dir)."),
-    FieldSpec("output-dir", _optional_path, None, "Where rounds keep metrics, models and logs (default: $RUNNER_TEMP/keras-ct or .keras-ct)."),
+    FieldSpec(
+        "metrics-file",
+        _optional_path,
+        None,
+        "Where the train command writes the metrics JSON (default: in output-dir).",
+    ),
+    FieldSpec(
+        "output-dir",
+        _optional_path,
+        None,
+        "Where rounds keep metrics, models and logs (default: $RUNNER_TEMP/keras-ct or .keras-ct).",
+    ),
     FieldSpec("timeout-minutes", _minutes, 60.0, "Time limit for one training run."),
     FieldSpec("working-directory", _path, ".", "Repository root the paths are relative to."),
-    FieldSpec("fail-below-threshold", _bool, False, "Exit non-zero when the threshold is missed (use on the last round)."),
-    FieldSpec("github-token", _text, "", "Token for the GitHub API (default: the workflow's token).", secret=True),
+    FieldSpec(
+        "fail-below-threshold",
+        _bool,
+        False,
+        "Exit non-zero when the threshold is missed (use on the last round).",
+    ),
+    FieldSpec(
+        "github-token", _text, "", "Token for the GitHub API (default: the workflow's token).", secret=True
+    ),
     FieldSpec("pr-number", _optional_int(1), None, "Pull request to comment on (dispatched rounds pass it)."),
-    FieldSpec("policy", _choice(*POLICIES), "diagnose", "How to pick the next change: diagnose (learning curves) or naive (always a conv block)."),
-    FieldSpec("python", _text, "", "Interpreter of the model's environment (default: the one running keras-ct)."),
-    FieldSpec("input-shape", _shape, None, "Model input shape for build checks when the model has no Input layer, e.g. 28,28,1."),
-    FieldSpec("rounds-per-job", _int_in(1, MAX_ROUNDS_CEILING), 1, "Rounds to run in one job before dispatching the next."),
-    FieldSpec("warm-start", _bool, True, "Start each round from the previous round's weights where layers match."),
-    FieldSpec("checkpoint-dir", _optional_path, None, "Durable directory for resume checkpoints (default: in output-dir)."),
-    FieldSpec("train-retries", _int_in(0, MAX_TRAIN_RETRIES), 1, "Times a crashed training run is retried, resuming from its checkpoint."),
+    FieldSpec(
+        "policy",
+        _choice(*POLICIES),
+        "diagnose",
+        "How to pick the next change: diagnose (learning curves) or naive (always a conv block).",
+    ),
+    FieldSpec(
+        "python", _text, "", "Interpreter of the model's environment (default: the one running keras-ct)."
+    ),
+    FieldSpec(
+        "input-shape",
+        _shape,
+        None,
+        "Model input shape for build checks when the model has no Input layer, e.g. 28,28,1.",
+    ),
+    FieldSpec(
+        "rounds-per-job",
+        _int_in(1, MAX_ROUNDS_CEILING),
+        1,
+        "Rounds to run in one job before dispatching the next.",
+    ),
+    FieldSpec(
+        "warm-start", _bool, True, "Start each round from the previous round's weights where layers match."
+    ),
+    FieldSpec(
+        "checkpoint-dir",
+        _optional_path,
+        None,
+        "Durable directory for resume checkpoints (default: in output-dir).",
+    ),
+    FieldSpec(
+        "train-retries",
+        _int_in(0, MAX_TRAIN_RETRIES),
+        1,
+        "Times a crashed training run is retried, resuming from its checkpoint.",
+    ),
     FieldSpec("commit", _bool, True, "Commit the augmented model when the threshold is missed."),
     FieldSpec("push", _bool, True, "Push the augmented commit to the pull request's branch."),
     FieldSpec("dispatch", _bool, True, "Dispatch the workflow for the next round."),
@@ -383,7 +434,9 @@ def _github_context(environ: Mapping[str, str]) -> GitHubContext:
         try:
             loaded = json.loads(Path(event_path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read the event payload GITHUB_EVENT_PATH={event_path}: {exc}") from None
+            raise ConfigError(
+                f"cannot read the event payload GITHUB_EVENT_PATH={event_path}: {exc}"
+            ) from None
         event = loaded if isinstance(loaded, dict) else {}
     return GitHubContext(
         actions=environ.get("GITHUB_ACTIONS") == "true",
@@ -432,7 +485,9 @@ def load_config(
         raise ConfigError(f"working-directory must be {exc}, got {str(workdir_raw)!r}") from None
     workdir = (cwd / workdir).resolve() if not workdir.is_absolute() else workdir
     if not workdir.is_dir():
-        raise ConfigError(f'working-directory "{workdir_raw}" is not a directory ({workdir}); give an existing path')
+        raise ConfigError(
+            f'working-directory "{workdir_raw}" is not a directory ({workdir}); give an existing path'
+        )
 
     file_path = config_file if config_file is not None else workdir / CONFIG_FILE
     from_file: dict[str, tuple[Any, Source]] = {}
@@ -460,8 +515,10 @@ def load_config(
             values[spec.name] = spec.parse(value)
         except ValueError as exc:
             shown = "" if value is None else str(value)
-            label = source.label if source.kind == "file" else spec.name + (
-                f" (from {source.label})" if source.kind == "input" else ""
+            label = (
+                source.label
+                if source.kind == "file"
+                else spec.name + (f" (from {source.label})" if source.kind == "input" else "")
             )
             allowed, *hint = exc.args
             message = f'{label} must be {allowed}, got "{shown}"' + "".join(f" ({h})" for h in hint)

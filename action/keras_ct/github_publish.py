@@ -69,7 +69,9 @@ def resolve_target(
         return None
     event = gh.event
     pr = _get(event, "pull_request") or {}
-    number = cfg.pr_number or _get(pr, "number") or event.get("number") if isinstance(event, Mapping) else None
+    number = (
+        cfg.pr_number or _get(pr, "number") or event.get("number") if isinstance(event, Mapping) else None
+    )
     head_repo = _get(pr, "head", "repo", "full_name")
     base_repo = _get(pr, "base", "repo", "full_name") or _get(event, "repository", "full_name") or repository
     return Target(
@@ -155,7 +157,9 @@ def connect(cfg: Config, target: Target, runner: Runner, api: GitHubAPI | None =
         publisher = GitHubPublisher(api=None, target=target, links=links)  # type: ignore[arg-type]
         publisher._degrade("no github-token was given, so keras-ct cannot write to GitHub")
         return publisher
-    api = api or GitHubClient(repository=target.repository, token=cfg.github_token, api_url=target.api_url, timeout_s=30)
+    api = api or GitHubClient(
+        repository=target.repository, token=cfg.github_token, api_url=target.api_url, timeout_s=30
+    )
     publisher = GitHubPublisher(api=api, target=target, run_url=cfg.github.run_url, links=links)
     if target.fork:
         publisher._degrade(FORK_NOTE)

@@ -31,7 +31,9 @@ class EpochCurves:
         return cls(**{name: tuple(float(v) for v in data.get(name, ())) for name in _CURVE_NAMES})
 
     def to_mapping(self) -> dict[str, list[float]]:
-        return {name: [round(v, 6) for v in getattr(self, name)] for name in _CURVE_NAMES if getattr(self, name)}
+        return {
+            name: [round(v, 6) for v in getattr(self, name)] for name in _CURVE_NAMES if getattr(self, name)
+        }
 
 
 _CURVE_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -116,7 +118,9 @@ def dumps(history: Sequence[RoundRecord]) -> str:
 def loads(text: str) -> History:
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("version") != HISTORY_VERSION:
-        raise ValueError(f"unsupported keras-ct history version: {data.get('version') if isinstance(data, dict) else data!r}")
+        raise ValueError(
+            f"unsupported keras-ct history version: {data.get('version') if isinstance(data, dict) else data!r}"
+        )
     records = [RoundRecord.from_mapping(r) for r in data.get("rounds", [])]
     for r in records:
         if r.accuracy is not None and not math.isfinite(r.accuracy):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,11 @@ def train_script(cfg: Config) -> Path | None:
         argv = shlex.split(cfg.train_command)
     except ValueError:
         return None
-    script = next((a for a in argv[1:] if a.endswith(".py")), None) if argv and "python" in Path(argv[0]).name else None
+    script = (
+        next((a for a in argv[1:] if a.endswith(".py")), None)
+        if argv and "python" in Path(argv[0]).name
+        else None
+    )
     path = cfg.resolve(Path(script)) if script else None
     return path if path is not None and path.is_file() else None
 
@@ -98,7 +102,9 @@ def run_action(
     from keras_ct import github_publish
 
     runner.mask(cfg.github_token)
-    target = github_publish.resolve_target(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
+    target = github_publish.resolve_target(
+        cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch
+    )
     git = None
     if target is not None and cfg.commit:
         # What this run checked out is what it trains, reports on and expects on the remote when pushing.

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import keras_ct
 from keras_ct import history as hist
 from keras_ct.config import Config
-from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
+from keras_ct.errors import GitError, KerasCTError, TrainingError
 from keras_ct.history import RoundRecord
 from keras_ct.metrics import Metrics, read_metrics
 from keras_ct.publish import Publisher
@@ -110,11 +110,7 @@ def check_model_file(cfg: Config) -> None:
 
 def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> dict[str, str]:
     """The train command's environment: the caller's, minus secrets and inputs, plus KERAS_CT_*."""
-    env = {
-        k: v
-        for k, v in environ.items()
-        if not k.startswith("INPUT_") and k not in _PRIVATE_ENV
-    }
+    env = {k: v for k, v in environ.items() if not k.startswith("INPUT_") and k not in _PRIVATE_ENV}
     package_root = str(Path(keras_ct.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, environ.get("PYTHONPATH", "")) if p)
     env.update(
@@ -146,7 +142,9 @@ def warm_start_source(cfg: Config, round_number: int) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def train(cfg: Config, runner: Runner, environ: Mapping[str, str], round_number: int) -> tuple[Metrics, float]:
+def train(
+    cfg: Config, runner: Runner, environ: Mapping[str, str], round_number: int
+) -> tuple[Metrics, float]:
     """Run the train command, retrying a crash ``train-retries`` times (resuming); return metrics, seconds."""
     metrics_path = cfg.metrics_path(round_number)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +160,9 @@ def train(cfg: Config, runner: Runner, environ: Mapping[str, str], round_number:
     attempts = 1 + cfg.train_retries
     total = 0.0
     for attempt in range(1, attempts + 1):
-        title = f"Round {round_number}: training" + (f" (attempt {attempt} of {attempts}, resuming)" if attempt > 1 else "")
+        title = f"Round {round_number}: training" + (
+            f" (attempt {attempt} of {attempts}, resuming)" if attempt > 1 else ""
+        )
         with runner.group(title):
             started = time.monotonic()
             try:
@@ -173,7 +173,9 @@ def train(cfg: Config, runner: Runner, environ: Mapping[str, str], round_number:
                 total += time.monotonic() - started
                 if not exc.retryable or attempt == attempts:
                     raise
-                runner.warning(f"training crashed ({exc.message.splitlines()[0]}); retrying from the last checkpoint")
+                runner.warning(
+                    f"training crashed ({exc.message.splitlines()[0]}); retrying from the last checkpoint"
+                )
     metrics = read_metrics(metrics_path, cfg.metric)
     model = cfg.round_dir(round_number) / "model.keras"
     if model.is_file():
@@ -186,7 +188,9 @@ def train(cfg: Config, runner: Runner, environ: Mapping[str, str], round_number:
 # -- the round engine -----------------------------------------------------------------------------
 
 
-def commit_message(record: RoundRecord, change: str, description: str, rationale: str) -> tuple[str, dict[str, str]]:
+def commit_message(
+    record: RoundRecord, change: str, description: str, rationale: str
+) -> tuple[str, dict[str, str]]:
     subject = f"keras-ct: round {record.round + 1}: {description or change}"
     body = (
         f"Round {record.round} reached {record.metric} {record.accuracy:.4f}, below the threshold "
@@ -218,7 +222,9 @@ class Engine:
         guard = self._already_done(records)
         if guard is not None:
             return guard
-        last_in_job = cfg.max_rounds if self.local else min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
+        last_in_job = (
+            cfg.max_rounds if self.local else min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
+        )
         round_number = cfg.round
         diff = ""
         while True:
@@ -245,7 +251,9 @@ class Engine:
         verdict = Verdict("stopped", message)
         return RoundOutcome(records=tuple(records), verdict=verdict)
 
-    def _one_round(self, records: tuple[RoundRecord, ...], n: int, last_in_job: int, prev_diff: str) -> RoundOutcome:
+    def _one_round(
+        self, records: tuple[RoundRecord, ...], n: int, last_in_job: int, prev_diff: str
+    ) -> RoundOutcome:
         cfg = replace(self.cfg, round=n)
         previous = next((r for r in reversed(records) if r.round < n), None)
         change = previous.next_change if previous else ""
@@ -287,7 +295,12 @@ class Engine:
         return self._advance(cfg, records, record, last_in_job, paths)
 
     def _advance(
-        self, cfg: Config, records: tuple[RoundRecord, ...], record: RoundRecord, last_in_job: int, paths: dict[str, Path]
+        self,
+        cfg: Config,
+        records: tuple[RoundRecord, ...],
+        record: RoundRecord,
+        last_in_job: int,
+        paths: dict[str, Path],
     ) -> RoundOutcome:
         n = record.round
         if not self.local and not self.publisher.writable:
@@ -306,7 +319,9 @@ class Engine:
             records = hist.upsert(records, record)
             sha = ""
             if self.git is not None and cfg.commit:
-                message, trailers = commit_message(record, result.change, result.description, result.rationale)
+                message, trailers = commit_message(
+                    record, result.change, result.description, result.rationale
+                )
                 sha = self.git.commit([result.path], message, trailers)
                 record = record.with_next(result.change, result.rationale, sha)
                 records = hist.upsert(records, record)
@@ -328,7 +343,13 @@ class Engine:
     ) -> RoundOutcome:
         n = records[-1].round
         if not (cfg.commit and cfg.push and self.git is not None and self.head_branch):
-            reason = "push is off" if not cfg.push else "commit is off" if not cfg.commit else "no branch to push to"
+            reason = (
+                "push is off"
+                if not cfg.push
+                else "commit is off"
+                if not cfg.commit
+                else "no branch to push to"
+            )
             verdict = Verdict("stopped", f"The change was made but not pushed ({reason}).")
             return self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
         try:
@@ -351,12 +372,16 @@ class Engine:
         return replace(outcome, dispatched=True)
 
     # -- publishing -----------------------------------------------------------------------------
-    def _report(self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False) -> str:
+    def _report(
+        self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False
+    ) -> str:
         url = self.publisher.publish(records, verdict, diff=diff, notes=self.notes)
         if not self.local and not self.publisher.writable and self.publisher.why not in self.notes:
             self.notes.append(self.publisher.why)
         if not interim:
-            self.runner.add_summary(render_report(records, verdict, links=self.links, diff=diff, notes=self.notes))
+            self.runner.add_summary(
+                render_report(records, verdict, links=self.links, diff=diff, notes=self.notes)
+            )
         self.runner.info(render_terminal(records, verdict))
         return url
 

@@ -53,7 +53,9 @@ class Runner:
         self.out.write(str(Command(name, props, self.redact(message))) + "\n")
         self.out.flush()
 
-    def error(self, message: str, *, file: str | None = None, line: int | None = None, title: str | None = None) -> None:
+    def error(
+        self, message: str, *, file: str | None = None, line: int | None = None, title: str | None = None
+    ) -> None:
         if self.actions:
             self._command("error", message, file=file, line=line, title=title)
         else:
@@ -122,6 +124,9 @@ class Runner:
             return
         text = self.redact(markdown)
         if len(text.encode()) > SUMMARY_LIMIT:
-            text = text.encode()[:SUMMARY_LIMIT].decode(errors="ignore") + "\n\n_(summary truncated at GitHub's 1 MiB limit)_\n"
+            text = (
+                text.encode()[:SUMMARY_LIMIT].decode(errors="ignore")
+                + "\n\n_(summary truncated at GitHub's 1 MiB limit)_\n"
+            )
         with self.summary_path.open("a", encoding="utf-8") as fh:
             fh.write(text if text.endswith("\n") else text + "\n")

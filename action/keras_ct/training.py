@@ -51,7 +51,7 @@ def command_argv(command: str, interpreter: str) -> tuple[str, ...]:
     except ValueError as exc:
         raise TrainingError(f'train-command "{command}" cannot be parsed: {exc}; check its quotes') from None
     if not argv:
-        raise TrainingError('train-command is empty; give the command that trains the model')
+        raise TrainingError("train-command is empty; give the command that trains the model")
     if argv[0] in ("python", "python3"):
         argv[0] = interpreter
     return tuple(argv)
@@ -84,7 +84,9 @@ def run_training(run: TrainRun, runner: Runner) -> TrainResult:
             f'train command not found: "{run.argv[0]}" (train-command: {shown}); install it or fix the command'
         ) from None
     except PermissionError:
-        raise TrainingError(f'train command "{run.argv[0]}" is not executable (train-command: {shown})') from None
+        raise TrainingError(
+            f'train command "{run.argv[0]}" is not executable (train-command: {shown})'
+        ) from None
 
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     counted = {"bytes": 0}

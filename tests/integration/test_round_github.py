@@ -34,7 +34,9 @@ def statuses(repo) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_passing_round_reports_and_changes_nothing(tmp_path: Path, world, capsys) -> None:  # type: ignore[no-untyped-def]
     checkout, fake, repo = world
-    env = actions_env(tmp_path, checkout, fake.api_url, WRITE_TOKEN, event=pr_event(checkout), inputs={"threshold": "0.75"})
+    env = actions_env(
+        tmp_path, checkout, fake.api_url, WRITE_TOKEN, event=pr_event(checkout), inputs={"threshold": "0.75"}
+    )
     before = checkout.remote_head()
 
     assert main(["run"], env) == 0
@@ -47,14 +49,21 @@ def test_passing_round_reports_and_changes_nothing(tmp_path: Path, world, capsys
     assert repo.dispatches == []
     assert checkout.remote_head() == before
     out = outputs(tmp_path)
-    assert (out["accuracy"], out["passed"], out["round"], out["dispatched"]) == ("0.800000", "true", "1", "false")
+    assert (out["accuracy"], out["passed"], out["round"], out["dispatched"]) == (
+        "0.800000",
+        "true",
+        "1",
+        "false",
+    )
     assert out["comment-url"].endswith(f"#issuecomment-{repo.comments[0].id}")
     assert "Threshold met" in (tmp_path / "summary.md").read_text()
     assert_token_only_masked(capsys.readouterr().out)
 
 
 @pytest.mark.training
-def test_missed_round_commits_pushes_and_dispatches_then_next_round_passes(tmp_path: Path, world, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_missed_round_commits_pushes_and_dispatches_then_next_round_passes(
+    tmp_path: Path, world, capsys
+) -> None:  # type: ignore[no-untyped-def]
     checkout, fake, repo = world
     env = actions_env(tmp_path, checkout, fake.api_url, WRITE_TOKEN, event=pr_event(checkout))
     trained = checkout.head()
@@ -85,8 +94,13 @@ def test_missed_round_commits_pushes_and_dispatches_then_next_round_passes(tmp_p
 
     # Round 2, as the dispatched run: the same comment is updated, the loop ends.
     env2 = actions_env(
-        tmp_path, checkout, fake.api_url, WRITE_TOKEN, event_name="workflow_dispatch",
-        event={"inputs": {"round": "2", "pr-number": "7"}}, inputs={"round": "2", "pr-number": "7"},
+        tmp_path,
+        checkout,
+        fake.api_url,
+        WRITE_TOKEN,
+        event_name="workflow_dispatch",
+        event={"inputs": {"round": "2", "pr-number": "7"}},
+        inputs={"round": "2", "pr-number": "7"},
     )
     assert main(["run"], env2) == 0
     assert len(repo.comments) == 1
@@ -106,7 +120,11 @@ def test_missed_round_commits_pushes_and_dispatches_then_next_round_passes(tmp_p
 def test_last_round_miss_fails_without_augmenting(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]
     checkout, fake, repo = world
     env = actions_env(
-        tmp_path, checkout, fake.api_url, WRITE_TOKEN, event=pr_event(checkout),
+        tmp_path,
+        checkout,
+        fake.api_url,
+        WRITE_TOKEN,
+        event=pr_event(checkout),
         inputs={"round": "3", "max-rounds": "3", "fail-below-threshold": "true"},
     )
     before = checkout.remote_head()

@@ -20,7 +20,9 @@ def test_defaults(tmp_path: Path) -> None:
     assert cfg.working_directory == tmp_path.resolve()
 
 
-@pytest.mark.parametrize("key", ["INPUT_MODEL-FILE", "INPUT_MODEL_FILE"], ids=["runner-form", "underscore-form"])
+@pytest.mark.parametrize(
+    "key", ["INPUT_MODEL-FILE", "INPUT_MODEL_FILE"], ids=["runner-form", "underscore-form"]
+)
 def test_inputs_in_both_spellings(tmp_path: Path, key: str) -> None:
     cfg = load_config({}, {key: "models/cnn.py"}, cwd=tmp_path)
     assert cfg.model_file == Path("models/cnn.py")
@@ -51,12 +53,28 @@ def test_token_falls_back_to_github_token_and_is_not_in_repr(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        pytest.param("threshold", "abc", 'threshold must be a number between 0 and 1, got "abc"', id="threshold-abc"),
-        pytest.param("threshold", "95", 'got "95" (a fraction, not a percentage: did you mean 0.95?)', id="threshold-95"),
-        pytest.param("threshold", "-1", 'threshold must be a number between 0 and 1, got "-1"', id="threshold-negative"),
-        pytest.param("threshold", "", 'threshold must be a number between 0 and 1, got ""', id="threshold-empty"),
+        pytest.param(
+            "threshold", "abc", 'threshold must be a number between 0 and 1, got "abc"', id="threshold-abc"
+        ),
+        pytest.param(
+            "threshold",
+            "95",
+            'got "95" (a fraction, not a percentage: did you mean 0.95?)',
+            id="threshold-95",
+        ),
+        pytest.param(
+            "threshold", "-1", 'threshold must be a number between 0 and 1, got "-1"', id="threshold-negative"
+        ),
+        pytest.param(
+            "threshold", "", 'threshold must be a number between 0 and 1, got ""', id="threshold-empty"
+        ),
         pytest.param("threshold", "nan", "between 0 and 1", id="threshold-nan"),
-        pytest.param("max-rounds", "0", f"max-rounds must be a whole number from 1 to {MAX_ROUNDS_CEILING}", id="max-rounds-0"),
+        pytest.param(
+            "max-rounds",
+            "0",
+            f"max-rounds must be a whole number from 1 to {MAX_ROUNDS_CEILING}",
+            id="max-rounds-0",
+        ),
         pytest.param("max-rounds", "-3", 'got "-3"', id="max-rounds-negative"),
         pytest.param("max-rounds", "1000", f"the ceiling is {MAX_ROUNDS_CEILING}", id="max-rounds-1000"),
         pytest.param("max-rounds", "2.5", "whole number", id="max-rounds-fraction"),
@@ -77,7 +95,9 @@ def test_bad_flag_values(tmp_path: Path, name: str, value: str, message: str) ->
 
 
 def test_bad_input_names_the_variable(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r'threshold \(from input threshold \(INPUT_THRESHOLD\)\) must be .*got "abc"'):
+    with pytest.raises(
+        ConfigError, match=r'threshold \(from input threshold \(INPUT_THRESHOLD\)\) must be .*got "abc"'
+    ):
         load_config({}, {"INPUT_THRESHOLD": "abc"}, cwd=tmp_path)
 
 
@@ -97,14 +117,18 @@ def test_yaml_error_has_file_and_line(tmp_path: Path) -> None:
 
 def test_unknown_yaml_key_suggests_closest(tmp_path: Path) -> None:
     (tmp_path / ".keras-ct.yml").write_text("threshold: 0.9\nmax_round: 3\n")
-    with pytest.raises(ConfigError, match=r"line 2: unknown key 'max_round' \(did you mean \"max-rounds\"\?\)") as info:
+    with pytest.raises(
+        ConfigError, match=r"line 2: unknown key 'max_round' \(did you mean \"max-rounds\"\?\)"
+    ) as info:
         load_config({}, {}, cwd=tmp_path)
     assert info.value.line == 2
 
 
 def test_bad_yaml_value_names_line(tmp_path: Path) -> None:
     (tmp_path / ".keras-ct.yml").write_text("# settings\nthreshold: high\n")
-    with pytest.raises(ConfigError, match=r'line 2 \(threshold\) must be a number between 0 and 1, got "high"') as info:
+    with pytest.raises(
+        ConfigError, match=r'line 2 \(threshold\) must be a number between 0 and 1, got "high"'
+    ) as info:
         load_config({}, {}, cwd=tmp_path)
     assert info.value.line == 2
 

@@ -14,7 +14,12 @@ GOOD = {
     "schema_version": 1,
     "metric": "accuracy",
     "accuracy": 0.9361,
-    "history": {"loss": [1.2, 0.5], "accuracy": [0.7, 0.9], "val_loss": [0.9, 0.6], "val_accuracy": [0.8, 0.91]},
+    "history": {
+        "loss": [1.2, 0.5],
+        "accuracy": [0.7, 0.9],
+        "val_loss": [0.9, 0.6],
+        "val_accuracy": [0.8, 0.91],
+    },
     "epochs": 2,
     "params": 5450,
     "duration_s": 3.2,
@@ -41,7 +46,10 @@ def test_other_metric_key(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(MetricsError, match=r"was not written: the train command must write JSON to the path in \$KERAS_CT_METRICS_FILE"):
+    with pytest.raises(
+        MetricsError,
+        match=r"was not written: the train command must write JSON to the path in \$KERAS_CT_METRICS_FILE",
+    ):
         read_metrics(tmp_path / "metrics.json")
 
 
@@ -51,14 +59,38 @@ def test_missing_file(tmp_path: Path) -> None:
         pytest.param("", "the file is empty", id="empty"),
         pytest.param("{not json", "is not valid JSON: Expecting property name", id="invalid-json"),
         pytest.param("[1, 2]", "must be a JSON object, got list", id="not-object"),
-        pytest.param(json.dumps({**GOOD, "accuracy": float("nan")}), '"accuracy" must be a finite number, got nan', id="nan"),
-        pytest.param(json.dumps({**GOOD, "accuracy": 1.5}), '"accuracy" must be between 0 and 1, got 1.5', id="above-one"),
-        pytest.param(json.dumps({**GOOD, "accuracy": "0.9"}), '"accuracy" must be a number, got "0.9"', id="string"),
-        pytest.param(json.dumps({**GOOD, "accuracy": True}), '"accuracy" must be a number, got true', id="bool"),
-        pytest.param(json.dumps({k: v for k, v in GOOD.items() if k != "accuracy"}), 'the metric "accuracy" is missing', id="no-metric"),
-        pytest.param(json.dumps({**GOOD, "schema_version": 2}), '"schema_version" must be 1, got 2', id="version"),
-        pytest.param(json.dumps({**GOOD, "history": {"loss": [1, "x"]}}), '"history.loss" must be a list of finite numbers', id="history"),
-        pytest.param(json.dumps({**GOOD, "params": -5}), '"params" must be a whole number >= 0, got -5', id="params"),
+        pytest.param(
+            json.dumps({**GOOD, "accuracy": float("nan")}),
+            '"accuracy" must be a finite number, got nan',
+            id="nan",
+        ),
+        pytest.param(
+            json.dumps({**GOOD, "accuracy": 1.5}),
+            '"accuracy" must be between 0 and 1, got 1.5',
+            id="above-one",
+        ),
+        pytest.param(
+            json.dumps({**GOOD, "accuracy": "0.9"}), '"accuracy" must be a number, got "0.9"', id="string"
+        ),
+        pytest.param(
+            json.dumps({**GOOD, "accuracy": True}), '"accuracy" must be a number, got true', id="bool"
+        ),
+        pytest.param(
+            json.dumps({k: v for k, v in GOOD.items() if k != "accuracy"}),
+            'the metric "accuracy" is missing',
+            id="no-metric",
+        ),
+        pytest.param(
+            json.dumps({**GOOD, "schema_version": 2}), '"schema_version" must be 1, got 2', id="version"
+        ),
+        pytest.param(
+            json.dumps({**GOOD, "history": {"loss": [1, "x"]}}),
+            '"history.loss" must be a list of finite numbers',
+            id="history",
+        ),
+        pytest.param(
+            json.dumps({**GOOD, "params": -5}), '"params" must be a whole number >= 0, got -5', id="params"
+        ),
     ],
 )
 def test_invalid_documents(tmp_path: Path, content: str, message: str) -> None:

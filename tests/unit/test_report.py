@@ -39,8 +39,15 @@ DIFF = """--- a/ml_task/model.py
 
 def r1(**kw: object) -> RoundRecord:
     base = dict(
-        round=1, accuracy=0.9444, threshold=0.95, status="missed", commit="a1b2c3d4e5f6", params=31530, epochs=5,
-        duration_s=4.21, run_url="https://github.com/acme/ml/actions/runs/101",
+        round=1,
+        accuracy=0.9444,
+        threshold=0.95,
+        status="missed",
+        commit="a1b2c3d4e5f6",
+        params=31530,
+        epochs=5,
+        duration_s=4.21,
+        run_url="https://github.com/acme/ml/actions/runs/101",
         curves=EpochCurves(accuracy=(0.6, 0.9, 0.93), val_accuracy=(0.87, 0.93, 0.96)),
         next_change="conv-block",
         next_rationale="val accuracy 0.9653 and train accuracy 0.9466 are both below 0.95: the model underfits; adding a Conv2D(32) + MaxPooling2D block",
@@ -51,8 +58,16 @@ def r1(**kw: object) -> RoundRecord:
 
 def r2(**kw: object) -> RoundRecord:
     base = dict(
-        round=2, accuracy=0.9639, threshold=0.95, status="passed", commit="f6e5d4c3b2a1", params=20490, epochs=5,
-        duration_s=5.0, run_url="https://github.com/acme/ml/actions/runs/102", change="conv-block",
+        round=2,
+        accuracy=0.9639,
+        threshold=0.95,
+        status="passed",
+        commit="f6e5d4c3b2a1",
+        params=20490,
+        epochs=5,
+        duration_s=5.0,
+        run_url="https://github.com/acme/ml/actions/runs/102",
+        change="conv-block",
         rationale=r1().next_rationale,
     )
     base.update(kw)
@@ -60,11 +75,24 @@ def r2(**kw: object) -> RoundRecord:
 
 
 CASES = {
-    "round1-next": ((r1(),), Verdict("next", next_run_url="https://github.com/acme/ml/actions/runs/102"), DIFF),
+    "round1-next": (
+        (r1(),),
+        Verdict("next", next_run_url="https://github.com/acme/ml/actions/runs/102"),
+        DIFF,
+    ),
     "round2-passed": ((r1(), r2()), Verdict("passed"), DIFF),
     "round2-error": (
-        (r1(), RoundRecord(round=2, accuracy=None, threshold=0.95, status="error", change="conv-block",
-                           error="train command exited with status 1")),
+        (
+            r1(),
+            RoundRecord(
+                round=2,
+                accuracy=None,
+                threshold=0.95,
+                status="error",
+                change="conv-block",
+                error="train command exited with status 1",
+            ),
+        ),
         Verdict("error"),
         "",
     ),
@@ -111,7 +139,9 @@ def test_history_block_survives_hostile_text() -> None:
 def test_comment_stays_under_limit_collapsing_oldest_rounds_first() -> None:
     long = "x" * 3000
     records = tuple(
-        RoundRecord(round=i, accuracy=0.5 + i / 100, threshold=0.99, status="missed", change="dense", rationale=long)
+        RoundRecord(
+            round=i, accuracy=0.5 + i / 100, threshold=0.99, status="missed", change="dense", rationale=long
+        )
         for i in range(1, 21)
     )
     big_diff = "+ line\n" * 5000

@@ -11,7 +11,11 @@ from keras_ct.runner import Runner
 def make(tmp_path: Path, actions: bool = True) -> tuple[Runner, io.StringIO, io.StringIO]:
     out, err = io.StringIO(), io.StringIO()
     runner = Runner(
-        actions=actions, out=out, err=err, output_path=tmp_path / "out.txt", summary_path=tmp_path / "summary.md"
+        actions=actions,
+        out=out,
+        err=err,
+        output_path=tmp_path / "out.txt",
+        summary_path=tmp_path / "summary.md",
     )
     (tmp_path / "out.txt").touch()
     return runner, out, err

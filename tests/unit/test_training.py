@@ -35,7 +35,12 @@ def test_streams_output_and_logs(tmp_path: Path) -> None:
 
 
 def test_leading_python_uses_model_interpreter() -> None:
-    assert command_argv("python train.py --epochs 3", "/opt/env/bin/python") == ("/opt/env/bin/python", "train.py", "--epochs", "3")
+    assert command_argv("python train.py --epochs 3", "/opt/env/bin/python") == (
+        "/opt/env/bin/python",
+        "train.py",
+        "--epochs",
+        "3",
+    )
     assert command_argv("bash run.sh 'a b'", "/x") == ("bash", "run.sh", "a b")
 
 

@@ -58,7 +58,9 @@ class EpochLog(keras.callbacks.Callback):
         return {n: [e[n] for e in self.epochs if n in e] for n in names}
 
 
-def resume_callbacks(directory: str | Path | None = None) -> tuple[list[keras.callbacks.Callback], EpochLog | None]:
+def resume_callbacks(
+    directory: str | Path | None = None,
+) -> tuple[list[keras.callbacks.Callback], EpochLog | None]:
     """Callbacks that make a run resumable, from ``$KERAS_CT_CHECKPOINT_DIR`` unless given."""
     directory = directory or os.environ.get(CHECKPOINT_ENV) or None
     if not directory:
