@@ -33,7 +33,7 @@ def run(*argv: str | Path, **kwargs: object) -> None:
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 -- dev.py runs under whatever python3 the user has
         sys.exit(f"keras-ct needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PY.exists():
         say(f"creating {VENV.relative_to(ROOT)}")
