@@ -302,7 +302,7 @@ class GitHubClient:
     repository: str  # "owner/name"
     token: str = field(repr=False)
     api_url: str = DEFAULT_API_URL
-    timeout_s: float = 30.0
+    timeout_s: int = 30  # seconds per request (PyGithub takes whole seconds)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
@@ -321,7 +321,7 @@ class GitHubClient:
         self._github = Github(
             auth=Auth.Token(self.token),
             base_url=self.api_url,
-            timeout=self.timeout_s,  # type: ignore[arg-type]  # requests takes floats
+            timeout=max(1, int(self.timeout_s)),
             user_agent=f"keras-ct/{__version__}",
             per_page=100,
             retry=None,
@@ -458,6 +458,18 @@ class GitHubClient:
         self, workflow: str | int, *, branch: str | None = None, event: str | None = None, per_page: int = 30
     ) -> list[WorkflowRun]:
         """The newest runs of ``workflow`` (one page), optionally for one branch and event."""
+        return self._runs(
+            workflow,
+            branch,
+            event,
+            per_page,
+            op="list_workflow_runs",
+            what=f"list the runs of workflow {workflow}",
+        )
+
+    def _runs(
+        self, workflow: str | int, branch: str | None, event: str | None, per_page: int, *, op: str, what: str
+    ) -> list[WorkflowRun]:
         params: dict[str, Any] = {"per_page": per_page}
         if branch:
             params["branch"] = branch
@@ -467,8 +479,9 @@ class GitHubClient:
             "GET",
             f"{self._repo_path}/actions/workflows/{quote(str(workflow), safe='')}/runs",
             params=params,
-            op="list_workflow_runs",
-            what=f"list the runs of workflow {workflow}",
+            op=op,
+            what=what,
+            workflow=str(workflow),
         )
         return [_run(item) for item in raw.data["workflow_runs"]]
 
@@ -483,16 +496,17 @@ class GitHubClient:
         """
         inputs = {str(k): str(v) for k, v in inputs.items()}
         path = f"{self._repo_path}/actions/workflows/{quote(str(workflow), safe='')}/dispatches"
+        what = f"dispatch workflow {workflow} on {ref}"
         known = {
             run.id
-            for run in self.list_workflow_runs(workflow, branch=ref, event="workflow_dispatch", per_page=50)
+            for run in self._runs(workflow, ref, "workflow_dispatch", 50, op="dispatch_workflow", what=what)
         }
         ask = return_run_details and self.run_details_supported
 
         def took_effect() -> DispatchResult | None:
             deadline = self.clock() + self.retry.confirm_window_s
             while True:
-                runs = self.list_workflow_runs(workflow, branch=ref, event="workflow_dispatch", per_page=50)
+                runs = self._runs(workflow, ref, "workflow_dispatch", 50, op="dispatch_workflow", what=what)
                 new = [run for run in runs if run.id not in known]
                 if new:
                     run = new[0]
@@ -511,7 +525,7 @@ class GitHubClient:
                     path,
                     body={**body, "return_run_details": True},
                     op="dispatch_workflow",
-                    what=f"dispatch workflow {workflow} on {ref}",
+                    what=what,
                     took_effect=took_effect,
                     workflow=str(workflow),
                     ref=ref,
@@ -539,7 +553,7 @@ class GitHubClient:
             path,
             body=body,
             op="dispatch_workflow",
-            what=f"dispatch workflow {workflow} on {ref}",
+            what=what,
             took_effect=took_effect,
             workflow=str(workflow),
             ref=ref,

@@ -169,7 +169,9 @@ class FakeGitHub:
         return self.url + (GHES_PREFIX if self.ghes else "")
 
     def start(self) -> FakeGitHub:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-github", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-github", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -458,10 +460,14 @@ class FakeGitHub:
             )
             return Reply(403, {"message": message, "documentation_url": DOCS, "status": "403"}, headers)
         status = fault.status
-        if status in (502, 503, 504):
-            return Reply(status, None, headers)
+        message = {
+            500: "Server Error",
+            502: "Server Error",
+            503: "Service Unavailable",
+            504: "Gateway Timeout",
+        }
         return Reply(
-            status, {"message": "Server Error", "documentation_url": DOCS, "status": str(status)}, headers
+            status, {"message": message.get(status, "Server Error"), "documentation_url": DOCS}, headers
         )
 
     def _token(self, headers: dict[str, str]) -> Token:
