@@ -154,7 +154,8 @@ def _diagnose(history: Sequence[RoundRecord], available: Collection[str]) -> tup
         )
         if not missed_twice:
             order.append(previous)
-        reason += f", and {previous} did not help last round ({now - gained:.2f} \u2192 {now:.2f})"
+        after, before = _pair(now, now - gained)
+        reason += f", and {previous} did not help last round ({before} \u2192 {after})"
     return _decisions([c for c in order if c], reason, available)
 
 
