@@ -25,6 +25,14 @@ acc = min(0.99, 0.70 + 0.10 * convs)
 if os.environ.get("FAKE_TRAIN_EXIT"):
     print("training blew up", file=sys.stderr)
     sys.exit(int(os.environ["FAKE_TRAIN_EXIT"]))
+if os.environ.get("FAKE_CONCURRENT_PUSH"):  # someone pushes to the PR branch while we train
+    import subprocess
+    bare, branch = os.environ["FAKE_CONCURRENT_PUSH"].split("::")
+    run = lambda *a: subprocess.run(["git", "--git-dir", bare, *a], check=True, capture_output=True, text=True).stdout.strip()
+    tree = run("rev-parse", f"refs/heads/{branch}^{{tree}}")
+    parent = run("rev-parse", f"refs/heads/{branch}")
+    sha = run("-c", "user.name=U", "-c", "user.email=u@example.com", "commit-tree", tree, "-p", parent, "-m", "user push")
+    run("update-ref", f"refs/heads/{branch}", sha)
 curve = [round(acc - 0.1 + 0.02 * i, 4) for i in range(5)]
 doc = {"schema_version": 1, "metric": "accuracy", "accuracy": acc,
        "history": {"accuracy": curve, "val_accuracy": curve, "loss": [1.0] * 5, "val_loss": [1.0] * 5},

@@ -170,3 +170,32 @@ def test_failed_training_marks_round_failed_and_commits_nothing(tmp_path: Path, 
     assert "failed" in repo.comments[0].body and "exited with status 1" in repo.comments[0].body
     assert repo.dispatches == [] and checkout.remote_head() == before
     assert git(checkout.work, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+@pytest.mark.training
+def test_branch_moved_during_the_round_no_push_no_dispatch(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]
+    checkout, fake, repo = world
+    env = actions_env(tmp_path, checkout, fake.api_url, WRITE_TOKEN, event=pr_event(checkout))
+    env["FAKE_CONCURRENT_PUSH"] = f"{checkout.bare}::{checkout.branch}"
+    assert main(["run"], env) != 0
+    moved = checkout.remote_head()
+    assert git(checkout.bare, "log", "-1", "--format=%s", moved) == "user push"  # their push stands
+    assert repo.dispatches == []
+    assert statuses(repo)[-1] == "failure"
+    assert "Not pushed, nothing dispatched" in repo.comments[0].body
+
+
+@pytest.mark.training
+def test_enterprise_server_base_url_and_dispatch_fallback(tmp_path: Path, fake_ghes) -> None:  # type: ignore[no-untyped-def]
+    """GHES: the API lives under /api/v3 and 3.20-or-older servers reject return_run_details (400)."""
+    checkout = make_checkout(tmp_path)
+    repo = fake_ghes.repo(REPOSITORY)
+    repo.git_dir = str(checkout.bare)
+    repo.pulls[PR_NUMBER].head_sha = checkout.head()
+    assert fake_ghes.api_url.endswith("/api/v3")
+    env = actions_env(tmp_path, checkout, fake_ghes.api_url, WRITE_TOKEN, event=pr_event(checkout))
+    assert main(["run"], env) == 0
+    assert len(repo.dispatches) == 1 and repo.dispatches[0].inputs == {"round": "2", "pr-number": "7"}
+    dispatch_calls = fake_ghes.calls("dispatch_workflow", answered_only=True)
+    assert [c.status for c in dispatch_calls] == [400, 204]
+    assert len(repo.comments) == 1 and statuses(repo) == ["pending", "pending"]
