@@ -556,3 +556,97 @@ def test_real_sleep_is_not_used_when_a_clock_is_injected(fake_github: FakeGitHub
     started = time.monotonic()
     make_client(fake_github).get_pull(PR_NUMBER)
     assert time.monotonic() - started < 10
+
+
+# -- the fault matrix: every fault kind at every call site of a round -----------------------------
+
+ROUND_ROUTES = (
+    "get_pull",
+    "list_issue_comments",
+    "create_issue_comment",
+    "update_issue_comment",
+    "create_commit_status",
+    "list_workflow_runs",
+    "dispatch_workflow",
+)
+FAULTS = {
+    "500": ("error", {"status": 500}),
+    "502": ("error", {"status": 502}),
+    "503": ("error", {"status": 503}),
+    "502-after-processing": ("error", {"status": 502, "after_processing": True}),
+    "429": ("rate_limit", {"retry_after": 1}),
+    "secondary-rate-limit": ("secondary_rate_limit", {"retry_after": 2}),
+    "timeout": ("slow", {"delay_s": 1.6}),
+    "dropped-after-processing": ("drop", {}),
+}
+RUN = "https://github.com/acme/ml-repo/actions/runs/1"
+
+
+def two_rounds_on_github(api: GitHubClient) -> None:
+    """The GitHub calls of round 1 (missed, next round dispatched) and round 2 (passed), in order."""
+    pull = api.get_pull(PR_NUMBER)
+    find_marked_comment(api.list_issue_comments(PR_NUMBER), MARKER)
+    api.create_commit_status(pull.head_sha, "pending", "Round 1 of 3: training", RUN)
+    upsert_sticky_comment(api, PR_NUMBER, MARKER, f"{MARKER}\nround 1: 0.88 < 0.95")
+    api.create_commit_status(pull.head_sha, "pending", "Round 1 missed 0.95 (0.88); round 2 dispatched", RUN)
+    api.dispatch_workflow(WORKFLOW_FILE, pull.head_ref, INPUTS)
+    find_marked_comment(api.list_issue_comments(PR_NUMBER), MARKER)
+    upsert_sticky_comment(api, PR_NUMBER, MARKER, f"{MARKER}\nround 1: 0.88 < 0.95\nround 2: 0.96 >= 0.95")
+    api.create_commit_status(pull.head_sha, "success", "Round 2 met 0.95 (0.96)", RUN)
+
+
+def assert_no_duplicate_side_effects(fake: FakeGitHub) -> None:
+    repo = fake.repo(REPOSITORY)
+    assert len(repo.comments) <= 1
+    assert len(repo.dispatches) <= 1
+    descriptions = [s.description for s in repo.statuses]
+    assert len(descriptions) == len(set(descriptions)), descriptions
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("route", ROUND_ROUTES)
+def test_round_completes_once_through_a_transient_fault(
+    fake_github: FakeGitHub, route: str, fault: str
+) -> None:
+    kind, options = FAULTS[fault]
+    fake_github.inject(kind, route=route, **options)
+    api = make_client(fake_github, timeout_s=1)
+
+    two_rounds_on_github(api)
+
+    repo = fake_github.repo(REPOSITORY)
+    assert fake_github.calls(route)[0].fault == kind  # the fault really fired
+    assert [c.body for c in repo.comments] == [f"{MARKER}\nround 1: 0.88 < 0.95\nround 2: 0.96 >= 0.95"]
+    assert [(s.state, s.description) for s in repo.statuses] == [
+        ("pending", "Round 1 of 3: training"),
+        ("pending", "Round 1 missed 0.95 (0.88); round 2 dispatched"),
+        ("success", "Round 2 met 0.95 (0.96)"),
+    ]
+    assert [d.inputs for d in repo.dispatches] == [INPUTS]
+
+
+CONFIRMED_WRITES = ("create_issue_comment", "create_commit_status", "dispatch_workflow")
+LOST_ANSWERS = ("502-after-processing", "dropped-after-processing")
+
+
+@pytest.mark.parametrize("fault", ["502", "429", "secondary-rate-limit", *LOST_ANSWERS])
+@pytest.mark.parametrize("route", ROUND_ROUTES)
+def test_round_fails_clearly_or_completes_once_when_a_fault_persists(
+    fake_github: FakeGitHub, route: str, fault: str
+) -> None:
+    """A write whose every answer is lost still completes: each time, its effect is found and confirmed.
+    Everything else fails within the attempt budget with a clear message. Never a duplicate."""
+    kind, options = FAULTS[fault]
+    fake_github.inject(kind, route=route, times=-1, **options)
+    api = make_client(fake_github, max_attempts=3)
+
+    if fault in LOST_ANSWERS and route in CONFIRMED_WRITES:
+        two_rounds_on_github(api)
+        repo = fake_github.repo(REPOSITORY)
+        assert (len(repo.comments), len(repo.statuses), len(repo.dispatches)) == (1, 3, 1)
+    else:
+        with pytest.raises(GitHubUnavailableError) as caught:
+            two_rounds_on_github(api)
+        assert "GitHub did not let keras-ct" in caught.value.message
+        assert "3 attempt(s)" in caught.value.message and "Nothing was sent twice" in caught.value.message
+    assert_no_duplicate_side_effects(fake_github)
