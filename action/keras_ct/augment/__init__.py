@@ -136,9 +136,9 @@ def augment(
         raise _nothing_builds(shown, [(d.change, error) for d, _, error in planned])
 
     model_candidates = [c for c in candidates if c.edit.change != "epochs"]
-    requests = [BuildRequest(path, source, model_function, input_shape, label="current model")]
+    requests = [BuildRequest(path, source, model_function, input_shape, label="current model", shown=shown)]
     requests += [
-        BuildRequest(path, c.edit.new_source, model_function, input_shape, label=c.edit.change)
+        BuildRequest(path, c.edit.new_source, model_function, input_shape, label=c.edit.change, shown=shown)
         for c in model_candidates
     ]
     results = validate_builds(requests, python=python, cwd=cwd, timeout_s=timeout_s)

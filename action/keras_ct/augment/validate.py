@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keras_ct.errors import AugmentError
+
+# TensorFlow's C++ (absl) log lines, which TF_CPP_MIN_LOG_LEVEL does not silence at start-up.
+_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d|WARNING: All log messages before absl)")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class BuildRequest:
     model_function: str = "build_model"
     input_shape: tuple[int, ...] | None = None
     label: str = ""
+    shown: str = ""  # how messages name the file (default: ``path``)
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ def validate_builds(
                     "label": request.label or f"candidate {i}",
                     "file": str(file),
                     "module": f"_keras_ct_candidate_{i}_{request.path.stem}",
-                    "path": str(request.path),
+                    "path": request.shown or str(request.path),
                     "model_dir": str(request.path.resolve().parent),
                     "model_function": request.model_function,
                     "input_shape": list(request.input_shape) if request.input_shape else None,
@@ -228,7 +233,7 @@ def _run_batch(
             check=False,
         )
         if proc.returncode != 0:
-            tail = [line for line in proc.stderr.splitlines() if line.strip()]
+            tail = [line for line in proc.stderr.splitlines() if line.strip() and not _LOG_LINE.match(line)]
             failure = f"the validation process exited with code {proc.returncode}" + (
                 f": {tail[-1].strip()}" if tail else ""
             )

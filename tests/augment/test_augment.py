@@ -1,0 +1,258 @@
+"""augment(): candidate order, fallback, dry run, epochs routing and untouched files on every error.
+
+The build check is swapped for an in-process stand-in here (its own behaviour is proven against real
+Keras in test_augment_training.py), so these tests stay fast and decide exactly which candidate builds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+import keras_ct.augment as augment_module
+from keras_ct.augment import AugmentResult, augment, plan_edit
+from keras_ct.augment.validate import BuildRequest, BuildResult
+from keras_ct.errors import AugmentError, ConfigError
+from keras_ct.history import EpochCurves, RoundRecord
+
+MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+
+UNDERFITS = (
+    RoundRecord(
+        round=1,
+        accuracy=0.91,
+        threshold=0.95,
+        status="missed",
+        epochs=5,
+        curves=EpochCurves(accuracy=(0.8, 0.88, 0.91, 0.92, 0.92), val_accuracy=(0.8, 0.88, 0.9, 0.91, 0.91)),
+    ),
+)
+STILL_RISING = (
+    RoundRecord(
+        round=1,
+        accuracy=0.92,
+        threshold=0.95,
+        status="missed",
+        epochs=5,
+        curves=EpochCurves(accuracy=(0.7, 0.82, 0.88, 0.91, 0.93), val_accuracy=(0.7, 0.82, 0.87, 0.9, 0.92)),
+    ),
+)
+
+
+class Builds:
+    """Stands in for validate_builds: records every batch; ``failing`` maps a label to its error."""
+
+    def __init__(self, failing: dict[str, str] | None = None) -> None:
+        self.failing = failing or {}
+        self.batches: list[list[BuildRequest]] = []
+
+    def __call__(
+        self, requests: Sequence[BuildRequest], *, python: str, cwd: Path | None, timeout_s: float
+    ) -> list[BuildResult]:
+        self.batches.append(list(requests))
+        return [
+            BuildResult(label=r.label, ok=False, error=self.failing[r.label])
+            if r.label in self.failing
+            else BuildResult(label=r.label, ok=True, params=1000 + len(r.source))
+            for r in requests
+        ]
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    path = tmp_path / "model.py"
+    path.write_bytes((MODELS / "sequential_layers.py").read_bytes())
+    return path
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, builds: Builds) -> Builds:
+    monkeypatch.setattr(augment_module, "validate_builds", builds)
+    return builds
+
+
+def test_first_candidate_that_builds_is_written(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    builds = _use(
+        monkeypatch, Builds({"conv-block": "ValueError: Computed output size would be zero or negative"})
+    )
+    original = model.read_text()
+    result = augment(model, history=UNDERFITS, cwd=model.parent)
+    assert result.change == "dense"
+    assert result.rationale == (
+        "val accuracy 0.91 < 0.95 and train accuracy 0.92: the model underfits, adding a hidden Dense(64) layer"
+    )
+    assert result.tried == (
+        (
+            "conv-block",
+            "the edited model does not build: ValueError: Computed output size would be zero or negative",
+        ),
+    )
+    assert result.written and result.path == model
+    assert model.read_text() == plan_edit(original, "dense", path="model.py").new_source
+    assert result.diff.startswith("--- a/model.py\n+++ b/model.py\n")
+    assert '+            layers.Dense(64, activation="relu"),\n' in result.diff
+    assert result.params_before == 1000 + len(original)
+    assert result.params_after == 1000 + len(model.read_text())
+    # One build batch: the current model and every planned candidate (epochs is not available here).
+    assert [[r.label for r in batch] for batch in builds.batches] == [
+        ["current model", "conv-block", "dense", "dropout"]
+    ]
+
+
+def test_dry_run_leaves_the_file_alone(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds())
+    before = model.read_bytes()
+    result = augment(model, change="conv-block", dry_run=True, cwd=model.parent)
+    assert not result.written
+    assert model.read_bytes() == before
+    assert '+            layers.Conv2D(64, 3, padding="same", activation="relu"),\n' in result.diff
+    assert result.rationale == "conv-block requested, adding a Conv2D(64) + MaxPooling2D block"
+
+
+def test_nothing_builds_lists_every_reason_and_keeps_the_file(
+    model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use(
+        monkeypatch,
+        Builds({"conv-block": "ValueError: A", "dense": "ValueError: B", "dropout": "TypeError: C"}),
+    )
+    before = model.read_bytes()
+    with pytest.raises(AugmentError) as caught:
+        augment(model, history=UNDERFITS, cwd=model.parent)
+    assert str(caught.value) == (
+        "no change to model.py could be made; tried conv-block: the edited model does not build: ValueError: A; "
+        "dense: the edited model does not build: ValueError: B; "
+        "dropout: the edited model does not build: TypeError: C"
+    )
+    assert model.read_bytes() == before
+
+
+def test_current_model_that_does_not_build_is_reported(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds({"current model": "ModuleNotFoundError: No module named 'keras'"}))
+    before = model.read_bytes()
+    with pytest.raises(
+        AugmentError, match=r"^model.py: the current model does not build \(ModuleNotFoundError"
+    ):
+        augment(model, change="dense", cwd=model.parent)
+    assert model.read_bytes() == before
+
+
+def test_unsupported_model_fails_before_any_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    builds = _use(monkeypatch, Builds())
+    path = tmp_path / "model.py"
+    path.write_bytes((MODELS / "unsupported" / "concatenated.py").read_bytes())
+    before = path.read_bytes()
+    with pytest.raises(AugmentError) as caught:
+        augment(path, history=UNDERFITS, cwd=tmp_path)
+    assert str(caught.value).startswith(
+        "no change to model.py could be made; tried conv-block: model.py:13: "
+    )
+    assert builds.batches == []
+    assert path.read_bytes() == before
+
+
+def test_met_threshold_needs_no_change(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds())
+    passed = (RoundRecord(round=2, accuracy=0.96, threshold=0.95, status="passed"),)
+    with pytest.raises(AugmentError, match=r"nothing to augment in model\.py: round 2 met the threshold"):
+        augment(model, history=passed, cwd=model.parent)
+
+
+def test_epochs_goes_to_the_training_script(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds())
+    train = model.parent / "train.py"
+    train.write_text(
+        'import argparse\np = argparse.ArgumentParser()\np.add_argument("--epochs", type=int, default=5)\n'
+    )
+    model_before = model.read_bytes()
+    result = augment(model, history=STILL_RISING, train_script=train, cwd=model.parent)
+    assert result.change == "epochs"
+    assert result.path == train
+    assert result.rationale.endswith("training stopped too early, raising epochs from 5 to 10")
+    assert "default=10)" in train.read_text()
+    assert model.read_bytes() == model_before
+    assert result.params_before == result.params_after
+
+
+def test_epochs_in_the_config_train_command(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds())
+    config = model.parent / ".keras-ct.yml"
+    config.write_text("threshold: 0.95\ntrain-command: python train.py --epochs 5\n")
+    result = augment(
+        model,
+        change="epochs",
+        config_file=config,
+        train_command="python train.py --epochs 5",
+        train_script=model.parent / "train.py",
+        cwd=model.parent,
+    )
+    assert result.path == config
+    assert config.read_text() == "threshold: 0.95\ntrain-command: python train.py --epochs 10\n"
+    assert result.diff.startswith("--- a/.keras-ct.yml\n")
+
+
+def test_epochs_fixed_by_an_outside_command_is_skipped(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds())
+    train = model.parent / "train.py"
+    train.write_text(
+        'import argparse\np = argparse.ArgumentParser()\np.add_argument("--epochs", type=int, default=5)\n'
+    )
+    result = augment(
+        model,
+        history=STILL_RISING,
+        train_script=train,
+        train_command="python train.py --epochs 5",
+        cwd=model.parent,
+    )
+    assert result.change == "conv-block"
+    assert result.tried[0][0] == "epochs"
+    assert "the train command passes --epochs 5 itself" in result.tried[0][1]
+    assert "default=5)" in train.read_text()
+
+
+def test_crlf_model_file_keeps_its_line_endings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds())
+    path = tmp_path / "model.py"
+    path.write_bytes((MODELS / "functional.py").read_bytes().replace(b"\n", b"\r\n"))
+    augment(path, change="dropout", cwd=tmp_path)
+    data = path.read_bytes()
+    assert b"x = layers.Dropout(0.5)(x)\r\n" in data
+    assert data.count(b"\n") == data.count(b"\r\n")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        pytest.param({"change": "wider"}, ConfigError, "change must be one of auto, conv-block, dense, dropout, epochs",
+                     id="bad-change"),
+        pytest.param({"policy": "random"}, ConfigError, "policy must be one of diagnose, naive, got 'random'",
+                     id="bad-policy"),
+    ],
+)  # fmt: skip
+def test_bad_arguments(model: Path, kwargs: dict[str, str], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        augment(model, **kwargs)  # type: ignore[arg-type]
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    with pytest.raises(AugmentError, match=r"model file .*nope\.py not found"):
+        augment(tmp_path / "nope.py", change="dense")
+
+
+def test_result_is_frozen(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds())
+    result = augment(model, change="dense", dry_run=True, cwd=model.parent)
+    assert isinstance(result, AugmentResult)
+    with pytest.raises(AttributeError):
+        result.change = "x"  # type: ignore[misc]
+
+
+def test_importing_augment_does_not_import_tensorflow() -> None:
+    code = (
+        "import sys, keras_ct.augment, keras_ct.augment.validate, keras_ct.augment.policy; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
