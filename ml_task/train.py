@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import sys
 import time
@@ -129,39 +130,69 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    started_process = time.perf_counter()
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    timings = {}
     try:
         x_train, y_train, x_test, y_test = load_dataset(args.dataset)
-        build_model = load_model_function(args.model_file, args.model_function)
+        timings["data_s"] = time.perf_counter() - started_process
+        mark = time.perf_counter()
+        build_model = load_model_function(args.model_file, args.model_function)  # imports Keras
     except DataError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
 
     import keras
 
+    from keras_ct.keras import performance
     from keras_ct.keras.callbacks import resume_callbacks, write_metrics
+    from keras_ct.keras.warmstart import warm_start
 
+    timings["import_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
     (x_fit, y_fit), (x_val, y_val) = validation_split(x_train, y_train)
-    model = build_model()
+    steps = math.ceil(len(x_fit) / args.batch_size)
+    hardware = performance.detect_hardware()
+    try:
+        settings = performance.decide(hardware, os.environ, steps_per_epoch=steps)
+    except performance.PerformanceSettingError as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
+    performance.apply_precision(settings)
+    with performance.scope(settings):
+        model = build_model()
+        settings = performance.decide(hardware, os.environ, params=model.count_params(), steps_per_epoch=steps)
+        model = performance.prepare_model(model, settings)
+    # Round n+1 starts from round n's weights where the layers match ($KERAS_CT_WARM_START_FROM).
+    warm = warm_start(model)
     callbacks, epoch_log = resume_callbacks()
+    train_data = performance.dataset(x_fit, y_fit, args.batch_size, settings, shuffle=True, seed=args.seed)
+    val_data = performance.dataset(x_val, y_val, args.batch_size, settings, shuffle=False, seed=args.seed)
+    timings["build_s"] = time.perf_counter() - mark
     started = time.perf_counter()
-    fit = model.fit(
-        x_fit,
-        y_fit,
-        validation_data=(x_val, y_val),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        callbacks=callbacks,
-        verbose=2,
-    )
-    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    if train_data is not None:
+        fit = model.fit(train_data, validation_data=val_data, epochs=args.epochs, callbacks=callbacks, verbose=2)
+    else:
+        fit = model.fit(
+            x_fit,
+            y_fit,
+            validation_data=(x_val, y_val),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            callbacks=callbacks,
+            verbose=2,
+        )
+    timings["fit_s"] = time.perf_counter() - started
+    _, accuracy = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0)
     duration = time.perf_counter() - started
+    timings["evaluate_s"] = duration - timings["fit_s"]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.output)
     history = epoch_log.curves() if epoch_log else fit.history
     initial_epoch = epoch_log.initial_epoch if epoch_log and epoch_log.initial_epoch is not None else 0
+    extra = {"warm_start": warm} if warm is not None else {}
     write_metrics(
         accuracy=float(accuracy),
         history={k: history[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in history},
@@ -172,6 +203,10 @@ def main(argv=None) -> int:
         initial_epoch=initial_epoch,
         batch_size=args.batch_size,
         seed=args.seed,
+        hardware=hardware.describe(),
+        performance=settings.to_json(),
+        timings={k: round(v, 3) for k, v in timings.items()},
+        **extra,
     )
     print(f"test accuracy: {accuracy:.4f}  params: {model.count_params()}  time: {duration:.1f}s")
     return 0

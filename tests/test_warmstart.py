@@ -1,0 +1,371 @@
+"""Warm start: weights carried from round n's model into round n+1's augmented model.
+
+Tiny models, no training except in the last test (one train.py subprocess per case).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = [
+    pytest.mark.training,
+    # Keras 3.15's model.save() on TensorFlow 2.21 with NumPy 2 (not ours to fix).
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def keras(keras_home: Path) -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras
+
+
+def build(keras: Any, shape: tuple[int, ...], make: Callable[[Any], list[Any]]) -> Any:
+    """A Sequential of ``make(keras.layers)``, its automatic names starting over as in a new process."""
+    keras.backend.clear_session()
+    return keras.Sequential([keras.Input(shape), *make(keras.layers)])
+
+
+def images(n: int = 4, shape: tuple[int, ...] = (8, 8, 1)) -> np.ndarray:
+    return np.random.default_rng(1).random((n, *shape)).astype("float32")
+
+
+def snapshot(model: Any) -> dict[str, list[np.ndarray]]:
+    return {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers}
+
+
+def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(
+        x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_conv_block_insert_copies_matching_layers_and_identity_inits_the_new_conv(keras: Any) -> None:
+    from keras_ct.keras.warmstart import transfer_weights
+
+    old = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    new = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    before_head = new.get_layer("dense").get_weights()
+
+    report = transfer_weights(old, new)
+
+    assert [(t.layer, t.how, t.source) for t in report.layers] == [
+        ("conv2d", "copied", "conv2d"),
+        ("conv2d_1", "identity", ""),
+        ("dense", "new", ""),
+    ]
+    assert report.layers_transferred == 1
+    assert same(new.get_layer("conv2d").get_weights(), old.get_layer("conv2d").get_weights())
+    kernel, bias = new.get_layer("conv2d_1").get_weights()
+    expected = np.zeros((3, 3, 4, 4), dtype="float32")
+    for c in range(4):
+        expected[1, 1, c, c] = 1.0
+    np.testing.assert_array_equal(kernel[..., :4], expected)  # identity on the 4 input channels
+    assert np.abs(kernel[..., 4:]).sum() > 0  # the 4 extra channels keep their random init
+    np.testing.assert_array_equal(bias[:4], 0.0)
+    assert same(new.get_layer("dense").get_weights(), before_head)  # shape changed: left as built
+
+
+def test_dense_inserted_before_output_matches_the_shifted_name_by_position(keras: Any) -> None:
+    from keras_ct.keras.warmstart import transfer_weights
+
+    old = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Flatten(),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    new = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Flatten(),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    assert [layer.name for layer in new.layers] == ["flatten", "dense", "dense_1", "dense_2"]
+
+    report = transfer_weights(old, new)
+
+    assert {t.layer: (t.how, t.source) for t in report.layers} == {
+        "dense": ("copied", "dense"),
+        "dense_1": ("identity", ""),
+        "dense_2": ("copied", "dense_1"),  # the old output layer, renamed by the insertion
+    }
+    x = images()
+    np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), rtol=0, atol=1e-6)  # Net2DeeperNet
+
+
+def test_widened_dense_keeps_old_units_and_the_function(keras: Any) -> None:
+    from keras_ct.keras.warmstart import transfer_weights
+
+    old = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Flatten(),
+            layers.Dense(8, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    new = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Flatten(),
+            layers.Dense(16, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+
+    report = transfer_weights(old, new)
+
+    assert [(t.layer, t.how) for t in report.layers] == [("dense", "widened"), ("dense_1", "widened")]
+    old_kernel = old.get_layer("dense").get_weights()[0]
+    np.testing.assert_array_equal(new.get_layer("dense").get_weights()[0][:, :8], old_kernel)
+    np.testing.assert_array_equal(new.get_layer("dense_1").get_weights()[0][8:], 0.0)
+    x = images()
+    np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "insert",
+    [
+        pytest.param("dropout", id="dropout-inserted-everything-copied"),
+        pytest.param("conv", id="same-width-conv-is-exact-identity"),
+    ],
+)
+def test_function_is_preserved(keras: Any, insert: str) -> None:
+    from keras_ct.keras.warmstart import transfer_weights
+
+    old = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    new = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.Dropout(0.25)
+            if insert == "dropout"
+            else layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+
+    report = transfer_weights(old, new)
+
+    expected_identity = () if insert == "dropout" else ("conv2d_1",)
+    assert report.named("identity") == expected_identity
+    assert report.named("new") == ()
+    x = images()
+    np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), rtol=0, atol=1e-6)
+
+
+def test_no_identity_when_the_input_is_not_after_a_relu(keras: Any) -> None:
+    from keras_ct.keras.warmstart import transfer_weights
+
+    old = build(keras, (6,), lambda layers: [layers.Dense(6), layers.Dense(3)])
+    new = build(
+        keras, (6,), lambda layers: [layers.Dense(6), layers.Dense(6, activation="relu"), layers.Dense(3)]
+    )
+    fresh = new.get_layer("dense_1").get_weights()
+
+    report = transfer_weights(old, new)
+
+    entry = next(t for t in report.layers if t.layer == "dense_1")
+    assert (entry.how, entry.detail) == ("new", "input is not after a ReLU")
+    assert same(new.get_layer("dense_1").get_weights(), fresh)
+    assert [t.how for t in report.layers] == ["copied", "new", "copied"]
+
+
+def test_old_model_is_unchanged(keras: Any) -> None:
+    from keras_ct.keras.warmstart import transfer_weights
+
+    old = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(8, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    new = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    before = snapshot(old)
+    names = [layer.name for layer in old.layers]
+
+    transfer_weights(old, new)
+    for layer in new.layers:  # changing the new model must not reach the old one (no shared arrays)
+        layer.set_weights([w + 1.0 for w in layer.get_weights()])
+
+    assert [layer.name for layer in old.layers] == names
+    after = snapshot(old)
+    assert all(same(before[name], after[name]) for name in names)
+
+
+def test_warm_start_loads_the_file_and_reports(keras: Any, tmp_path: Path) -> None:
+    import io
+
+    from keras_ct.keras.warmstart import warm_start
+
+    old = build(keras, (8, 8, 1), lambda layers: [layers.Flatten(), layers.Dense(10, activation="softmax")])
+    old.save(tmp_path / "round-1.keras")
+    new = build(keras, (8, 8, 1), lambda layers: [layers.Flatten(), layers.Dense(10, activation="softmax")])
+    log = io.StringIO()
+
+    summary = warm_start(new, environ={"KERAS_CT_WARM_START_FROM": str(tmp_path / "round-1.keras")}, log=log)
+
+    assert summary is not None
+    assert summary["from"] == str(tmp_path / "round-1.keras")
+    assert summary["layers_transferred"] == 1
+    assert "warm start from" in log.getvalue() and "1 of 1 weighted layers" in log.getvalue()
+    assert same(new.get_layer("dense").get_weights(), old.get_layer("dense").get_weights())
+    assert warm_start(new, environ={}, log=log) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        pytest.param(None, "the file does not exist", id="missing"),
+        pytest.param(b"not a zip archive", "", id="corrupt"),
+    ],
+)
+def test_warm_start_from_a_bad_file_warns_and_trains_from_scratch(
+    keras: Any, tmp_path: Path, content: bytes | None, reason: str
+) -> None:
+    import io
+
+    from keras_ct.keras.warmstart import warm_start
+
+    path = tmp_path / "round-1.keras"
+    if content is not None:
+        path.write_bytes(content)
+    model = build(keras, (4,), lambda layers: [layers.Dense(2)])
+    fresh = model.get_weights()
+    log = io.StringIO()
+
+    summary = warm_start(model, path, log=log)
+
+    assert summary is not None and summary["layers_transferred"] == 0 and summary["error"]
+    assert reason in summary["error"]
+    message = log.getvalue()
+    assert message.startswith("keras-ct: warning: warm start skipped, training from scratch")
+    assert str(path) in message
+    assert same(model.get_weights(), fresh)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param("warm", id="transfers-before-fit"),
+        pytest.param("corrupt", id="corrupt-file-is-a-warning"),
+    ],
+)
+def test_train_script_records_the_warm_start(keras: Any, tmp_path: Path, keras_home: Path, case: str) -> None:
+    """ml_task/train.py with KERAS_CT_WARM_START_FROM: transfer recorded in the metrics, or a warning."""
+    spec = importlib.util.spec_from_file_location("ml_model", ROOT / "ml_task" / "model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    previous = tmp_path / "round-1.keras"
+    if case == "warm":
+        keras.backend.clear_session()
+        module.build_model().save(previous)
+    else:
+        previous.write_bytes(b"garbage")
+    env = {
+        **os.environ,
+        "KERAS_HOME": str(keras_home),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": str(ROOT / "action"),
+        "KERAS_CT_METRICS_FILE": str(tmp_path / "metrics.json"),
+        "KERAS_CT_WARM_START_FROM": str(previous),
+    }
+    env.pop("KERAS_CT_CHECKPOINT_DIR", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "ml_task" / "train.py"),
+            "--epochs",
+            "1",
+            "--output",
+            str(tmp_path / "m.keras"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    if case == "warm":
+        assert metrics["warm_start"]["layers_transferred"] == sum(
+            bool(layer.weights) for layer in module.build_model().layers
+        )
+        assert "keras-ct: warm start from" in proc.stderr
+    else:
+        assert metrics["warm_start"]["layers_transferred"] == 0
+        assert "warning: warm start skipped" in proc.stderr and str(previous) in proc.stderr
