@@ -392,3 +392,34 @@ def test_unsupported_models_get_one_clear_error(
 def test_unknown_change_is_refused() -> None:
     with pytest.raises(AugmentError, match="unknown model change 'wider'"):
         plan_edit("def build_model():\n    pass\n", "wider")
+
+
+def test_conv_block_inside_a_custom_helper_is_not_guessed() -> None:
+    source = _src(
+        """
+        import keras
+        from keras import layers
+
+        from blocks import conv_block
+
+
+        def build_model():
+            return keras.Sequential(
+                [
+                    keras.Input(shape=(28, 28, 1)),
+                    conv_block(32),
+                    layers.Flatten(),
+                    layers.Dense(10),
+                ]
+            )
+        """
+    )
+    with pytest.raises(AugmentError) as caught:
+        plan_edit(source, "conv-block", path="model.py")
+    assert str(caught.value) == (
+        "model.py:7: conv-block needs a convolution layer (Conv1D/Conv2D) in build_model(), found Input, Flatten, "
+        "Dense and 1 call it does not recognise (custom blocks?); use the dense change for a model without "
+        "convolutions"
+    )
+    # The other changes still work around the opaque element.
+    assert "layers.Dropout(0.5)," in plan_edit(source, "dropout").new_source

@@ -960,7 +960,10 @@ def _conv_block(
     slots = model.slots
     convs = [i for i, s in enumerate(slots) if s.kind in _CONV]
     if not convs:
-        found = ", ".join(s.kind for s in slots if s.kind != "?") or "no layers"
+        found = ", ".join(s.kind for s in slots if s.kind != "?") or "no Keras layers"
+        unknown = sum(s.kind == "?" for s in slots)
+        if unknown:
+            found += f" and {unknown} call{'s' if unknown > 1 else ''} it does not recognise (custom blocks?)"
         raise doc.error(
             f"conv-block needs a convolution layer (Conv1D/Conv2D) in {func.name.value}(), found {found}; "
             "use the dense change for a model without convolutions",
