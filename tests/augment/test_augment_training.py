@@ -116,6 +116,8 @@ def test_failures_are_reported_with_their_reason(tmp_path: Path, keras_home: Pat
     assert crashed.error == "the validation process exited with code 3"
     assert ok.ok and ok.params == 8 * 9 + 8 + 8 * 10 + 10
     assert [layer.cls for layer in ok.layers] == ["Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+    assert ok.summary().splitlines()[0].startswith("Conv2D ")
+    assert negative.summary().startswith("does not build: ValueError: Computed output size")
     assert not_model.error == "build_model() returned int, not a Keras model"
     assert not model.exists()  # candidates live in a temporary folder, never beside the real file
 

@@ -69,6 +69,7 @@ def test_insert_after_last_list_element_without_trailing_comma_then_model_add() 
         """
     )
     edit = plan_edit(source, "conv-block")
+    assert edit.style == "sequential+add"
     assert edit.new_source == source.replace(
         "        layers.MaxPooling2D()  # pool\n",
         "        layers.MaxPooling2D(),  # pool\n"

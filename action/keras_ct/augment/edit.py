@@ -89,6 +89,7 @@ _BLOCK_TAIL = _NEUTRAL | set(_POOL)
 _INPUT = {"Input", "InputLayer"}
 # Keyword arguments that must not be copied into a cloned layer (unique names, input declarations).
 _NOT_CLONED = {"name", "input_shape", "batch_input_shape", "input_dim", "batch_size", "input_length"}
+MaybeDefault = cst.MaybeSentinel.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ class Edit:
     """A planned change of one file: the new source and words for reports.
 
     ``description`` is a noun phrase ("a Conv2D(64) + MaxPooling2D block"), ``action`` the gerund phrase
-    used in rationales ("adding a Conv2D(64) + MaxPooling2D block"); ``line`` is where it happens.
+    used in rationales ("adding a Conv2D(64) + MaxPooling2D block"); ``line`` is the line of the layer
+    the change is anchored to; ``style`` is how the model is written (sequential, add, functional).
     """
 
     change: str
@@ -106,6 +108,7 @@ class Edit:
     action: str
     layer_kind: str
     line: int
+    style: str = ""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -131,9 +134,6 @@ class _Slot:
     index: int = 0  # element index in the list
     var: str = ""  # model variable (add) or assigned variable (functional)
     spelling: _Spelling | None = None
-
-    def label(self) -> str:
-        return f"{self.kind} at line {self.line}"
 
 
 @dataclass
@@ -480,9 +480,9 @@ def _sequential(doc: _Doc, func: cst.FunctionDef, call: cst.Call) -> _Model:
             )
     if not slots:
         raise doc.error("keras.Sequential(...) has no layer list and no model.add(...) calls", call)
-    return _Model(
-        style="add" if adds and layers_arg is None else "sequential", slots=slots, line=doc.line(call)
-    )
+    listed = any(s.style == "list" for s in slots)
+    style = "sequential+add" if adds and listed else "add" if adds else "sequential"
+    return _Model(style=style, slots=slots, line=doc.line(call))
 
 
 def _literal_list(doc: _Doc, func: cst.FunctionDef, value: cst.BaseExpression, call: cst.Call) -> cst.List:
@@ -800,9 +800,6 @@ def _set_kwarg(call: cst.Call, keyword: str, value: cst.BaseExpression) -> cst.C
         new = new.with_changes(comma=cst.Comma(whitespace_after=before.comma.whitespace_after))
     args.append(new.with_changes(whitespace_after_arg=before.whitespace_after_arg))
     return call.with_changes(args=args)
-
-
-MaybeDefault = cst.MaybeSentinel.DEFAULT
 
 
 def _clean_comma(comma: cst.Comma) -> cst.Comma:
@@ -1149,4 +1146,5 @@ def plan_edit(
         action=action,
         layer_kind=kind,
         line=line,
+        style=model.style,
     )
