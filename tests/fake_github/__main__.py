@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import contract
-from .server import FakeGitHub
+from .server import ROUTE_TEMPLATES, FakeGitHub
 from .state import State, standard_state
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             _write_json(dump, fake.snapshot())
 
     if not args.no_validate:
-        contract.openapi("ghes" if args.ghes else "dotcom")
+        contract.openapi("ghes" if args.ghes else "dotcom", ROUTE_TEMPLATES)
     fake = FakeGitHub(
         state,
         ghes=args.ghes,

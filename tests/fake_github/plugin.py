@@ -14,14 +14,14 @@ from collections.abc import Iterator
 import pytest
 
 from . import contract
-from .server import FakeGitHub
+from .server import ROUTE_TEMPLATES, FakeGitHub
 from .state import standard_state
 
 
 @pytest.fixture(scope="session")
 def github_openapi() -> dict[str, object]:
     """Both flavours of GitHub's description, fetched (tools/fetch_openapi.py) and built once."""
-    return {flavour: contract.openapi(flavour) for flavour in contract.SPEC_FILES}
+    return {flavour: contract.openapi(flavour, ROUTE_TEMPLATES) for flavour in contract.SPEC_FILES}
 
 
 def _serve(ghes: bool) -> Iterator[FakeGitHub]:

@@ -123,6 +123,7 @@ def _compile(template: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{(\w+)\}", group, template) + "$")
 
 
+ROUTE_TEMPLATES = tuple(sorted({template for _, template, _, _, _ in ROUTES}))
 ROUTE_NAMES = tuple(name for _, _, name, _, _ in ROUTES)
 FAULT_KINDS = ("error", "rate_limit", "secondary_rate_limit", "slow", "drop")
 COMPILED = [
@@ -149,7 +150,7 @@ class FakeGitHub:
         self.lock = threading.RLock()
         self.violations: list[Violation] = []
         self.exchanges: list[Exchange] = []
-        self.checker = ContractChecker("ghes" if ghes else "dotcom") if validate else None
+        self.checker = ContractChecker("ghes" if ghes else "dotcom", ROUTE_TEMPLATES) if validate else None
         self.on_change = on_change
         self._httpd = ThreadingHTTPServer((host, port), _Handler)
         self._httpd.daemon_threads = True
@@ -460,14 +461,14 @@ class FakeGitHub:
             )
             return Reply(403, {"message": message, "documentation_url": DOCS, "status": "403"}, headers)
         status = fault.status
-        message = {
+        texts = {
             500: "Server Error",
             502: "Server Error",
             503: "Service Unavailable",
             504: "Gateway Timeout",
         }
         return Reply(
-            status, {"message": message.get(status, "Server Error"), "documentation_url": DOCS}, headers
+            status, {"message": texts.get(status, "Server Error"), "documentation_url": DOCS}, headers
         )
 
     def _token(self, headers: dict[str, str]) -> Token:
@@ -953,6 +954,7 @@ class FakeGitHub:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
     server_version = "fake-github"
 
     def _dispatch(self) -> None:
