@@ -280,3 +280,42 @@ def test_fetcher_pins_the_published_package() -> None:
     assert fetcher.TARBALL_URL == "https://registry.npmjs.org/@octokit/openapi/-/openapi-23.0.2.tgz"
     assert fetcher.INTEGRITY.startswith("sha512-pV8M7L9GY23AybNvTmo2nyjmpmnt6")
     assert contract.SPEC_DIR == REPO_ROOT / ".cache" / "openapi" / fetcher.VERSION
+
+
+def test_branches_follow_a_bare_repository_like_github_does(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    import subprocess
+
+    def git(*args: str, cwd: Path = tmp_path) -> str:
+        env = {
+            "GIT_AUTHOR_NAME": "Ada",
+            "GIT_AUTHOR_EMAIL": "a@example.com",
+            "GIT_COMMITTER_NAME": "Ada",
+            "GIT_COMMITTER_EMAIL": "a@example.com",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "PATH": "/usr/bin:/bin",
+        }
+        return subprocess.run(
+            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    bare = tmp_path / "origin.git"
+    git("init", "--quiet", "--bare", str(bare))
+    work = tmp_path / "work"
+    git("init", "--quiet", str(work))
+    (work / "model.py").write_text("x = 1\n")
+    git("add", ".", cwd=work)
+    git("commit", "--quiet", "-m", "one", cwd=work)
+    git("push", "--quiet", str(bare), f"HEAD:refs/heads/{HEAD_REF}", cwd=work)
+    fake_github.repo(REPOSITORY).git_dir = str(bare)
+    api = GitHubClient(REPOSITORY, WRITE_TOKEN, api_url=fake_github.api_url)
+    first = git("rev-parse", "HEAD", cwd=work)
+
+    assert api.get_branch_sha(HEAD_REF) == first == api.get_pull(PR_NUMBER).head_sha
+    (work / "model.py").write_text("x = 2\n")
+    git("commit", "--quiet", "-am", "two", cwd=work)
+    git("push", "--quiet", str(bare), f"HEAD:refs/heads/{HEAD_REF}", cwd=work)
+    second = git("rev-parse", "HEAD", cwd=work)
+    assert second != first
+    assert api.get_branch_sha(HEAD_REF) == second == api.get_pull(PR_NUMBER).head_sha
+    api.dispatch_workflow(WORKFLOW_FILE, HEAD_REF, {"round": "2"})
+    assert fake_github.repo(REPOSITORY).runs[0].head_sha == second
