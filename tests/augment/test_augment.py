@@ -147,9 +147,11 @@ def test_unsupported_model_fails_before_any_build(tmp_path: Path, monkeypatch: p
     before = path.read_bytes()
     with pytest.raises(AugmentError) as caught:
         augment(path, history=UNDERFITS, cwd=tmp_path)
+    # The same reason for every candidate: said once, with the file and line of the problem.
     assert str(caught.value).startswith(
-        "no change to model.py could be made; tried conv-block: model.py:13: "
+        "model.py:13: keras.Sequential(...) takes its layers from `[keras.Input("
     )
+    assert (caught.value.file, caught.value.line) == ("model.py", 13)
     assert builds.batches == []
     assert path.read_bytes() == before
 
@@ -256,3 +258,16 @@ def test_importing_augment_does_not_import_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_different_reasons_are_listed_per_candidate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, Builds({"dense": "ValueError: B", "dropout": "ValueError: B"}))
+    path = tmp_path / "mlp.py"
+    path.write_bytes((MODELS / "mlp_dense.py").read_bytes())
+    with pytest.raises(AugmentError) as caught:
+        augment(path, history=UNDERFITS, cwd=tmp_path)
+    assert str(caught.value) == (
+        "no change to mlp.py could be made; tried conv-block: mlp.py:7: conv-block needs a convolution layer "
+        "(Conv1D/Conv2D) in build_model(), found Input, Dense, Dense; use the dense change for a model without "
+        "convolutions; dense, dropout: the edited model does not build: ValueError: B"
+    )

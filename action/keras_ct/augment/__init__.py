@@ -114,6 +114,7 @@ def augment(
         decisions = (Decision(change, f"{change} requested"),)
 
     planned: list[tuple[Decision, _Candidate | None, str]] = []
+    errors: list[AugmentError] = []
     for decision in decisions:
         try:
             if decision.change == "epochs":
@@ -131,8 +132,11 @@ def augment(
             planned.append((decision, _Candidate(decision, edit, file), ""))
         except AugmentError as exc:
             planned.append((decision, None, str(exc)))
+            errors.append(exc)
     candidates = [c for _, c, _ in planned if c is not None]
     if not candidates:
+        if len({str(e) for e in errors}) == 1:
+            raise errors[0]  # the model itself cannot be read (syntax, no function, no model...): say it once
         raise _nothing_builds(shown, [(d.change, error) for d, _, error in planned])
 
     model_candidates = [c for c in candidates if c.edit.change != "epochs"]
@@ -199,7 +203,11 @@ def _finish(
 
 
 def _nothing_builds(shown: str, tried: list[tuple[str, str]]) -> AugmentError:
-    listed = "; ".join(f"{change}: {reason}" for change, reason in tried)
+    """One line listing each candidate and why it was discarded (candidates with the same reason grouped)."""
+    reasons: dict[str, list[str]] = {}
+    for change, reason in tried:
+        reasons.setdefault(reason, []).append(change)
+    listed = "; ".join(f"{', '.join(changes)}: {reason}" for reason, changes in reasons.items())
     return AugmentError(f"no change to {shown} could be made; tried {listed}", file=shown)
 
 
