@@ -61,6 +61,15 @@ def test_script_epochs_raised_in_place(source: str, before: str, after: str, lin
     assert edit.action.startswith("raising epochs from ")
 
 
+def test_help_text_quoting_the_default_follows_it() -> None:
+    source = 'p.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")\n'
+    edit = plan_epochs_edit(source, path="train.py")
+    assert (
+        edit.new_source
+        == 'p.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")\n'
+    )
+
+
 def test_option_default_wins_over_fit_call() -> None:
     source = textwrap.dedent(
         """

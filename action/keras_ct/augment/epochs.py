@@ -82,7 +82,7 @@ def plan_script_epochs_edit(source: str, *, path: str = "<train>", factor: float
         old = values.pop()
         new = raised(old, factor)
         target = nodes[0]
-        replaced = module.visit(_ReplaceInteger(target, new))
+        replaced = module.visit(_ReplaceInteger(target, new, found.helps.get(id(target)), old))
         line = positions[target].start.line
         return Edit(
             change="epochs",
@@ -109,6 +109,7 @@ class _ScriptFinder(cst.CSTVisitor):
         self.options: list[cst.Integer] = []
         self.constants: list[cst.Integer] = []
         self.fits: list[cst.Integer] = []
+        self.helps: dict[int, cst.SimpleString] = {}  # an option's help text, to keep "(default: N)" true
 
     def visit_Call(self, node: cst.Call) -> None:
         strings = [a.value.evaluated_value for a in node.args if isinstance(a.value, cst.SimpleString)]
@@ -119,6 +120,13 @@ class _ScriptFinder(cst.CSTVisitor):
             and isinstance(default.value, cst.Integer)
         ):
             self.options.append(default.value)
+            for a in node.args:
+                if (
+                    a.keyword is not None
+                    and a.keyword.value == "help"
+                    and isinstance(a.value, cst.SimpleString)
+                ):
+                    self.helps[id(default.value)] = a.value
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "fit":
             for a in node.args:
                 if a.keyword is not None and a.keyword.value == "epochs" and isinstance(a.value, cst.Integer):
@@ -135,10 +143,22 @@ class _ScriptFinder(cst.CSTVisitor):
 
 
 class _ReplaceInteger(cst.CSTTransformer):
-    def __init__(self, target: cst.Integer, value: int) -> None:
+    """Replace one number; also "default: N" in the option's help text when it quotes the old value."""
+
+    def __init__(self, target: cst.Integer, value: int, help_text: cst.SimpleString | None, old: int) -> None:
         super().__init__()
         self.target = target
         self.value = value
+        self.help_text = help_text
+        self.old = old
+
+    def leave_SimpleString(
+        self, original_node: cst.SimpleString, updated_node: cst.SimpleString
+    ) -> cst.SimpleString:
+        if original_node is not self.help_text:
+            return updated_node
+        before, after = f"default: {self.old})", f"default: {self.value})"
+        return updated_node.with_changes(value=updated_node.value.replace(before, after))
 
     def leave_Integer(self, original_node: cst.Integer, updated_node: cst.Integer) -> cst.Integer:
         return (
