@@ -650,3 +650,25 @@ def test_round_fails_clearly_or_completes_once_when_a_fault_persists(
         assert "GitHub did not let keras-ct" in caught.value.message
         assert "3 attempt(s)" in caught.value.message and "Nothing was sent twice" in caught.value.message
     assert_no_duplicate_side_effects(fake_github)
+
+
+def test_garbled_answer_to_a_write_is_confirmed_not_resent(
+    fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = make_client(fake_github)
+    real = api._requester.requestJsonAndCheck
+    calls: list[str] = []
+
+    def garbled_once(method: str, url: str, **kwargs: object) -> object:
+        calls.append(method)
+        answer = real(method, url, **kwargs)  # type: ignore[arg-type]
+        if method == "POST" and calls.count("POST") == 1:
+            raise ValueError("Expecting ',' delimiter: line 1 column 80")
+        return answer
+
+    monkeypatch.setattr(api._requester, "requestJsonAndCheck", garbled_once)
+
+    created = api.create_issue_comment(PR_NUMBER, f"{MARKER}\nround 1", marker=MARKER)
+
+    assert [c.id for c in comments(fake_github)] == [created.id]
+    assert calls.count("POST") == 1

@@ -630,6 +630,10 @@ class GitHubClient:
                     ) from None
             except RequestException as exc:
                 failure = _Failure(_describe_transport(exc), _is_ambiguous(exc), self._backoff(attempt))
+            except (
+                ValueError
+            ):  # a truncated or garbled JSON answer (e.g. from a proxy): it may have been done
+                failure = _Failure("the answer was not valid JSON", True, self._backoff(attempt))
             elapsed = self.clock() - start
             if attempt >= self.retry.max_attempts or elapsed + failure.wait_s > self.retry.max_elapsed_s:
                 raise GitHubUnavailableError(
