@@ -424,3 +424,25 @@ def test_conv_block_inside_a_custom_helper_is_not_guessed() -> None:
     )
     # The other changes still work around the opaque element.
     assert "layers.Dropout(0.5)," in plan_edit(source, "dropout").new_source
+
+
+def test_functional_insertion_that_would_rebind_a_shared_variable_is_refused() -> None:
+    source = _src(
+        """
+        import keras
+        from keras import layers
+
+
+        def build_model():
+            inputs = keras.Input(shape=(64,))
+            outputs = layers.Dense(10, activation="softmax")(inputs)
+            return keras.Model(inputs=inputs, outputs=outputs)
+        """
+    )
+    # A hidden Dense would go between the Input and the output, rebinding `inputs`, which keras.Model reads too.
+    with pytest.raises(AugmentError) as caught:
+        plan_edit(source, "dense", path="model.py")
+    assert str(caught.value) == (
+        "model.py:6: `inputs` is read by more than one later statement (line 8 too); inserting "
+        "`inputs = layer(inputs)` after line 6 would change what they see"
+    )

@@ -837,6 +837,8 @@ def _insert_after(doc: _Doc, plan: _Plan, slot: _Slot, calls: list[cst.Call]) ->
         plan.list_insert[id(slot.container)] = (slot.index, list(calls))
         return
     stmt = cast(cst.SimpleStatementLine, slot.container)
+    if slot.style == "functional":
+        _check_rebinding(doc, stmt, slot.var)
     fresh = stmt.with_changes(leading_lines=[], trailing_whitespace=cst.TrailingWhitespace())
     new_stmts: list[cst.BaseStatement] = []
     for call in calls:
@@ -859,6 +861,30 @@ def _insert_after(doc: _Doc, plan: _Plan, slot: _Slot, calls: list[cst.Call]) ->
                 )
             )
     plan.after_stmt.setdefault(id(stmt), []).extend(new_stmts)
+
+
+def _check_rebinding(doc: _Doc, stmt: cst.SimpleStatementLine, var: str) -> None:
+    """``var = New(...)(var)`` after ``stmt`` is safe only if the next layer is the one reader of ``var``.
+
+    Any other reader before ``var`` is bound again (a skip connection, the model's inputs) would silently
+    see the new layer's output instead, so that is refused.
+    """
+    block = _block_of(doc, stmt)
+    body: list[cst.CSTNode] = list(block.body)
+    readers = 0
+    for later in body[body.index(stmt) + 1 :]:
+        assign = _single_assign(later)
+        value = assign[1] if assign is not None else later
+        reads = [n for n in doc.walk(value) if isinstance(n, cst.Name) and n.value == var]
+        readers += bool(reads)
+        if readers > 1:
+            raise doc.error(
+                f"`{var}` is read by more than one later statement (line {doc.line(later)} too); inserting "
+                f"`{var} = layer({var})` after line {doc.line(stmt)} would change what they see",
+                stmt,
+            )
+        if assign is not None and assign[0] == var:
+            return
 
 
 class _Apply(cst.CSTTransformer):
