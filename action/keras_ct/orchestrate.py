@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
@@ -21,6 +21,9 @@ from keras_ct.publish import LocalPublisher, Publisher
 from keras_ct.report import Links, render_report
 from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
 from keras_ct.runner import Runner
+
+if TYPE_CHECKING:
+    from keras_ct.github_api import GitHubAPI
 
 
 def augment_model(cfg: Config, records: Sequence[RoundRecord]) -> Any:
@@ -98,7 +101,11 @@ def run_action(
     repository: str | None = None,
     workflow: str | None = None,
     branch: str | None = None,
+    api: GitHubAPI | None = None,
+    augmenter: Callable[[Config, Sequence[RoundRecord]], Any] = augment_model,
 ) -> int:
+    """``keras-ct run``. ``api`` (a ``GitHubAPI``) and ``augmenter`` replace the defaults built here, e.g.
+    a client with a test's ``RetryPolicy`` and timeout."""
     from keras_ct import github_publish
 
     runner.mask(cfg.github_token)
@@ -110,7 +117,7 @@ def run_action(
         # What this run checked out is what it trains, reports on and expects on the remote when pushing.
         git = _git(cfg, (BOT_NAME, BOT_EMAIL))
         target = replace(target, head_sha=git.head())
-    publisher: Publisher = LocalPublisher() if target is None else github_publish.connect(cfg, target, runner)
+    publisher: Publisher = LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
     head_branch = publisher.target.head_branch if target is not None else ""  # type: ignore[attr-defined]
     head_sha = publisher.target.head_sha if target is not None else ""  # type: ignore[attr-defined]
     if target is not None and not publisher.writable:
@@ -120,7 +127,7 @@ def run_action(
         runner=runner,
         environ=environ,
         publisher=publisher,
-        augmenter=augment_model,
+        augmenter=augmenter,
         git=git if publisher.writable else None,
         head_branch=head_branch,
         head_sha=head_sha,
