@@ -1,0 +1,1 @@
+"""Reliability: killed runs resume, bad input fails cleanly, API and git faults leave no duplicates."""
