@@ -260,7 +260,11 @@ class GitRepo:
 
     # -- writing -------------------------------------------------------------------------------
     def commit(self, paths: Sequence[Path | str], message: str, trailers: Mapping[str, str]) -> str:
-        """Commit exactly ``paths`` (nothing else that may be staged) with ``message`` and trailers."""
+        """Commit exactly ``paths`` (nothing else that may be staged) with ``message`` and trailers.
+
+        Hooks are skipped (``--no-verify``) and signing is off: the bot's commit must not depend on a
+        developer's local pre-commit set-up or GPG agent.
+        """
         if not paths:
             raise GitError("nothing to commit: no paths were given")
         relative = [self._relative(p) for p in paths]
