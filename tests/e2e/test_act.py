@@ -1,0 +1,218 @@
+"""The product as users meet it: this repository's real workflow files, run by act, rounds and all.
+
+Each test runs ``act`` in host mode in a clone of this working tree whose ``origin`` is a bare
+repository on disk, against the fake GitHub (``GITHUB_API_URL``). ``ml.yml`` calls the reusable
+workflow by its production reference (``keras-ct/keras-ct/.github/workflows/...@v1``), which calls
+``keras-ct/keras-ct/detect@v1`` and ``keras-ct/keras-ct@v1``; act maps those to a snapshot of this
+working tree, and the pinned ``actions/*`` to the stand-ins in ``stand-ins/``.
+
+The clone's ``ml.yml`` gets the edits a machine without internet needs (digits instead of MNIST,
+5 epochs, the interpreter act runs on, no requirements install), each applied exactly once.
+
+act exits 0 when it skips a job, so every test checks that the jobs it expects ran, by their steps
+and by their effects (comment, statuses, commits on the bare remote, dispatches, artifacts).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import act_harness
+from tests.e2e.act_harness import REPOSITORY, TOKEN, World, comments, dispatches, statuses
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
+
+PR = 7
+BRANCH = "more-accuracy"
+GPU_LABELS = '["self-hosted","gpu"]'
+BOT = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+# The README demo's setting: the bundled model misses it on digits at 5 epochs, augmented models meet it.
+THRESHOLD = 0.95
+
+
+def caller_edits(threshold: str, max_rounds: int) -> dict[str, str]:
+    return {
+        "train-command: python ml_task/train.py --dataset mnist": (
+            "train-command: python ml_task/train.py --dataset digits --epochs 5"
+        ),
+        "threshold: 0.99": f"threshold: {threshold}",
+        "max-rounds: 5": f"max-rounds: {max_rounds}",
+        'python-version: "3.12"': f'python-version: "{PYTHON}"',
+        # The interpreter the setup-python stand-in provides already has the model's requirements.
+        "      requirements-file: ml_task/requirements.txt\n": "",
+    }
+
+
+def open_pull_request(world: World) -> str:
+    """The PR: a branch whose model (unchanged apart from a comment) misses the threshold."""
+    sha = world.branch(
+        BRANCH,
+        {"ml_task/model.py": ("def build_model():", "def build_model():  # tuned in this PR")},
+        message="Tune the model",
+    )
+    world.fake.add_pull(REPOSITORY, PR, head_ref=BRANCH, head_sha=sha, base_sha=world.head("main"))
+    return sha
+
+
+def assert_ran(run: act_harness.ActRun, *jobs: str) -> None:
+    for job in jobs:
+        assert run.job_ran(job), f"job {job} did not run:\n{run.log[-6000:]}"
+
+
+def assert_token_never_leaked(world: World, run: act_harness.ActRun) -> None:
+    assert TOKEN not in run.shown()
+    if run.job_ran("train"):  # keras-ct registered the token with the runner's masking
+        assert any(e.get("command") == "add-mask" and e.get("arg") == TOKEN for e in run.events)
+    for path in world.artifacts.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    with world.fake.lock:
+        bodies = [c.body for c in world.fake.repo(REPOSITORY).comments]
+    assert all(TOKEN not in body for body in bodies)
+
+
+def metrics(world: World, round_number: int) -> dict:
+    path = world.artifacts / f"keras-ct-round-{round_number}" / "metrics.json"
+    assert path.is_file(), (
+        f"no metrics artifact for round {round_number}: {sorted(world.artifacts.iterdir())}"
+    )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def replay_dispatches(world: World, limit: int) -> list[act_harness.ActRun]:
+    """Run each recorded dispatch as ``act workflow_dispatch`` on its ref, until none is new."""
+    runs: list[act_harness.ActRun] = []
+    while len(dispatches(world.fake)) > len(runs):
+        assert len(runs) < limit, f"more than {limit} dispatches: the loop guard failed"
+        dispatch = dispatches(world.fake)[len(runs)]
+        assert dispatch.workflow_path == ".github/workflows/ml.yml"
+        run = world.act(
+            "workflow_dispatch", inputs=dispatch.inputs, ref=dispatch.ref.removeprefix("refs/heads/")
+        )
+        assert_ran(run, "plan", "train")
+        assert run.outputs("plan")["round"] == dispatch.inputs["round"]
+        runs.append(run)
+    return runs
+
+
+def test_pull_request_round_then_dispatched_rounds_until_the_threshold_is_met(world: World) -> None:
+    world.create(caller_edits(threshold=str(THRESHOLD), max_rounds=4))
+    head = open_pull_request(world)
+
+    # (1) the pull_request event: plan on the CPU labels picks the GPU labels, round 1 misses.
+    first = world.act("pull_request", event_path=world.pull_request_event(PR, BRANCH, head))
+    assert first.returncode == 0, first.log[-6000:]
+    assert_ran(first, "plan", "train")
+    plan = first.outputs("plan")
+    assert (plan["framework"], plan["cnn"], plan["runner"], plan["round"]) == (
+        "keras",
+        "true",
+        GPU_LABELS,
+        "1",
+    )
+    assert first.outputs("train")["passed"] == "false"
+
+    accuracy_1 = metrics(world, 1)["accuracy"]
+    assert accuracy_1 < THRESHOLD
+    (comment,) = comments(world.fake, PR)
+    assert f"{accuracy_1:.4f}" in comment.body
+    assert [s.state for s in statuses(world.fake, head)] == ["pending", "pending"]
+
+    augmented = world.log(BRANCH)[0]
+    assert augmented["author"] == BOT
+    assert "Keras-CT-Round: 1" in augmented["body"]
+    assert f"Keras-CT-Accuracy: {accuracy_1:.4f}" in augmented["body"]
+    assert world.log(BRANCH)[1]["sha"] == head
+    assert world.show(BRANCH, "ml_task/model.py").count("layers.Conv2D(") == 2
+
+    (dispatch,) = dispatches(world.fake)
+    assert dispatch.inputs == {"round": "2", "pr-number": str(PR)}
+    assert dispatch.ref.removeprefix("refs/heads/") == BRANCH
+
+    # (2) replay the dispatches until the loop stops.
+    later = replay_dispatches(world, limit=4)
+    rounds = 1 + len(later)
+    final = later[-1]
+    assert final.returncode == 0, final.log[-6000:]
+    assert final.outputs("train")["passed"] == "true"
+    assert metrics(world, rounds)["accuracy"] >= THRESHOLD
+    assert len(dispatches(world.fake)) == rounds - 1
+    (comment,) = comments(world.fake, PR)  # one sticky comment, updated in place
+    for number in range(1, rounds + 1):
+        assert f"{metrics(world, number)['accuracy']:.4f}" in comment.body
+    final_head = world.head(BRANCH)
+    assert statuses(world.fake, final_head)[-1].state == "success"
+    for run in (first, *later):
+        assert_token_never_leaked(world, run)
+
+
+def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
+    world.create(caller_edits(threshold="0.999", max_rounds=2))
+    head = open_pull_request(world)
+
+    first = world.act("pull_request", event_path=world.pull_request_event(PR, BRANCH, head))
+    assert first.returncode == 0, first.log[-6000:]
+    assert_ran(first, "plan", "train")
+    later = replay_dispatches(world, limit=2)
+
+    assert len(later) == 1
+    last = later[0]
+    assert last.returncode != 0  # the last round missed: fail-below-threshold fails the job
+    assert last.outputs("train").get("passed", "false") == "false" or not last.job_succeeded("train")
+    assert len(dispatches(world.fake)) == 1
+    (comment,) = comments(world.fake, PR)
+    for number in (1, 2):
+        assert f"{metrics(world, number)['accuracy']:.4f}" in comment.body
+    assert statuses(world.fake, world.head(BRANCH))[-1].state == "failure"
+    assert [c["body"].count("Keras-CT-Round:") for c in world.log(BRANCH)[:2]] == [1, 0]
+    for run in (first, last):
+        assert_token_never_leaked(world, run)
+
+
+def test_fork_pull_request_never_reaches_gpu_labels_and_writes_nothing(world: World) -> None:
+    world.create(caller_edits(threshold="0.92", max_rounds=4))
+    sha = world.branch(
+        BRANCH, {"ml_task/model.py": ("def build_model():", "def build_model():  # from a fork")}
+    )
+    world.add_fork("mallory/ml", BRANCH, sha)
+    git_before = {branch: world.head(branch) for branch in ("main", BRANCH)}
+    world.fake.add_pull(REPOSITORY, 9, head_ref=BRANCH, head_sha=sha, head_repo="mallory/ml")
+
+    run = world.act(
+        "pull_request", event_path=world.pull_request_event(9, BRANCH, sha, head_repo="mallory/ml")
+    )
+
+    assert run.returncode == 0, run.log[-6000:]
+    assert_ran(run, "plan")
+    assert run.job_succeeded("plan")
+    assert not run.job_ran("train")
+    plan = run.outputs("plan")
+    assert (plan["fork"], plan["skip"], plan["writes"]) == ("true", "true", "false")
+    assert "self-hosted" not in plan["runner"] and "gpu" not in plan["runner"]
+    summary = run.summary("plan")
+    assert "Training skipped: pull request #9 comes from a fork (mallory/ml)" in summary
+    assert "fork-policy: cpu" in summary
+    with world.fake.lock:
+        assert world.fake.exchanges == []  # not one API call: no comment, status or dispatch
+    assert {branch: world.head(branch) for branch in git_before} == git_before
+    assert not list(world.artifacts.iterdir())
+    assert_token_never_leaked(world, run)
+
+
+def test_stand_ins_cover_every_pinned_action() -> None:
+    """A new pinned action without a stand-in would make every e2e run fail at job set-up."""
+    files = [act_harness.ROOT / "action.yml", act_harness.ROOT / "detect" / "action.yml"]
+    files += sorted((act_harness.ROOT / ".github" / "workflows").glob("*.yml"))
+    mapped = act_harness.pinned_remote_actions(files)
+    assert {ref.split("@")[0] for ref in mapped} >= {
+        "actions/checkout",
+        "actions/setup-python",
+        "actions/cache",
+        "actions/upload-artifact",
+    }
+    assert all(Path(folder, "action.yml").is_file() for folder in mapped.values())

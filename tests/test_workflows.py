@@ -1,0 +1,452 @@
+"""The workflows and actions, checked as data: lint, schemas, security rules, and input plumbing.
+
+* zizmor (offline, the repository's ``.github/zizmor.yml``) finds nothing at the default persona,
+  and every ``# zizmor: ignore[...]`` says why;
+* every workflow and action validates against SchemaStore's GitHub schemas (check-jsonschema);
+* security rules (issue 6): no ``${{ }}`` inside ``run:``, no ``pull_request_target``, top-level
+  ``permissions: {}``, least-privilege jobs, remote actions pinned by SHA with a ``# vN`` comment,
+  and a pull request from a fork never reaches self-hosted labels (the plan step, exercised);
+* every ``action.yml`` input reaches the Python side as ``INPUT_*`` and is documented in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from keras_ct.config import FIELD_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+ACTIONS = [ROOT / "action.yml", ROOT / "detect" / "action.yml"]
+REUSABLE = ROOT / ".github" / "workflows" / "continuous-training.yml"
+OUR_REFS = re.compile(r"^keras-ct/keras-ct(/[\w./-]+)?@v\d+$")
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
+TRAIN_PERMISSIONS = {"contents": "write", "pull-requests": "write", "statuses": "write", "actions": "write"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), path
+    return data
+
+
+def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+    on = workflow.get("on", workflow.get(True))  # PyYAML reads the key `on` as True
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    return dict(on or {})
+
+
+def steps_of(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, step) for every step of a workflow's jobs or a composite action."""
+    data = load(path)
+    if "runs" in data:
+        for i, step in enumerate(data["runs"].get("steps", [])):
+            yield f"{path.name} step {i + 1}", step
+    for job_id, job in (data.get("jobs") or {}).items():
+        for i, step in enumerate(job.get("steps", [])):
+            yield f"{path.relative_to(ROOT)} job {job_id} step {i + 1}", step
+
+
+def tool(name: str) -> str:
+    found = BIN / name
+    assert found.is_file(), f"{name} is not installed next to {sys.executable} (pip install '.[dev]')"
+    return str(found)
+
+
+# --------------------------------------------------------------------------- linters
+
+
+def test_zizmor_finds_nothing() -> None:
+    paths = [str(p.relative_to(ROOT)) for p in [*WORKFLOWS, *ACTIONS]]
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN")
+    }
+    done = subprocess.run(
+        [tool("zizmor"), "--offline", "--config", ".github/zizmor.yml", "--format", "json", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    findings = json.loads(done.stdout or "[]")
+    assert findings == [], json.dumps(findings, indent=1)[:4000]
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_zizmor_ignore_is_justified() -> None:
+    for path in [*WORKFLOWS, *ACTIONS]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "zizmor: ignore[" in line:
+                reason = line.split("zizmor: ignore[", 1)[1].split("]", 1)[1].strip()
+                assert len(reason) > 10, f"{path.name}:{number}: say why the finding is ignored"
+
+
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [pytest.param(p, "vendor.github-workflows", id=p.name) for p in WORKFLOWS]
+    + [pytest.param(p, "vendor.github-actions", id=str(p.relative_to(ROOT))) for p in ACTIONS],
+)
+def test_schema(path: Path, schema: str) -> None:
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_three_workflows_exist() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"continuous-training.yml", "ml.yml", "ci.yml"}
+
+
+# --------------------------------------------------------------------------- security rules
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, *ACTIONS], ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_expressions_inside_run(path: Path) -> None:
+    """Data reaches scripts through env:, never through ${{ }} pasted into the script."""
+    for where, step in steps_of(path):
+        if "run" in step:
+            found = EXPRESSION.findall(str(step["run"]))
+            assert not found, f"{where}: {found} inside run:; pass it through env: instead"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_triggers_and_permissions(path: Path) -> None:
+    workflow = load(path)
+    assert "pull_request_target" not in triggers(workflow)
+    assert "pull_request_target" not in path.read_text(encoding="utf-8")
+    assert workflow.get("permissions") == {}, f"{path.name}: top-level `permissions: {{}}`"
+    for job_id, job in workflow["jobs"].items():
+        assert "permissions" in job, f"{path.name} job {job_id}: declare its permissions"
+        granted = job["permissions"]
+        assert isinstance(granted, dict), f"{path.name} job {job_id}: a mapping, not read-all/write-all"
+        writes = {k for k, v in granted.items() if v == "write"}
+        assert writes <= set(TRAIN_PERMISSIONS), f"{path.name} job {job_id}: {writes}"
+
+
+def test_reusable_workflow_jobs_have_exactly_their_permissions() -> None:
+    jobs = load(REUSABLE)["jobs"]
+    assert jobs["plan"]["permissions"] == {"contents": "read"}
+    assert jobs["train"]["permissions"] == TRAIN_PERMISSIONS
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, *ACTIONS], ids=lambda p: str(p.relative_to(ROOT)))
+def test_remote_actions_are_pinned_by_sha_with_a_version_comment(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        match = re.match(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", line)
+        if not match:
+            continue
+        ref, rest = match.groups()
+        if ref.startswith(("./", "docker://")) or OUR_REFS.match(ref):
+            continue
+        assert SHA_PIN.match(ref), f"{path.name}:{number}: {ref} is not pinned by a full commit SHA"
+        assert re.match(r"^\s*#\s*v\d+", rest), f"{path.name}:{number}: add the version as `# vN`"
+
+
+def test_our_own_references_use_the_published_major_tag() -> None:
+    """The reusable workflow uses the action the way callers will: keras-ct/keras-ct@v1, not ./."""
+    uses = [step.get("uses", "") for _, step in steps_of(REUSABLE)]
+    assert "keras-ct/keras-ct@v1" in uses
+    assert "keras-ct/keras-ct/detect@v1" in uses
+    caller = load(ROOT / ".github" / "workflows" / "ml.yml")
+    assert caller["jobs"]["continuous-training"]["uses"] == (
+        "keras-ct/keras-ct/.github/workflows/continuous-training.yml@v1"
+    )
+
+
+def test_train_job_shape() -> None:
+    train = load(REUSABLE)["jobs"]["train"]
+    assert train["runs-on"] == "${{ fromJSON(needs.plan.outputs.runner) }}"
+    assert train["if"] == "needs.plan.outputs.skip != 'true'"
+    assert "timeout-minutes" in train
+    group = train["concurrency"]["group"]
+    assert "github.repository" in group and "needs.plan.outputs.pr-number" in group
+    assert "github.workflow" not in group
+    assert train["concurrency"]["cancel-in-progress"] is True
+    checkout = next(s for s in train["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert (
+        checkout["with"]["ref"] == "${{ needs.plan.outputs.head-ref }}"
+    )  # the head branch, not the merge ref
+    assert checkout["with"]["persist-credentials"] is True  # it pushes (see the comment above the step)
+    ct = next(s for s in train["steps"] if s.get("uses") == "keras-ct/keras-ct@v1")
+    for switch in ("commit", "push", "dispatch"):
+        assert ct["with"][switch] == "${{ needs.plan.outputs.writes }}"
+
+
+def test_checkouts_drop_credentials_unless_the_job_pushes() -> None:
+    for path in WORKFLOWS:
+        for job_id, job in load(path)["jobs"].items():
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    pushes = path == REUSABLE and job_id == "train"
+                    assert step.get("with", {}).get("persist-credentials") is pushes, f"{path.name} {job_id}"
+
+
+def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash() -> None:
+    train = load(REUSABLE)["jobs"]["train"]
+    keys = next(s for s in train["steps"] if s.get("id") == "keys")
+    script = keys["run"]
+    for part in ("$REPOSITORY", "$HEAD_REF", "round-$ROUND", "$model_hash"):
+        assert part in script
+    restore = next(s for s in train["steps"] if s.get("uses", "").startswith("actions/cache/restore@"))
+    save = next(s for s in train["steps"] if s.get("uses", "").startswith("actions/cache/save@"))
+    assert restore["with"]["path"] == save["with"]["path"]
+    assert restore["with"]["restore-keys"] == "${{ steps.keys.outputs.checkpoint-prefix }}"
+    assert save["if"].startswith("always()")  # a crashed or cancelled round keeps its finished epochs
+
+
+def run_plan_step(
+    tmp_path: Path, event: dict[str, Any], event_name: str, inputs: dict[str, str]
+) -> tuple[dict[str, str], str]:
+    """Run detect/action.yml's step script as the runner would (its env, GITHUB_ACTION_PATH)."""
+    action = load(ROOT / "detect" / "action.yml")
+    (step,) = action["runs"]["steps"]
+    defaults = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
+    values = {**defaults, **inputs}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
+    for key, expression in step["env"].items():
+        name = re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \}\}", expression)
+        assert name, f"detect step env {key} must come from an input"
+        env[key] = values[name.group(1)]
+    event_path = tmp_path / "event.json"
+    event_path.write_text(json.dumps(event), encoding="utf-8")
+    env.update(
+        GITHUB_ACTIONS="true",
+        GITHUB_ACTION_PATH=str(ROOT / "detect"),
+        GITHUB_EVENT_NAME=event_name,
+        GITHUB_EVENT_PATH=str(event_path),
+        GITHUB_OUTPUT=str(tmp_path / "output"),
+        GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
+        GITHUB_REPOSITORY="acme/ml",
+        GITHUB_REF_NAME="7/merge",
+    )
+    done = subprocess.run(
+        ["bash", "-c", step["run"]], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs: dict[str, str] = {}
+    lines = iter((tmp_path / "output").read_text(encoding="utf-8").splitlines())
+    for line in lines:
+        name, _, delimiter = line.partition("<<")
+        value = []
+        for inner in lines:
+            if inner == delimiter:
+                break
+            value.append(inner)
+        outputs[name] = "\n".join(value)
+    return outputs, (tmp_path / "summary.md").read_text(encoding="utf-8")
+
+
+def fork_event(number: int = 9) -> dict[str, Any]:
+    return {
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"ref": "patch-1", "sha": "b" * 40, "repo": {"full_name": "mallory/ml"}},
+            "base": {"ref": "main", "repo": {"full_name": "acme/ml"}},
+        },
+        "repository": {"full_name": "acme/ml"},
+    }
+
+
+WORKFLOW_INPUTS = load(REUSABLE)[True]["workflow_call"]["inputs"]
+
+
+@pytest.mark.parametrize(
+    ("fork_policy", "cpu_labels"),
+    [
+        pytest.param("skip", WORKFLOW_INPUTS["cpu-runner-labels"]["default"], id="skip-default-labels"),
+        pytest.param("cpu", WORKFLOW_INPUTS["cpu-runner-labels"]["default"], id="cpu-default-labels"),
+        pytest.param("cpu", '["self-hosted", "linux"]', id="cpu-self-hosted-cpu-labels"),
+        pytest.param("skip", '["self-hosted", "linux"]', id="skip-self-hosted-cpu-labels"),
+    ],
+)
+def test_fork_pull_request_never_reaches_self_hosted_labels(
+    tmp_path: Path, fork_policy: str, cpu_labels: str
+) -> None:
+    """The plan step itself (detect/action.yml's script) on a fork event, with the workflow's GPU labels."""
+    outputs, summary = run_plan_step(
+        tmp_path,
+        fork_event(),
+        "pull_request",
+        {
+            "gpu-runner-labels": WORKFLOW_INPUTS["gpu-runner-labels"]["default"],
+            "cpu-runner-labels": cpu_labels,
+            "fork-policy": fork_policy,
+        },
+    )
+    labels = json.loads(outputs["runner"])
+    trains = outputs["skip"] != "true"
+    assert outputs["fork"] == "true" and outputs["writes"] == "false"
+    if trains:
+        assert not any(label.lower() in ("self-hosted", "gpu") for label in labels), labels
+    else:
+        assert "Training skipped" in summary and outputs["skip-reason"] in summary
+    assert trains == (fork_policy == "cpu" and "self-hosted" not in cpu_labels)
+
+
+def test_same_repository_pull_request_gets_the_gpu_labels(tmp_path: Path) -> None:
+    event = fork_event(7)
+    event["pull_request"]["head"]["repo"]["full_name"] = "acme/ml"
+    outputs, _ = run_plan_step(tmp_path, event, "pull_request", {})
+    assert (outputs["runner"], outputs["skip"], outputs["round"], outputs["pr-number"]) == (
+        '["self-hosted","gpu"]',
+        "false",
+        "1",
+        "7",
+    )
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+ACTION = load(ROOT / "action.yml")
+ACTION_INPUTS: dict[str, Any] = ACTION["inputs"]
+ACTION_ONLY_INPUTS = {"requirements-file"}  # consumed by the model-environment step, not by keras-ct run
+
+
+def env_name(input_name: str) -> str:
+    return "INPUT_" + input_name.upper().replace("-", "_")
+
+
+def test_every_input_is_forwarded_as_input_env() -> None:
+    forwarded: dict[str, list[str]] = {}
+    for where, step in steps_of(ROOT / "action.yml"):
+        for key, value in (step.get("env") or {}).items():
+            for name in re.findall(r"\$\{\{ inputs\.([\w-]+) \}\}", str(value)):
+                assert key == env_name(name), (
+                    f"{where}: inputs.{name} must be passed as {env_name(name)}, not {key}"
+                )
+                forwarded.setdefault(name, []).append(where)
+    assert set(forwarded) == set(ACTION_INPUTS)
+
+
+def test_keras_ct_run_gets_every_config_field() -> None:
+    (run_step,) = [s for s in ACTION["runs"]["steps"] if s.get("id") == "run"]
+    assert '"$KERAS_CT_VENV/bin/keras-ct" run' in run_step["run"]
+    env_keys = set(run_step["env"])
+    assert {env_name(name) for name in FIELD_NAMES} <= env_keys
+    # The model's interpreter is resolved first (python input, or the requirements environment).
+    assert run_step["env"]["INPUT_PYTHON"] == "${{ steps.model-env.outputs.python }}"
+    assert set(ACTION_INPUTS) == set(FIELD_NAMES) | ACTION_ONLY_INPUTS
+
+
+def test_inputs_are_described_with_example_and_default_and_quoted_defaults() -> None:
+    for path in ACTIONS:
+        for name, spec in load(path)["inputs"].items():
+            assert re.fullmatch(r"[a-z][a-z0-9-]*", name), f"{path.name}: {name} is not kebab-case"
+            assert isinstance(spec.get("default"), str), f"{path.name}: {name} needs a quoted string default"
+            description = spec.get("description", "")
+            assert "Example:" in description and "Default:" in description, f"{path.name}: {name}"
+
+
+def test_every_output_is_declared_with_a_description() -> None:
+    outputs = ACTION["outputs"]
+    assert set(outputs) == {
+        "accuracy",
+        "passed",
+        "round",
+        "next-round",
+        "dispatched",
+        "comment-url",
+        "model-path",
+        "metrics-file",
+    }
+    for name, spec in outputs.items():
+        assert spec["description"]
+        assert spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
+    assert ACTION["branding"]["icon"] and ACTION["branding"]["color"]
+
+
+def test_reusable_workflow_interface() -> None:
+    call = load(REUSABLE)[True]["workflow_call"]
+    for name in (
+        "model-file",
+        "train-command",
+        "threshold",
+        "max-rounds",
+        "round",
+        "pr-number",
+        "gpu-runner-labels",
+        "cpu-runner-labels",
+        "python-version",
+        "requirements-file",
+        "container-image",
+        "fork-policy",
+        "timeout-minutes",
+    ):
+        spec = call["inputs"][name]
+        assert spec["type"] in ("string", "number", "boolean") and "default" in spec and spec["description"]
+    assert call["inputs"]["gpu-runner-labels"]["default"] == '["self-hosted", "gpu"]'
+    assert call["inputs"]["cpu-runner-labels"]["default"] == '["ubuntu-latest"]'
+    assert call["inputs"]["fork-policy"]["default"] == "skip"
+    assert {"accuracy", "passed", "round", "dispatched"} <= set(call["outputs"])
+    text = REUSABLE.read_text(encoding="utf-8")
+    for name in call["inputs"]:
+        assert f"inputs.{name} }}}}" in text, f"input {name} is declared but never used"
+
+
+def test_caller_declares_the_inputs_the_loop_dispatches() -> None:
+    caller = load(ROOT / ".github" / "workflows" / "ml.yml")
+    on = triggers(caller)
+    assert on["pull_request"]["paths"] == ["ml_task/**"]
+    assert set(on["workflow_dispatch"]["inputs"]) == {"round", "pr-number"}
+    job = caller["jobs"]["continuous-training"]
+    assert job["with"]["round"] == "${{ inputs.round }}"
+    assert job["with"]["pr-number"] == "${{ inputs.pr-number }}"
+    assert "--dataset mnist" in job["with"]["train-command"]
+    assert job["permissions"] == TRAIN_PERMISSIONS
+
+
+def test_ci_self_test_uses_the_local_action_and_has_a_case_that_must_fail() -> None:
+    steps = load(ROOT / ".github" / "workflows" / "ci.yml")["jobs"]["self-test"]["steps"]
+    local = [s for s in steps if s.get("uses") == "./"]
+    must_fail = [s for s in local if s.get("continue-on-error") is True]
+    assert local and must_fail
+    checks = " ".join(str(s.get("env", {})) for s in steps)
+    for step in must_fail:
+        assert f"steps.{step['id']}.outcome" in checks, f"the outcome of {step['id']} is never checked"
+
+
+# --------------------------------------------------------------------------- README
+
+
+README = ROOT / "README.md"
+
+
+def documented_names(text: str) -> set[str]:
+    """Names in Markdown table rows that start with a code span: ``| `model-file` | ...``."""
+    return set(re.findall(r"^\|\s*`([a-z][a-z0-9-]*)`\s*\|", text, re.M))
+
+
+@pytest.mark.parametrize(
+    ("what", "names"),
+    [
+        pytest.param("action inputs", sorted(ACTION_INPUTS), id="action-inputs"),
+        pytest.param("action outputs", sorted(ACTION["outputs"]), id="action-outputs"),
+        pytest.param("reusable workflow inputs", sorted(WORKFLOW_INPUTS), id="workflow-inputs"),
+    ],
+)
+def test_readme_documents(what: str, names: list[str]) -> None:
+    assert README.is_file(), "README.md is missing"
+    missing = sorted(set(names) - documented_names(README.read_text(encoding="utf-8")))
+    assert not missing, f"README.md lacks table rows (| `name` | ...) for these {what}: {missing}"
