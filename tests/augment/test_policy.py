@@ -42,11 +42,12 @@ def test_underfitting_asks_for_capacity_first() -> None:
     decisions = decide([_round(1, 0.91, **PLATEAU)])
     assert _changes(decisions)[:2] == ["conv-block", "dense"]
     assert decisions[0].rationale("adding a Conv2D(64) + MaxPooling2D block") == (
-        "val accuracy 0.91 < 0.95 and train accuracy 0.92: the model underfits, "
+        "accuracy 0.91 < 0.95, train accuracy 0.92 and val accuracy 0.91: the model underfits, "
         "adding a Conv2D(64) + MaxPooling2D block"
     )
     assert decisions[1].rationale() == (
-        "val accuracy 0.91 < 0.95 and train accuracy 0.92: the model underfits, adding a hidden Dense layer"
+        "accuracy 0.91 < 0.95, train accuracy 0.92 and val accuracy 0.91: the model underfits, "
+        "adding a hidden Dense layer"
     )
 
 
@@ -55,7 +56,8 @@ def test_overfitting_asks_for_dropout_first() -> None:
     assert _changes(decisions)[0] == "dropout"
     assert "capacity" not in decisions[0].diagnosis
     assert decisions[0].diagnosis == (
-        "train accuracy 0.99 but val accuracy 0.86: a gap of 0.13 above 0.05, the model overfits"
+        "accuracy 0.86 < 0.95, train accuracy 0.99 but val accuracy 0.86 (a gap of 0.13 > 0.05): "
+        "the model overfits"
     )
     # Capacity stays available as a fallback, after dropout.
     assert _changes(decisions).index("conv-block") > 0
@@ -66,8 +68,8 @@ def test_still_improving_close_to_the_threshold_asks_for_more_epochs() -> None:
     decisions = decide([record])
     assert _changes(decisions)[0] == "epochs"
     assert decisions[0].rationale("raising epochs from 5 to 10") == (
-        "val accuracy 0.92 < 0.95 but still rising 0.02 in the last of 5 epochs: training stopped too early, "
-        "raising epochs from 5 to 10"
+        "accuracy 0.92 < 0.95 and val accuracy still rising 0.02 in the last of 5 epochs: "
+        "training stopped too early, raising epochs from 5 to 10"
     )
 
 
@@ -114,6 +116,11 @@ def test_a_change_that_helped_can_be_repeated() -> None:
     assert _changes(decide(history))[0] == "conv-block"
 
 
+def test_train_curve_only() -> None:
+    decisions = decide([_round(1, 0.91, train=(0.85, 0.92, 0.92))])
+    assert decisions[0].diagnosis == "accuracy 0.91 < 0.95 and train accuracy 0.92: the model underfits"
+
+
 def test_no_curves_reported_falls_back_to_capacity() -> None:
     decisions = decide([_round(1, 0.7)])
     assert _changes(decisions)[:2] == ["conv-block", "dense"]
@@ -122,7 +129,7 @@ def test_no_curves_reported_falls_back_to_capacity() -> None:
 
 def test_close_values_get_enough_digits() -> None:
     decisions = decide([_round(1, 0.949, train=(0.95, 0.95), val=(0.949, 0.949))])
-    assert decisions[0].diagnosis.startswith("val accuracy 0.949 < 0.950 ")
+    assert decisions[0].diagnosis.startswith("accuracy 0.949 < 0.950, ")
 
 
 def test_passed_or_failed_rounds_need_no_change() -> None:

@@ -2,8 +2,13 @@
 
 ``decide`` reads the last round's learning curves (train/val accuracy per epoch), what changed before
 it and whether that helped, and returns candidates best first. Each ``Decision`` carries the diagnosis
-("val accuracy 0.91 < 0.95 and train accuracy 0.92: the model underfits"); the rationale is finished
-once the edit knows its exact words ("..., adding a Conv2D(64) + MaxPooling2D block").
+("accuracy 0.91 < 0.95, train accuracy 0.92 and val accuracy 0.91: the model underfits"); the rationale
+is finished once the edit knows its exact words ("..., adding a Conv2D(64) + MaxPooling2D block").
+
+Rules, in order: train - val accuracy above ``OVERFIT_GAP`` -> dropout first; the metric still rising
+fast enough that doubling the epochs would plausibly reach the threshold -> epochs first; otherwise the
+model underfits -> capacity (conv-block, then dense). A change whose round gained no more than
+``NO_GAIN`` goes to the back of the list, and after two such rounds in a row it is not offered at all.
 
 The ``naive`` policy is the seed's rule (always add a Conv2D + MaxPooling block), kept for comparison.
 """
@@ -72,8 +77,7 @@ class Diagnosis:
         """Doubling the epochs, with the gain per epoch fading linearly to zero, would reach the threshold."""
         if not self.improving or self.epochs < 2:
             return False
-        reference = self.val_accuracy if self.val_accuracy is not None else self.accuracy
-        return reference + (self.last_gain or 0.0) * self.epochs / 2 >= self.threshold
+        return self.accuracy + (self.last_gain or 0.0) * self.epochs / 2 >= self.threshold
 
 
 def diagnose(record: RoundRecord) -> Diagnosis:
@@ -118,31 +122,34 @@ def decide(
 def _diagnose(history: Sequence[RoundRecord], available: Collection[str]) -> tuple[Decision, ...]:
     last = history[-1]
     d = diagnose(last)
-    val = d.val_accuracy if d.val_accuracy is not None else d.accuracy
-    val_name = "val accuracy" if d.val_accuracy is not None else "accuracy"
-    val_text, thr_text = _pair(val, d.threshold)
+    # The threshold applies to the round's metric; the curves (train/val per epoch) say why it missed.
+    acc_text, thr_text = _pair(d.accuracy, d.threshold)
+    missed = f"accuracy {acc_text} < {thr_text}"
+    curve = "val accuracy" if d.val_accuracy is not None else "train accuracy"
     if d.overfits:
-        assert d.train_accuracy is not None and d.gap is not None
+        assert d.train_accuracy is not None and d.val_accuracy is not None and d.gap is not None
         order = ["dropout", "epochs" if d.improving else "", "conv-block", "dense"]
         reason = (
-            f"train accuracy {d.train_accuracy:.2f} but {val_name} {val_text}: a gap of {d.gap:.2f} "
-            f"above {OVERFIT_GAP:.2f}, the model overfits"
+            f"{missed}, train accuracy {d.train_accuracy:.2f} but val accuracy {d.val_accuracy:.2f} "
+            f"(a gap of {d.gap:.2f} > {OVERFIT_GAP:.2f}): the model overfits"
         )
     elif d.more_epochs_may_reach:
         order = ["epochs", "conv-block", "dense", "dropout"]
         reason = (
-            f"{val_name} {val_text} < {thr_text} but still rising {d.last_gain:.2f} in the last of "
-            f"{d.epochs} epochs: training stopped too early"
+            f"{missed} and {curve} still rising {d.last_gain:.2f} in the last of {d.epochs} epochs: "
+            "training stopped too early"
         )
     else:
         order = ["conv-block", "dense", "epochs" if d.improving else "", "dropout"]
-        if d.train_accuracy is not None:
+        if d.train_accuracy is None:
+            reason = f"{missed} (no learning curves reported): the model underfits"
+        elif d.val_accuracy is None:
+            reason = f"{missed} and train accuracy {d.train_accuracy:.2f}: the model underfits"
+        else:
             reason = (
-                f"{val_name} {val_text} < {thr_text} and train accuracy {d.train_accuracy:.2f}: "
+                f"{missed}, train accuracy {d.train_accuracy:.2f} and val accuracy {d.val_accuracy:.2f}: "
                 "the model underfits"
             )
-        else:
-            reason = f"{val_name} {val_text} < {thr_text} (no learning curves reported): the model underfits"
     # A change that did not help last round goes to the back; after two misses in a row it is dropped.
     previous = last.change
     gained = delta(history, len(history) - 1)
