@@ -141,18 +141,39 @@ def test_current_model_that_does_not_build_is_reported(model: Path, monkeypatch:
     assert model.read_bytes() == before
 
 
-def test_unsupported_model_fails_before_any_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+SYNTAX_ERROR = "import keras\n\n\ndef build_model():\n    return keras.Sequential([keras.Input((8,)) keras.layers.Dense(10)])\n"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "line", "start"),
+    [
+        pytest.param(
+            "concatenated.py", 13, "keras.Sequential(...) takes its layers from `[keras.Input(", id="concat"
+        ),
+        pytest.param("", 5, "syntax error: invalid syntax", id="syntax-error"),
+        pytest.param("no_function.py", None, "no function build_model() found", id="no-function"),
+        pytest.param(
+            "subclassed.py", 17, "no keras.Sequential(...) or keras.Model(...) call found", id="subclassed"
+        ),
+        pytest.param("add_in_loop.py", 11, "model.add(...) is not a plain statement", id="loop"),
+        pytest.param(
+            "residual.py", 12, "`x = layers.add([x, shortcut])` is not a single layer call", id="branch"
+        ),
+    ],
+)
+@pytest.mark.parametrize("change", ["auto", "conv-block"])
+def test_unsupported_model_fails_before_any_build_and_keeps_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture: str, line: int | None, start: str, change: str
+) -> None:
     builds = _use(monkeypatch, Builds())
     path = tmp_path / "model.py"
-    path.write_bytes((MODELS / "unsupported" / "concatenated.py").read_bytes())
+    path.write_bytes((MODELS / "unsupported" / fixture).read_bytes() if fixture else SYNTAX_ERROR.encode())
     before = path.read_bytes()
     with pytest.raises(AugmentError) as caught:
-        augment(path, history=UNDERFITS, cwd=tmp_path)
+        augment(path, change=change, history=UNDERFITS, cwd=tmp_path)
     # The same reason for every candidate: said once, with the file and line of the problem.
-    assert str(caught.value).startswith(
-        "model.py:13: keras.Sequential(...) takes its layers from `[keras.Input("
-    )
-    assert (caught.value.file, caught.value.line) == ("model.py", 13)
+    assert str(caught.value).startswith(f"model.py:{line}: {start}" if line else f"model.py: {start}")
+    assert (caught.value.file, caught.value.line) == ("model.py", line)
     assert builds.batches == []
     assert path.read_bytes() == before
 
