@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,11 +171,6 @@ class ActRun:
             else:
                 kept.append(line)
         return "\n".join(kept)
-
-    def messages(self, job_id: str | None = None) -> str:
-        return "\n".join(
-            str(e.get("msg", "")) for e in self.events if job_id is None or e.get("jobID") == job_id
-        )
 
 
 class World:
@@ -402,11 +397,3 @@ def comments(fake: Any, number: int) -> list[Any]:
 def statuses(fake: Any, sha: str | None = None) -> list[Any]:
     with fake.lock:
         return [s for s in fake.repo(REPOSITORY).statuses if sha is None or s.sha == sha]
-
-
-def first_line(texts: Sequence[str], pattern: str) -> str:
-    for text in texts:
-        for line in text.splitlines():
-            if re.search(pattern, line):
-                return line
-    return ""

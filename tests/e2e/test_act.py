@@ -139,7 +139,8 @@ def test_pull_request_round_then_dispatched_rounds_until_the_threshold_is_met(wo
     rounds = 1 + len(later)
     final = later[-1]
     assert final.returncode == 0, final.log[-6000:]
-    assert final.outputs("train")["passed"] == "true"
+    assert final.job_succeeded("plan") and final.job_succeeded("train")
+    assert (final.outputs("train")["passed"], final.outputs("train")["dispatched"]) == ("true", "false")
     assert metrics(world, rounds)["accuracy"] >= THRESHOLD
     assert len(dispatches(world.fake)) == rounds - 1
     (comment,) = comments(world.fake, PR)  # one sticky comment, updated in place
@@ -163,7 +164,9 @@ def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
     assert len(later) == 1
     last = later[0]
     assert last.returncode != 0  # the last round missed: fail-below-threshold fails the job
-    assert last.outputs("train").get("passed", "false") == "false" or not last.job_succeeded("train")
+    assert last.job_succeeded("plan") and not last.job_succeeded("train")
+    outputs = last.outputs("train")
+    assert (outputs["round"], outputs["passed"], outputs["dispatched"]) == ("2", "false", "false")
     assert len(dispatches(world.fake)) == 1
     (comment,) = comments(world.fake, PR)
     for number in (1, 2):
