@@ -177,6 +177,28 @@ def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
         assert_token_never_leaked(world, run)
 
 
+def test_the_train_job_asks_for_exactly_the_gpu_labels(world: World) -> None:
+    """With only the CPU label mapped, act must skip the train job and name the labels it wanted."""
+    world.create(caller_edits(threshold=str(THRESHOLD), max_rounds=4))
+    head = open_pull_request(world)
+
+    run = world.act(
+        "pull_request", event_path=world.pull_request_event(PR, BRANCH, head), labels=["ubuntu-latest"]
+    )
+
+    assert run.returncode == 0, run.log[-6000:]
+    assert_ran(run, "plan")
+    assert run.outputs("plan")["runner"] == GPU_LABELS
+    assert not run.job_ran("train")
+    skipped = {str(e.get("msg")) for e in run.events if e.get("jobID") == "train"}
+    assert {
+        "🚧  Skipping unsupported platform -- Try running with `-P self-hosted=...`",
+        "🚧  Skipping unsupported platform -- Try running with `-P gpu=...`",
+    } <= skipped
+    with world.fake.lock:
+        assert world.fake.exchanges == []
+
+
 def test_fork_pull_request_never_reaches_gpu_labels_and_writes_nothing(world: World) -> None:
     world.create(caller_edits(threshold="0.92", max_rounds=4))
     sha = world.branch(
