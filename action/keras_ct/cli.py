@@ -19,7 +19,7 @@ from typing import Any
 
 from keras_ct import __version__, detect
 from keras_ct.config import CHANGES, FIELDS, POLICIES, Config, load_config
-from keras_ct.errors import KerasCTError
+from keras_ct.errors import ConfigError, KerasCTError
 from keras_ct.runner import Runner
 
 #: Config fields that are not command-line flags (secrets never go on a command line).
@@ -113,7 +113,13 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str], **overrides: A
 def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
     from keras_ct import orchestrate
 
-    cfg = _config(args, environ)
+    try:
+        cfg = _config(args, environ)
+    except ConfigError as exc:
+        orchestrate.report_config_error(
+            exc, runner, environ, api_url=args.api_url, repository=args.repository
+        )
+        raise
     return orchestrate.run_action(
         cfg,
         runner,

@@ -454,6 +454,23 @@ def _github_context(environ: Mapping[str, str]) -> GitHubContext:
     )
 
 
+def error_report_context(environ: Mapping[str, str]) -> tuple[GitHubContext, str] | None:
+    """The runner's context and the token, read leniently when the configuration itself is invalid.
+
+    Used only to mark the commit failed after a ``ConfigError`` (there is no ``Config`` then). None
+    outside Actions, or when the runner's own event payload cannot be read.
+    """
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return None
+    try:
+        context = _github_context(environ)
+    except ConfigError:
+        return None
+    found = _input_value(environ, "github-token")
+    token = found[1].strip() if found is not None else environ.get("GITHUB_TOKEN", "").strip()
+    return context, token
+
+
 def load_config(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,

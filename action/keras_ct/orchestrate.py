@@ -117,7 +117,9 @@ def run_action(
         # What this run checked out is what it trains, reports on and expects on the remote when pushing.
         git = _git(cfg, (BOT_NAME, BOT_EMAIL))
         target = replace(target, head_sha=git.head())
-    publisher: Publisher = LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
+    publisher: Publisher = (
+        LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
+    )
     head_branch = publisher.target.head_branch if target is not None else ""  # type: ignore[attr-defined]
     head_sha = publisher.target.head_sha if target is not None else ""  # type: ignore[attr-defined]
     if target is not None and not publisher.writable:
@@ -137,6 +139,60 @@ def run_action(
     outcome = engine.run()
     write_outputs(runner, cfg, outcome)
     return exit_status(cfg, outcome)
+
+
+def report_config_error(
+    exc: ConfigError,
+    runner: Runner,
+    environ: Mapping[str, str],
+    *,
+    api_url: str | None = None,
+    repository: str | None = None,
+    api: GitHubAPI | None = None,
+) -> None:
+    """Under Actions, mark the commit under test failed when the configuration is invalid.
+
+    There is no trusted config then, so only what the runner itself says is used: the pull request's
+    head commit (or the dispatched commit), the token, the API URL. The status links to the run,
+    whose ``::error`` says what to fix. The sticky comment is left alone: its round history must not
+    be rewritten by a run whose inputs cannot be read. Fork pull requests get nothing (read-only
+    token). Best effort: a failure to report is a warning; the ``ConfigError`` stays the error.
+    """
+    from keras_ct.config import error_report_context
+    from keras_ct.github_api import GitHubClient, GitHubError, RetryPolicy
+
+    found = error_report_context(environ)
+    if found is None:
+        return
+    gh, token = found
+    runner.mask(token)
+    event = gh.event if isinstance(gh.event, Mapping) else {}
+    pull = event.get("pull_request") if isinstance(event.get("pull_request"), Mapping) else None
+    if pull is not None:
+        head = pull.get("head") or {}
+        head_repo = (head.get("repo") or {}).get("full_name")
+        base_repo = ((pull.get("base") or {}).get("repo") or {}).get("full_name")
+        if head_repo and base_repo and head_repo != base_repo:
+            return
+        sha = str(head.get("sha") or "")
+    else:
+        sha = gh.sha if gh.event_name == "workflow_dispatch" else ""
+    repository = repository or gh.repository
+    if not (sha and repository and (token or api is not None)):
+        return
+    try:
+        client = api or GitHubClient(
+            repository=repository,
+            token=token,
+            api_url=(api_url or gh.api_url).rstrip("/"),
+            timeout_s=10,
+            retry=RetryPolicy(max_attempts=3, max_elapsed_s=30.0),
+        )
+        client.create_commit_status(
+            sha, "failure", f"invalid keras-ct configuration: {exc.message}", gh.run_url or None
+        )
+    except GitHubError as error:
+        runner.warning(f"could not mark commit {sha[:7]} failed on GitHub: {error.message}")
 
 
 def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report: Path | None = None) -> int:
@@ -183,4 +239,12 @@ def run_augment(args: argparse.Namespace, runner: Runner) -> int:
     return 0
 
 
-__all__ = ["exit_status", "load_config", "run_action", "run_augment", "run_loop", "write_outputs"]
+__all__ = [
+    "exit_status",
+    "load_config",
+    "report_config_error",
+    "run_action",
+    "run_augment",
+    "run_loop",
+    "write_outputs",
+]
