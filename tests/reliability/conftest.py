@@ -13,7 +13,9 @@ from tests.reliability.harness import Checkpoint, World, checkpoint, make_world,
 
 
 @pytest.fixture(scope="module")
-def shared_world(tmp_path_factory: pytest.TempPathFactory, github_openapi: object) -> Iterator[tuple[World, Checkpoint]]:
+def shared_world(
+    tmp_path_factory: pytest.TempPathFactory, github_openapi: object
+) -> Iterator[tuple[World, Checkpoint]]:
     """A world built once per module (git init, commits, a server); tests reset it via ``world``."""
     with FakeGitHub(standard_state()) as fake:
         world = make_world(tmp_path_factory.mktemp("world"), fake)

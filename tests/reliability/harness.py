@@ -31,7 +31,7 @@ from keras_ct.history import RoundRecord
 from keras_ct.runner import Runner
 from tests.fake_github.server import FakeGitHub
 from tests.fake_github.state import PR_NUMBER, REPOSITORY, WRITE_TOKEN
-from tests.integration.repo_setup import Checkout, actions_env, git, make_checkout, pr_event
+from tests.integration.repo_setup import ROOT, Checkout, actions_env, git, make_checkout, pr_event
 
 #: Tiny delays, few attempts: a persistent fault gives up in well under a second.
 FAST_RETRY = RetryPolicy(
@@ -75,7 +75,9 @@ _COMMAND = re.compile(r"^::(error|warning|notice)(?: ([^:]*))?::(.*)$")
 
 
 def _unescape(text: str, *, prop: bool = False) -> str:
-    pairs = [("%0D", "\r"), ("%0A", "\n"), ("%3A", ":"), ("%2C", ",")] if prop else [("%0D", "\r"), ("%0A", "\n")]
+    pairs = (
+        [("%0D", "\r"), ("%0A", "\n"), ("%3A", ":"), ("%2C", ",")] if prop else [("%0D", "\r"), ("%0A", "\n")]
+    )
     for escaped, plain in pairs:
         text = text.replace(escaped, plain)
     return text.replace("%25", "%")
@@ -152,13 +154,20 @@ class World:
     def env(self, inputs: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
         """The environment of the action's `keras-ct run` step on a pull_request event."""
         env = actions_env(
-            self.tmp, self.checkout, self.fake.api_url, self.token, event=pr_event(self.checkout), inputs=dict(inputs or {})
+            self.tmp,
+            self.checkout,
+            self.fake.api_url,
+            self.token,
+            event=pr_event(self.checkout),
+            inputs=dict(inputs or {}),
         )
         env.update(self.extra_env)
         env.update(extra)
         return env
 
-    def dispatched_env(self, round_number: int, inputs: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    def dispatched_env(
+        self, round_number: int, inputs: Mapping[str, str] | None = None, **extra: str
+    ) -> dict[str, str]:
         """The environment of the dispatched run for ``round_number`` (workflow_dispatch on the branch)."""
         dispatch_inputs = {"round": str(round_number), "pr-number": str(PR_NUMBER)}
         env = actions_env(
@@ -227,7 +236,14 @@ def make_world(tmp_path: Path, fake: FakeGitHub, *, branch: str = "improve-model
     pull.head_ref = branch
     pull.head_sha = checkout.head()
     world = World(tmp_path, checkout, fake)
-    world.commit_files({"env_dump.py": ENV_DUMP, "write_metrics.py": WRITE_METRICS}, "stand-in trainers")
+    world.commit_files(
+        {
+            "env_dump.py": ENV_DUMP,
+            "write_metrics.py": WRITE_METRICS,
+            "ml_task/train.py": (ROOT / "ml_task" / "train.py").read_text(encoding="utf-8"),
+        },
+        "stand-in trainers and the real ml_task/train.py",
+    )
     return world
 
 
@@ -241,7 +257,11 @@ def run_cli(env: Mapping[str, str], argv: Sequence[str] = ("run",)) -> Result:
 
 def fast_client(world: World, *, retry: RetryPolicy = FAST_RETRY) -> GitHubClient:
     return GitHubClient(
-        repository=REPOSITORY, token=world.token, api_url=world.fake.api_url, timeout_s=CLIENT_TIMEOUT_S, retry=retry
+        repository=REPOSITORY,
+        token=world.token,
+        api_url=world.fake.api_url,
+        timeout_s=CLIENT_TIMEOUT_S,
+        retry=retry,
     )
 
 

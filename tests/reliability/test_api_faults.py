@@ -44,7 +44,13 @@ FAULTS: dict[str, dict[str, Any]] = {
     "dropped-after-processing": {"kind": "drop"},
     "502-after-processing": {"kind": "error", "status": 502, "after_processing": True},
 }
-ROUND_1_SITES = ("list_issue_comments", "create_commit_status", "list_workflow_runs", "dispatch_workflow", "create_issue_comment")
+ROUND_1_SITES = (
+    "list_issue_comments",
+    "create_commit_status",
+    "list_workflow_runs",
+    "dispatch_workflow",
+    "create_issue_comment",
+)
 ROUND_2_SITES = ("get_pull", "update_issue_comment")
 SITES = ROUND_1_SITES + ROUND_2_SITES
 

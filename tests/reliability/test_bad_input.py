@@ -1,0 +1,370 @@
+"""Bad input, one case each, through `keras-ct run` as the action runs it (GITHUB_ACTIONS=true, the
+fake GitHub, a real checkout with a bare remote).
+
+Every case: one ``::error`` annotation that says what is wrong (with ``file=``/``line=`` when the
+problem is in a file), a non-zero exit, nothing committed, pushed or dispatched, and the working
+tree exactly as it was. Where the round is known, it is marked failed on GitHub: a ``failure``
+status after the ``pending`` one, and the sticky comment says "Round 1 failed." with the reason.
+
+A configuration error (exit 2) happens before any round exists: the inputs cannot be trusted, so
+keras-ct does not touch the sticky comment (its round history must not be rewritten by a run whose
+inputs are unreadable); it only sets a ``failure`` status on the commit under test, read from the
+runner's own event payload, so the pull request shows a red check that links to the annotation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.integration.repo_setup import ROOT
+from tests.reliability.harness import Result, Snapshot, World, python_command, run_cli
+
+MODELS = ROOT / "tests" / "fixtures" / "models"
+MODEL = "ml_task/model.py"
+
+SYNTAX_ERROR_MODEL = """\
+import keras
+from keras import layers
+
+
+def build_model():
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(16, 3, padding="same", activation="relu")
+            layers.MaxPooling2D(),
+        ]
+    )
+    return model
+"""
+NO_FUNCTION_MODEL = """\
+import keras
+from keras import layers
+
+
+def make_model():
+    return keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.Conv2D(8, 3), layers.Flatten(), layers.Dense(10)])
+"""
+# Every candidate change adds a layer; this model refuses more than four (an edge-device budget).
+LAYER_BUDGET_MODEL = """\
+import keras
+from keras import layers
+
+
+def build_model():
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    if len(model.layers) > 4:
+        raise ValueError("the edge device runs at most 4 layers")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+"""
+STAND_IN_METRICS = "python write_metrics.py"
+TEN_MB_THEN_FAIL = python_command(
+    "import sys\nfor i in range(100_000):\n    sys.stdout.write(f'{i:08d} ' + 'x' * 91 + '\\n')\nsys.exit(1)"
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    message: str  # what the ::error must say
+    inputs: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # committed on the PR branch before the run
+    argv: tuple[str, ...] = ("run",)
+    code: int = 1
+    file: str | None = None  # the annotation's file=: a path, or its ending when it starts with "..."
+    line: int | None = None
+    config_error: bool = False
+
+
+def config(message: str, **kwargs: object) -> Case:
+    return Case(message, code=2, config_error=True, **kwargs)  # type: ignore[arg-type]
+
+
+def metrics(text: str | None, message: str, line: int | None = None) -> Case:
+    env = {} if text is None else {"STAND_IN_METRICS": text}
+    return Case(
+        message,
+        inputs={"train-command": STAND_IN_METRICS},
+        env=env,
+        file="...work/.keras-ct/round-1/metrics.json",
+        line=line,
+    )
+
+
+CASES = [
+    # -- configuration: exit 2, before any round ------------------------------------------------------
+    pytest.param(
+        config(
+            'threshold (from input threshold (INPUT_THRESHOLD)) must be a number between 0 and 1, got "abc"',
+            inputs={"threshold": "abc"},
+        ),
+        id="threshold-abc",
+    ),
+    pytest.param(
+        config(
+            'must be a number between 0 and 1, got "95" (a fraction, not a percentage: did you mean 0.95?)',
+            inputs={"threshold": "95"},
+        ),
+        id="threshold-95",
+    ),
+    pytest.param(
+        config('must be a number between 0 and 1, got "-1"', inputs={"threshold": "-1"}),
+        id="threshold-negative",
+    ),
+    pytest.param(
+        config('threshold must be a number between 0 and 1, got ""', argv=("run", "--threshold", "")),
+        id="threshold-empty-flag",
+    ),
+    pytest.param(
+        config(
+            'line 1 (threshold) must be a number between 0 and 1, got ""',
+            inputs={"threshold": ""},  # an empty input is "not given", so the file's value counts
+            files={".keras-ct.yml": "threshold:\nmax-rounds: 3\n"},
+            file="...work/.keras-ct.yml",
+            line=1,
+        ),
+        id="threshold-empty-in-yml",
+    ),
+    pytest.param(
+        config(
+            'max-rounds (from input max-rounds (INPUT_MAX-ROUNDS)) must be a whole number from 1 to 20 (the ceiling is 20), got "0"',
+            inputs={"max-rounds": "0"},
+        ),
+        id="max-rounds-0",
+    ),
+    pytest.param(
+        config(
+            'must be a whole number from 1 to 20 (the ceiling is 20), got "-3"', inputs={"max-rounds": "-3"}
+        ),
+        id="max-rounds-negative",
+    ),
+    pytest.param(
+        config(
+            'must be a whole number from 1 to 20 (the ceiling is 20), got "1000"',
+            inputs={"max-rounds": "1000"},
+        ),
+        id="max-rounds-1000",
+    ),
+    pytest.param(
+        config('round must not exceed max-rounds (3), got "4"; the loop has ended', inputs={"round": "4"}),
+        id="round-beyond-max-rounds",
+    ),
+    pytest.param(
+        config(
+            ".keras-ct.yml is not valid YAML at line 2: mapping values are not allowed here",
+            files={".keras-ct.yml": "threshold: 0.9\nmax-rounds: 3: 4\n"},
+            file="...work/.keras-ct.yml",
+            line=2,
+        ),
+        id="yml-syntax-error",
+    ),
+    pytest.param(
+        config(
+            "line 2: unknown key 'treshold' (did you mean \"threshold\"?); known keys: model-file,",
+            files={".keras-ct.yml": "max-rounds: 3\ntreshold: 0.9\n"},
+            file="...work/.keras-ct.yml",
+            line=2,
+        ),
+        id="yml-unknown-key",
+    ),
+    # -- the model file ------------------------------------------------------------------------------
+    pytest.param(
+        Case(
+            'model-file "ml_task/missing.py" does not exist',
+            inputs={"model-file": "ml_task/missing.py"},
+            file="ml_task/missing.py",
+        ),
+        id="model-file-missing",
+    ),
+    pytest.param(
+        Case(
+            "model-file ml_task/model.py has a syntax error at line 9",
+            files={MODEL: SYNTAX_ERROR_MODEL},
+            file=MODEL,
+            line=9,
+        ),
+        id="model-syntax-error",
+    ),
+    pytest.param(
+        Case(
+            "model-file ml_task/model.py has no top-level function build_model(); it defines make_model.",
+            files={MODEL: NO_FUNCTION_MODEL},
+            file=MODEL,
+        ),
+        id="model-function-missing",
+    ),
+    pytest.param(
+        Case(
+            "conv-block, dense, dropout: ml_task/model.py:13: keras.Sequential(...) takes its layers from "
+            "`[keras.Input(shape=(28, 28, 1))] + conv_stack() + head`, not a literal list",
+            files={MODEL: (MODELS / "unsupported" / "concatenated.py").read_text(encoding="utf-8")},
+            file=MODEL,
+        ),
+        id="model-augmenter-cannot-edit",
+    ),
+    pytest.param(
+        Case(
+            "the edited model does not build: ValueError: the edge device runs at most 4 layers",
+            files={MODEL: LAYER_BUDGET_MODEL},
+            file=MODEL,
+        ),
+        id="model-edit-does-not-build",
+        marks=pytest.mark.training,
+    ),
+    # -- the train command ---------------------------------------------------------------------------
+    pytest.param(
+        Case(
+            'train command not found: "no-such-trainer"',
+            inputs={"train-command": "no-such-trainer --epochs 3"},
+        ),
+        id="train-command-not-found",
+    ),
+    pytest.param(
+        Case("train command exited with status 1", env={"FAKE_TRAIN_EXIT": "1"}),
+        id="train-command-exits-1",
+    ),
+    pytest.param(
+        Case(
+            "training was killed by SIGKILL",
+            inputs={
+                "train-command": python_command("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+            },
+        ),
+        id="train-command-killed",
+    ),
+    pytest.param(
+        Case(
+            "train command exited with status 1",
+            inputs={"train-command": TEN_MB_THEN_FAIL, "train-retries": "0"},
+        ),
+        id="train-command-prints-10MB",
+    ),
+    pytest.param(
+        Case(
+            "training ran past timeout-minutes (0.02 min) and was stopped",
+            inputs={
+                "train-command": python_command("import time; print('epoch 1', flush=True); time.sleep(60)"),
+                "timeout-minutes": "0.02",
+            },
+        ),
+        id="train-command-timeout",
+    ),
+    # -- the metrics file ----------------------------------------------------------------------------
+    pytest.param(
+        metrics(
+            None, "was not written: the train command must write JSON to the path in $KERAS_CT_METRICS_FILE"
+        ),
+        id="metrics-missing",
+    ),
+    pytest.param(metrics("", "the file is empty"), id="metrics-empty"),
+    pytest.param(
+        metrics('{"schema_version": 1, "accuracy": ', "is not valid JSON: Expecting value at line 1", line=1),
+        id="metrics-invalid-json",
+    ),
+    pytest.param(
+        metrics('{"schema_version": 1, "accuracy": NaN}', '"accuracy" must be a finite number, got nan'),
+        id="metrics-nan",
+    ),
+    pytest.param(
+        metrics('{"schema_version": 1, "accuracy": 1.5}', '"accuracy" must be between 0 and 1, got 1.5'),
+        id="metrics-accuracy-1.5",
+    ),
+    pytest.param(
+        metrics('{"schema_version": 1, "accuracy": "high"}', '"accuracy" must be a number, got "high"'),
+        id="metrics-accuracy-string",
+    ),
+    # -- the dataset ---------------------------------------------------------------------------------
+    pytest.param(
+        Case(
+            'train.py: error: dataset "nope.npz" does not exist; give --dataset digits, mnist, or the path of an .npz file',
+            inputs={"train-command": "python ml_task/train.py --dataset nope.npz --epochs 1"},
+        ),
+        id="dataset-path-missing",
+    ),
+    pytest.param(
+        Case(
+            "this machine seems to have no internet access. Use --dataset digits",
+            inputs={"train-command": "python ml_task/train.py --dataset mnist --epochs 1"},
+        ),
+        id="dataset-mnist-offline",
+        marks=[pytest.mark.training, pytest.mark.slow],
+    ),
+]
+
+
+def assert_file(result: Result, expected: str | None) -> None:
+    got = result.one_error().properties.get("file")
+    if expected is not None and expected.startswith("..."):
+        assert got is not None and got.endswith(expected[3:]), got
+    else:
+        assert got == expected
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_fails_cleanly_and_changes_nothing(world: World, case: Case) -> None:
+    if case.files:
+        world.commit_files(case.files)
+    head = world.checkout.head()
+    before = Snapshot.take(world.checkout)
+
+    result = run_cli(world.env(case.inputs, **case.env), case.argv)
+
+    # One clear message, at the file and line when there is one; no traceback; non-zero exit.
+    assert result.code == case.code, result.out[-3000:]
+    error = result.one_error()
+    assert case.message in error.message, error.message
+    assert_file(result, case.file)
+    assert error.properties.get("line") == (str(case.line) if case.line is not None else None)
+    assert "Traceback" not in result.out + result.err
+    # Nothing committed, pushed or dispatched; the working tree as it was.
+    assert Snapshot.take(world.checkout) == before
+    assert world.repo.dispatches == []
+    # The round marked failed where it is known; a config error only fails the commit's status.
+    statuses = world.statuses()
+    if case.config_error:
+        assert world.repo.comments == []
+        assert len(statuses) == 1
+        sha, state, description = statuses[0]
+        assert (sha, state) == (head, "failure")
+        assert description.startswith("invalid keras-ct configuration: ")
+        assert description[len("invalid keras-ct configuration: ") :][:40] in error.message
+    else:
+        assert [(sha, state) for sha, state, _ in statuses] == [(head, "pending"), (head, "failure")]
+        assert statuses[-1][2].startswith("round 1 failed: ")
+        body = world.comment()
+        assert "💥 **Round 1 failed.**" in body
+        assert error.message.splitlines()[0][:60] in body
+
+
+def test_train_output_of_10MB_is_bounded_in_the_job_log(world: World) -> None:
+    """A chatty (but successful) training run: the job log gets 1 MB and a note, the log file all of it."""
+    command = python_command(
+        "import runpy, sys\n"
+        "for i in range(100_000):\n    sys.stdout.write(f'{i:08d} ' + 'x' * 91 + '\\n')\n"
+        "runpy.run_path('train_fake.py')"
+    )
+    result = run_cli(world.env({"train-command": command, "threshold": "0.75"}))
+    assert result.code == 0 and result.errors == []
+    assert 1_000_000 <= len(result.out) < 1_200_000
+    assert "keras-ct: training printed over 1 MB; the rest is only in" in result.out
+    log = world.work / ".keras-ct" / "round-1" / "train.log"
+    assert log.stat().st_size > 10_000_000
+    assert world.statuses()[-1][1] == "success"
+
+
+def test_empty_action_input_means_the_default(world: World) -> None:
+    """A composite action passes "" for an input the caller left out: that is the default, not an error."""
+    result = run_cli(world.env({"threshold": "", "max-rounds": "1"}))
+    assert result.code == 0 and result.errors == []
+    assert world.statuses()[-1][1:] == ("failure", "0.8000 < 0.95 after 1 rounds")
