@@ -60,6 +60,8 @@ class Runner:
             self._command("error", message, file=file, line=line, title=title)
         else:
             where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+            if file and file in message:  # the message already says where
+                where = ""
             self.err.write(f"keras-ct: error: {where}{self.redact(message)}\n")
             self.err.flush()
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from keras_ct.config import CHANGES as CONFIG_CHANGES
+from keras_ct.config import POLICIES
 from keras_ct.history import RoundRecord, delta
 
-CHANGES = ("conv-block", "dense", "dropout", "epochs")
-POLICIES = ("diagnose", "naive")
+# One source for the names: the config (which the CLI and the action inputs validate against).
+CHANGES = tuple(c for c in CONFIG_CHANGES if c != "auto")
 
 OVERFIT_GAP = 0.05  # train - val accuracy above this: the model overfits
 IMPROVING_GAIN = 0.01  # val accuracy still rising at least this much in the last epoch
