@@ -192,16 +192,26 @@ class World:
             path.mkdir(parents=True, exist_ok=True)
 
     # -- repositories ----------------------------------------------------------------------
-    def create(self, edit_caller: Mapping[str, str] | None = None) -> None:
-        """Clone this repository's working tree into ``acme/ml`` (main), with caller edits."""
+    def create(
+        self,
+        edit_caller: Mapping[str, str] | None = None,
+        *,
+        edit_workflows: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """Clone this repository's working tree into ``acme/ml`` (main), with edits to its workflows.
+
+        ``edit_caller`` edits ``ml.yml``; ``edit_workflows`` maps other workflow file names to edits.
+        """
         self.remote.parent.mkdir(parents=True, exist_ok=True)
         git(self.base, "init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
         snapshot_tree(ROOT, self.clone)
         caller = self.clone / ".github" / "workflows" / "ml.yml"
-        text = caller.read_text(encoding="utf-8")
-        for old, new in (edit_caller or {}).items():
-            text = replace_once(text, old, new, str(caller))
-        caller.write_text(text, encoding="utf-8")
+        for name, edits in {"ml.yml": edit_caller or {}, **(edit_workflows or {})}.items():
+            path = self.clone / ".github" / "workflows" / name
+            text = path.read_text(encoding="utf-8")
+            for old, new in edits.items():
+                text = replace_once(text, old, new, str(path))
+            path.write_text(text, encoding="utf-8")
         git(self.clone, "init", "--quiet", "--initial-branch=main")
         git(self.clone, "add", "-A")
         git(self.clone, "commit", "--quiet", "-m", "keras-ct under test", env=commit_env())
@@ -306,9 +316,11 @@ class World:
         ref: str | None = None,
         env: Mapping[str, str] | None = None,
         labels: Iterable[str] = LABELS,
+        workflow: str = "ml.yml",
+        job: str | None = None,
         timeout: float = 600,
     ) -> ActRun:
-        """Run ``act EVENT`` on the caller ``ml.yml`` in the clone (checked out at ``ref``)."""
+        """Run ``act EVENT`` on ``workflow`` (default the caller ``ml.yml``) in the clone, at ``ref``."""
         if ref is not None:
             git(self.clone, "fetch", "--quiet", "origin")
             git(self.clone, "checkout", "--quiet", "--force", "-B", ref, f"origin/{ref}")
@@ -318,7 +330,7 @@ class World:
             str(act_binary()),
             event_name,
             "-W",
-            ".github/workflows/ml.yml",
+            f".github/workflows/{workflow}",
             "--json",
             "--no-skip-checkout",
             "--local-repository",
@@ -340,12 +352,16 @@ class World:
         ]
         # GitHub sets GITHUB_WORKFLOW_REF (the caller's workflow file and ref, also inside a reusable
         # workflow); act does not, and keras-ct dispatches the workflow it names.
-        workflow_ref = f"{REPOSITORY}/.github/workflows/ml.yml@{self._ref_for(event_name, event_path, ref)}"
+        workflow_ref = (
+            f"{REPOSITORY}/.github/workflows/{workflow}@{self._ref_for(event_name, event_path, ref)}"
+        )
         args += ["--env", f"GITHUB_WORKFLOW_REF={workflow_ref}"]
         for label in labels:  # host mode; a job whose labels are not mapped is skipped
             args += ["-P", f"{label}=-self-hosted"]
         for reference, folder in pinned_remote_actions(workflows).items():
             args += ["--local-repository", f"{reference}={folder}"]
+        if job is not None:
+            args += ["-j", job]
         if event_path is not None:
             args += ["-e", str(event_path)]
         for name, value in (inputs or {}).items():

@@ -241,3 +241,36 @@ def test_stand_ins_cover_every_pinned_action() -> None:
         "actions/upload-artifact",
     }
     assert all(Path(folder, "action.yml").is_file() for folder in mapped.values())
+
+
+def test_ci_self_test_job_passes_and_its_must_fail_cases_fail(world: World) -> None:
+    """ci.yml's self-test (uses: ./ and ./detect) under act, as GitHub would run it on a push."""
+    world.create(
+        edit_workflows={
+            "ci.yml": {
+                'python-version: "3.12"': f'python-version: "{PYTHON}"',
+                "--epochs 2\n          requirements-file: ml_task/requirements.txt\n": "--epochs 2\n",
+                "--epochs 1\n          requirements-file: ml_task/requirements.txt\n": "--epochs 1\n",
+            }
+        }
+    )
+
+    run = world.act("push", workflow="ci.yml", job="self-test", ref="main")
+
+    assert run.returncode == 0, run.log[-6000:]
+    assert_ran(run, "self-test")
+    assert run.job_succeeded("self-test")
+    results = {
+        e["stepID"][0]: e["stepResult"]
+        for e in run.events
+        if e.get("stage") == "Main" and e.get("stepResult") and len(e.get("stepID", [])) == 1
+    }
+    assert (results["detect"], results["pass"], results["miss"], results["invalid"]) == (
+        "success",
+        "success",
+        "failure",
+        "failure",
+    )
+    errors = [e.get("arg") for e in run.events if e.get("command") == "error"]
+    assert any('must be a number between 0 and 1, got "abc"' in str(message) for message in errors), errors
+    assert_token_never_leaked(world, run)
