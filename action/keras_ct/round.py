@@ -24,6 +24,7 @@ import keras_ct
 from keras_ct import history as hist
 from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError, TrainingError
+from keras_ct.gitops import BranchMovedError
 from keras_ct.history import RoundRecord
 from keras_ct.metrics import Metrics, read_metrics
 from keras_ct.publish import Publisher
@@ -215,10 +216,15 @@ class Engine:
     head_sha: str = ""
     links: Links = field(default_factory=Links)
     notes: list[str] = field(default_factory=list)
+    #: The history as this run last saw it in the comment (loaded, or published by this run).
+    _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
+    #: Set when a newer run owns the loop: this one no longer writes the comment.
+    _superseded: bool = field(default=False, init=False, repr=False)
 
     def run(self) -> RoundOutcome:
         cfg = self.cfg
         records = tuple(self.publisher.load_history())
+        self._seen = records
         guard = self._already_done(records)
         if guard is not None:
             return guard
@@ -239,7 +245,12 @@ class Engine:
     # A duplicate dispatch, or a re-run of a round that already moved on, must not act twice.
     def _already_done(self, records: Sequence[RoundRecord]) -> RoundOutcome | None:
         done = next((r for r in records if r.round == self.cfg.round and r.next_commit), None)
-        trailers = self.git.round_trailers() if self.git is not None else {}
+        trailers: dict[int, str] = {}
+        if self.git is not None:
+            trailers = self.git.round_trailers()
+            if self.git.head() not in trailers.values():
+                # HEAD is not keras-ct's own commit: someone pushed since, and this run trains that code.
+                return None
         if done is None and self.cfg.round not in trailers:
             return None
         sha = done.next_commit if done else trailers[self.cfg.round]
@@ -355,7 +366,16 @@ class Engine:
         try:
             self.git.push(self.head_branch, self.head_sha)
         except GitError as exc:
+            # The change never reached the branch: the record must not claim it (a later run of the
+            # next round would take itself for a duplicate).
+            records = hist.upsert(records, replace(records[-1], next_commit=""))
             verdict = Verdict("stopped", f"Not pushed, nothing dispatched: {exc.message}")
+            self._superseded = isinstance(exc, BranchMovedError) and self._comment_moved_on()
+            if self._superseded:
+                self.runner.warning(
+                    "a newer run has reported to the pull request since this one started; "
+                    "it owns the loop now, so this run leaves the comment as it is"
+                )
             self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
             raise
         if not cfg.dispatch:
@@ -373,9 +393,16 @@ class Engine:
 
     # -- publishing -----------------------------------------------------------------------------
     def _report(
-        self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False
+        self,
+        records: Sequence[RoundRecord],
+        verdict: Verdict,
+        diff: str,
+        interim: bool = False,
     ) -> str:
-        url = self.publisher.publish(records, verdict, diff=diff, notes=self.notes)
+        url = ""
+        if not self._superseded:
+            url = self.publisher.publish(records, verdict, diff=diff, notes=self.notes)
+            self._seen = tuple(records)
         if not self.local and not self.publisher.writable and self.publisher.why not in self.notes:
             self.notes.append(self.publisher.why)
         if not interim:
@@ -415,6 +442,13 @@ class Engine:
             comment_url=url,
             diff=diff,
         )
+
+    def _comment_moved_on(self) -> bool:
+        """True when the comment's history changed since this run last saw it: another run wrote it."""
+        try:
+            return tuple(self.publisher.load_history()) != self._seen
+        except KerasCTError:
+            return False
 
     def _fail(self, records: tuple[RoundRecord, ...], diff: str) -> None:
         """Mark the round failed everywhere; a failure to report must not hide the real error."""
