@@ -168,6 +168,8 @@ def main(argv=None) -> int:
     # Round n+1 starts from round n's weights where the layers match ($KERAS_CT_WARM_START_FROM).
     warm = warm_start(model)
     callbacks, epoch_log = resume_callbacks()
+    timer = performance.epoch_timer()
+    callbacks.append(timer)
     train_data = performance.dataset(x_fit, y_fit, args.batch_size, settings, shuffle=True, seed=args.seed)
     val_data = performance.dataset(x_val, y_val, args.batch_size, settings, shuffle=False, seed=args.seed)
     timings["build_s"] = time.perf_counter() - mark
@@ -205,7 +207,7 @@ def main(argv=None) -> int:
         seed=args.seed,
         hardware=hardware.describe(),
         performance=settings.to_json(),
-        timings={k: round(v, 3) for k, v in timings.items()},
+        timings={**{k: round(v, 3) for k, v in timings.items()}, "epoch_s": [round(t, 3) for t in timer.seconds]},
         **extra,
     )
     print(f"test accuracy: {accuracy:.4f}  params: {model.count_params()}  time: {duration:.1f}s")

@@ -20,7 +20,9 @@ import pytest
 pytestmark = [
     pytest.mark.training,
     # Keras 3.15's model.save() on TensorFlow 2.21 with NumPy 2 (not ours to fix).
-    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+    ),
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +45,12 @@ def build(keras: Any, shape: tuple[int, ...], make: Callable[[Any], list[Any]]) 
 
 def images(n: int = 4, shape: tuple[int, ...] = (8, 8, 1)) -> np.ndarray:
     return np.random.default_rng(1).random((n, *shape)).astype("float32")
+
+
+def transfer_weights_of(old: Any, new: Any) -> Any:
+    from keras_ct.keras.warmstart import transfer_weights
+
+    return transfer_weights(old, new)
 
 
 def snapshot(model: Any) -> dict[str, list[np.ndarray]]:
@@ -209,6 +217,26 @@ def test_function_is_preserved(keras: Any, insert: str) -> None:
     assert report.named("new") == ()
     x = images()
     np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), rtol=0, atol=1e-6)
+
+
+def test_hidden_dense_that_took_the_output_layers_name_is_not_widened(keras: Any) -> None:
+    """dense (softmax output) -> dense (new ReLU hidden) + dense_1 (output): not a widening."""
+    old = build(keras, (8, 8, 1), lambda layers: [layers.Flatten(), layers.Dense(10, activation="softmax")])
+    new = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Flatten(),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    fresh = new.get_layer("dense").get_weights()
+
+    report = transfer_weights_of(old, new)
+
+    assert [(t.layer, t.how) for t in report.layers] == [("dense", "new"), ("dense_1", "new")]
+    assert same(new.get_layer("dense").get_weights(), fresh)
 
 
 def test_no_identity_when_the_input_is_not_after_a_relu(keras: Any) -> None:

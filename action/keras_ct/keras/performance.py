@@ -291,6 +291,27 @@ def _float32_output(model: Any, out: Any) -> Any:
     return new
 
 
+def epoch_timer() -> Any:
+    """A callback keeping the wall seconds of every epoch (``.seconds``): images/s without the first epoch."""
+    import time
+
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self._begin = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self._begin = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.seconds.append(time.perf_counter() - self._begin)
+
+    return EpochTimer()
+
+
 def dataset(x: Any, y: Any, batch_size: int, settings: Settings, *, shuffle: bool, seed: int) -> Any:
     """``(x, y)`` as a cached, shuffled, batched, prefetched ``tf.data.Dataset``; the arrays when off."""
     if not settings.tf_data:
@@ -313,6 +334,7 @@ __all__ = [
     "dataset",
     "decide",
     "detect_hardware",
+    "epoch_timer",
     "prepare_model",
     "scope",
 ]

@@ -13,8 +13,10 @@ Matching rule, for every layer of the new model that has weights, in this order:
 2. **By position**: the remaining new layers of each class are aligned, in model order, with the
    remaining old layers of that class; the next old layer with equal weight shapes is copied. This
    finds the output ``Dense`` that became ``dense_2`` when a hidden ``Dense`` was inserted before it.
+   Equal shapes are trusted: an old layer whose shapes equal a new one's by coincidence (a hidden
+   layer exactly as wide as the flattened input before it) is copied too.
 3. **Widened** (Net2WiderNet, function-preserving): a ``Dense``/``ConvND`` matched by name whose
-   output units grew (same input size, same kernel size) gets the old weights in its first units and
+   output units grew (same input size, same kernel size, same activation) gets the old weights in its first units and
    its default initialisation for the new units; the ``Dense`` directly consuming it (through
    shape-preserving layers such as ``Dropout``) gets the old rows and **zero** rows for the new units,
    so the widened model computes what the old one did and the new units still learn.
@@ -221,8 +223,8 @@ def _as_tuple(value: Any, rank: int) -> tuple[int, ...]:
 
 def _widened(old: Any, new: Any) -> list[np.ndarray] | None:
     """Old weights in the first units of a layer whose output units grew (all else equal)."""
-    if type(new).__name__ not in ("Dense", *_CONV):
-        return None
+    if type(new).__name__ not in ("Dense", *_CONV) or _activation_name(old) != _activation_name(new):
+        return None  # e.g. an old softmax output and a new ReLU hidden layer that took its name
     old_w, new_w = old.get_weights(), new.get_weights()
     if len(old_w) != len(new_w) or not old_w:
         return None

@@ -1,0 +1,431 @@
+"""keras-ct's benchmark: one command, a Markdown table and JSON, every figure a median of repeats.
+
+    .venv/bin/python bench/run.py --out bench/out                 # everything (see RESULTS.md for time)
+    .venv/bin/python bench/run.py --out bench/out --only overhead  # one section: overhead, policy, rounds
+
+Sections (each figure is the median of ``--repeats`` runs, with min and max):
+
+overhead  ``keras-ct run`` on ml_task (fake GitHub server in the loop) against the same train command
+          run bare, interleaved A/B: wall-time ratio, the orchestrator's own time outside the training
+          subprocess, its peak RSS and CPU time (``getrusage`` of the keras-ct process only).
+policy    the task suite (bench/tasks): one real ``keras-ct loop --policy diagnose|naive --commit`` per
+          task in a temporary git copy gives the rounds, changes and models; ``bench/replay.py``
+          retrains every round of every loop ``--repeats`` times in one process for the training
+          seconds, warm-started as the loop does, and cold too (the warm-start figures).
+rounds    what ``rounds-per-job`` saves per round: keras-ct set-up (fresh venv + pip install), the
+          orchestrator's start, and what every training process pays (TensorFlow import, data load).
+
+Everything runs offline on the digits data and synthetic sequences; nothing outside the temporary
+directory and ``--out`` is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "action")]
+
+from bench import report  # noqa: E402
+from bench.stats import MIN_RUNS, PolicyRun, Summary, jsonable, paired_ratios  # noqa: E402
+from bench.tasks import TASKS  # noqa: E402
+
+PY = Path(sys.executable)
+KERAS_CT = PY.parent / "keras-ct"
+OVERHEAD_EPOCHS = 3
+TRAIN_COMMAND = f"python ml_task/train.py --dataset digits --epochs {OVERHEAD_EPOCHS}"
+FAKE = {"repository": "acme/ml-repo", "pr": "7", "branch": "improve-model", "workflow": "ml.yml"}
+FAKE_TOKEN = "ghs_fakeWriteToken0123456789abcdefghijklmn"  # tests/fake_github/state.py WRITE_TOKEN
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    versions = {}
+    for dist in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "scikit-learn"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[dist] = importlib.metadata.version(dist)
+    gpu = "none"
+    if shutil.which("nvidia-smi"):
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        gpu = done.stdout.strip().replace("\n", "; ") or "nvidia-smi found no GPU"
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_start": os.getloadavg(),
+        "gpu": gpu,
+        "versions": versions,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def clean_env(work: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "KERAS_CT_", "ACTIONS_"))
+    }
+    env.update(KERAS_HOME=str(work / "keras-home"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    (work / "keras-home").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    }
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def init_repo(work: Path) -> None:
+    git(work, "init", "-q", "-b", "main")
+    (work / ".gitignore").write_text(".keras-ct/\nkeras-home/\n*.keras\n__pycache__/\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "start")
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> float:
+    started = time.perf_counter()
+    with log.open("ab") as out:
+        done = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[:4]}... exited {done.returncode}; see {log}")
+    return wall
+
+
+# -- overhead ------------------------------------------------------------------------------------------
+
+MEASURE = '''
+import json, resource, sys, time
+started = time.perf_counter()
+import keras_ct.round as engine
+spent = []
+original = engine.run_training
+def run_training(*args, **kwargs):
+    mark = time.perf_counter()
+    try:
+        return original(*args, **kwargs)
+    finally:
+        spent.append(time.perf_counter() - mark)
+engine.run_training = run_training
+from keras_ct.cli import main
+rc = main(sys.argv[2:])
+usage = resource.getrusage(resource.RUSAGE_SELF)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"rc": rc, "training_s": sum(spent), "maxrss_kb": usage.ru_maxrss,
+               "cpu_s": usage.ru_utime + usage.ru_stime, "in_process_s": time.perf_counter() - started,
+               "tensorflow_imported": "tensorflow" in sys.modules or "keras" in sys.modules}, fh)
+sys.exit(rc)
+'''
+
+
+class FakeGitHub:
+    """tests/fake_github as its own process (OpenAPI checks off: they cost the server ~0.1 s a call)."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.ready = work / "fake-ready.json"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.api_url = self.url = ""
+
+    def __enter__(self) -> FakeGitHub:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+        argv = [str(PY), "-m", "fake_github", "--port", "0", "--ready-file", str(self.ready), "--no-validate"]
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not self.ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the fake GitHub server did not start")
+            time.sleep(0.05)
+        ready = json.loads(self.ready.read_text())
+        self.api_url, self.url = ready["api_url"], ready["url"]
+        return self
+
+    def state(self) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "/_fake/state", timeout=30) as response:
+            return json.loads(response.read())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+
+def overhead(tmp: Path, repeats: int) -> dict[str, Any]:
+    work = tmp / "overhead"
+    (work / "ml_task").mkdir(parents=True)
+    for name in ("model.py", "train.py"):
+        shutil.copy2(ROOT / "ml_task" / name, work / "ml_task" / name)
+    init_repo(work)
+    (work / "measure.py").write_text(MEASURE)
+    env = clean_env(work)
+    env["PYTHONPATH"] = str(ROOT / "action")
+    bare_env = {
+        **env,
+        "KERAS_CT_METRICS_FILE": str(work / "bare" / "metrics.json"),
+        "KERAS_CT_MODEL_PATH": str(work / "bare" / "model.keras"),
+    }
+    bare_argv = [str(PY), *TRAIN_COMMAND.split()[1:]]
+    log = work / "log.txt"
+    bare, run, stats, timings = [], [], [], []
+    with FakeGitHub(work) as fake:
+        run_env = {**env, "GITHUB_TOKEN": FAKE_TOKEN}
+
+        def one_run(i: int) -> tuple[float, dict[str, Any]]:
+            out = work / f"run-{i}.json"
+            argv = [
+                str(PY), str(work / "measure.py"), str(out), "run",
+                "--threshold", "0.5", "--train-command", TRAIN_COMMAND, "--output-dir", f".keras-ct/run-{i}",
+                "--api-url", fake.api_url, "--repository", FAKE["repository"], "--workflow", FAKE["workflow"],
+                "--branch", FAKE["branch"], "--pr-number", FAKE["pr"],
+            ]  # fmt: skip
+            wall = timed(argv, work, run_env, log)
+            return wall, json.loads(out.read_text())
+
+        say("overhead: warm-up (not counted)")
+        timed(bare_argv, work, bare_env, log)
+        one_run(0)
+        requests_before = len(fake.state().get("exchanges", []))
+        for i in range(1, repeats + 1):
+            order = ("bare", "run") if i % 2 else ("run", "bare")
+            for which in order:
+                if which == "bare":
+                    bare.append(timed(bare_argv, work, bare_env, log))
+                    timings.append(json.loads((work / "bare" / "metrics.json").read_text())["timings"])
+                else:
+                    wall, measured = one_run(i)
+                    run.append(wall)
+                    stats.append(measured)
+            say(f"overhead {i}/{repeats}: bare {bare[-1]:.2f}s, keras-ct run {run[-1]:.2f}s")
+        requests = (len(fake.state().get("exchanges", [])) - requests_before) / repeats
+    own = [w - s["training_s"] for w, s in zip(run, stats, strict=True)]
+    return {
+        "train_command": TRAIN_COMMAND,
+        "bare_s": Summary.of(bare),
+        "run_s": Summary.of(run),
+        "ratio": Summary.of(paired_ratios(run, bare)),
+        "own_s": Summary.of(own),
+        "own_cpu_s": Summary.of([s["cpu_s"] for s in stats]),
+        "peak_rss_mb": Summary.of([s["maxrss_kb"] / 1024 for s in stats]),
+        "tensorflow_imported": any(s["tensorflow_imported"] for s in stats),
+        "api_requests_per_run": requests,
+        "train_timings": {
+            k: Summary.of([t[k] for t in timings]) for k, v in timings[0].items() if isinstance(v, int | float)
+        },
+    }
+
+
+# -- policy loops and replays ----------------------------------------------------------------------------
+
+WRAPPER = '''"""This task copy's training script; keras-ct's epochs change raises EPOCHS."""
+
+import runpy
+import sys
+
+EPOCHS = {epochs}
+
+sys.argv = [sys.argv[0], "--task", "{task}", "--epochs", str(EPOCHS)]
+runpy.run_path("{script}", run_name="__main__")
+'''
+
+
+def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
+    task = TASKS[task_name]
+    work = tmp / f"{task_name}-{policy}"
+    work.mkdir(parents=True)
+    shutil.copy2(task.model_file, work / "model.py")
+    # The epochs live in the copy's own training script, as in ml_task/train.py: keras-ct's epochs change
+    # edits EPOCHS there and the next round's process reads it. (An --epochs in .keras-ct.yml's
+    # train-command is read once per keras-ct process, so within one loop it would not change.)
+    (work / "train.py").write_text(WRAPPER.format(epochs=task.epochs, task=task_name, script=HERE / "tasks" / "train.py"))
+    (work / ".keras-ct.yml").write_text(
+        f"model-file: model.py\ntrain-command: python train.py\nthreshold: {task.threshold}\n"
+        f"max-rounds: {task.max_rounds}\npolicy: {policy}\n"
+    )
+    init_repo(work)
+    env = clean_env(work)
+    log = work / "loop.log"
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        done = subprocess.run(
+            [str(KERAS_CT), "loop", "--commit"], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
+    wall = time.perf_counter() - started
+    rounds = []
+    for n in range(1, task.max_rounds + 1):
+        path = work / ".keras-ct" / f"round-{n}" / "metrics.json"
+        if not path.exists():
+            break
+        rounds.append(json.loads(path.read_text()))
+    commits = git(work, "rev-list", "--reverse", "HEAD").split()
+    sources, subjects = [], []
+    for sha in commits[: len(rounds)]:
+        sources.append(git(work, "show", f"{sha}:model.py"))
+        subjects.append(git(work, "log", "-1", "--format=%s", sha).strip())
+    epochs = [int(r["epochs"]) for r in rounds]
+    changes = [s.split(": ", 2)[-1] for s in subjects[1:]]
+    last_line = next((line for line in reversed(log.read_text().splitlines()) if line.strip()), "")
+    return {
+        "task": task_name,
+        "policy": policy,
+        "exit": done.returncode,
+        "wall_s": wall,
+        "rounds": [
+            {"accuracy": r["accuracy"], "duration_s": r["duration_s"], "epochs": e, "warm_start": r.get("warm_start")}
+            for r, e in zip(rounds, epochs, strict=True)
+        ],
+        "sources": sources,
+        "changes": changes,
+        "reached": bool(rounds) and rounds[-1]["accuracy"] >= task.threshold,
+        "stopped": "" if done.returncode == 0 else last_line[:200],
+    }
+
+
+def policy_section(tmp: Path, repeats: int, tasks: list[str]) -> dict[str, Any]:
+    loops = []
+    for name in tasks:
+        for policy in ("diagnose", "naive"):
+            say(f"policy: keras-ct loop --policy {policy} on {name}")
+            result = loop(tmp, name, policy)
+            accs = ", ".join(f"{r['accuracy']:.3f}" for r in result["rounds"])
+            say(f"  {len(result['rounds'])} round(s) [{accs}] reached={result['reached']} ({result['wall_s']:.0f}s)")
+            loops.append(result)
+    spec = {
+        "repeats": repeats,
+        "trajectories": [
+            {
+                "task": lp["task"],
+                "policy": lp["policy"],
+                "cold": lp["policy"] == "diagnose" or lp["task"] == "digits_cnn",
+                "rounds": [{"source": s, "epochs": r["epochs"]} for s, r in zip(lp["sources"], lp["rounds"], strict=True)],
+            }
+            for lp in loops
+            if lp["rounds"]
+        ],
+    }
+    (tmp / "replay-in.json").write_text(json.dumps(spec))
+    say(f"replays: {len(spec['trajectories'])} loops x {repeats} repeats in one process")
+    env = clean_env(tmp)
+    started = time.perf_counter()
+    subprocess.run(
+        [str(PY), str(HERE / "replay.py"), str(tmp / "replay-in.json"), str(tmp / "replay-out.json")],
+        env=env,
+        check=True,
+    )
+    replays = json.loads((tmp / "replay-out.json").read_text())
+    say(f"replays done in {time.perf_counter() - started:.0f}s")
+    return report.policy_results(loops, replays["trajectories"], TASKS)
+
+
+# -- rounds per job --------------------------------------------------------------------------------------
+
+
+def rounds_section(tmp: Path, repeats: int, overhead_result: dict[str, Any] | None) -> dict[str, Any]:
+    work = tmp / "rounds"
+    work.mkdir()
+    env = clean_env(work)
+    log = work / "log.txt"
+    install = []
+    for i in range(repeats):
+        venv = work / f"venv-{i}"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
+        with log.open("ab") as out:
+            subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "--quiet", str(ROOT)],
+                check=True, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        install.append(time.perf_counter() - started)
+        shutil.rmtree(venv)
+        say(f"rounds: venv + pip install keras-ct {i + 1}/{repeats}: {install[-1]:.1f}s")
+    start = [timed([str(KERAS_CT), "--version"], work, env, log) for _ in range(repeats)]
+    result: dict[str, Any] = {"install_s": Summary.of(install), "cli_start_s": Summary.of(start)}
+    if overhead_result is not None:
+        timings = overhead_result["train_timings"]
+        result["tf_import_s"] = timings["import_s"]
+        result["data_load_s"] = timings["data_s"]
+        result["orchestrator_own_s"] = overhead_result["own_s"]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="results folder (default: bench/out)")
+    parser.add_argument("--repeats", type=int, default=MIN_RUNS, help=f"runs per figure (default: {MIN_RUNS})")
+    parser.add_argument("--only", default="overhead,policy,rounds", help="sections, comma-separated")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="policy tasks, comma-separated")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - {"overhead", "policy", "rounds"}
+    if unknown or args.repeats < 1:
+        parser.error(f"unknown sections {sorted(unknown)}" if unknown else "--repeats must be at least 1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="keras-ct-bench-"))
+    started = time.perf_counter()
+    results: dict[str, Any] = {"machine": machine(), "repeats": args.repeats, "command": " ".join(sys.argv)}
+    try:
+        if "overhead" in sections:
+            results["overhead"] = overhead(tmp, args.repeats)
+        if "policy" in sections:
+            results["policy"] = policy_section(tmp, args.repeats, args.tasks.split(","))
+        if "rounds" in sections:
+            results["rounds"] = rounds_section(tmp, args.repeats, results.get("overhead"))
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            say(f"kept {tmp}")
+    results["machine"]["load_average_end"] = os.getloadavg()
+    results["bench_wall_s"] = time.perf_counter() - started
+    (args.out / "results.json").write_text(json.dumps(jsonable(results), indent=1) + "\n")
+    (args.out / "results.md").write_text(report.render(results))
+    say(f"wrote {args.out / 'results.md'} and results.json in {results['bench_wall_s']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["PolicyRun", "main"]

@@ -1,0 +1,251 @@
+"""The benchmark's arithmetic and verdicts (bench/stats.py, bench/report.py) and the performance rules.
+
+The benchmark itself is not a test; these check that the numbers it prints are computed right.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from bench.report import render, warm_results
+from bench.stats import (
+    PolicyRun,
+    Summary,
+    WarmCase,
+    at_most,
+    compare_policies,
+    first_reaching,
+    jsonable,
+    paired_ratios,
+)
+
+from keras_ct.keras import performance
+from keras_ct.keras.performance import GPU, Hardware, PerformanceSettingError, decide
+
+
+def test_summary_is_median_min_max_and_ignores_non_finite() -> None:
+    s = Summary.of([3.0, 1.0, 2.0, 10.0, float("nan"), 4.0])
+    assert (s.median, s.low, s.high, s.n) == (3.0, 1.0, 10.0, 5)
+    assert s.fmt(1, " s") == "3.0 s (1.0-10.0, n=5)"
+    with pytest.raises(ValueError, match="no finite values"):
+        Summary.of([float("inf")])
+
+
+def test_paired_ratios_pair_run_i_with_run_i() -> None:
+    assert paired_ratios([2.0, 3.0], [1.0, 2.0]) == [2.0, 1.5]
+    with pytest.raises(ValueError, match="unpaired runs: 2 against 1"):
+        paired_ratios([1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize(
+    ("values", "limit", "met"),
+    [
+        pytest.param([1.0, 1.04, 1.2], 1.05, True, id="median-under-limit-despite-max"),
+        pytest.param([1.06, 1.07, 1.0], 1.05, False, id="median-over-limit"),
+        pytest.param([1.05], 1.05, True, id="equal-is-met"),
+    ],
+)
+def test_at_most_judges_the_median(values: list[float], limit: float, met: bool) -> None:
+    verdict = at_most("ratio <= 1.05", Summary.of(values), limit)
+    assert verdict.met is met
+    assert verdict.mark == ("met" if met else "**missed**")
+
+
+def test_first_reaching_is_one_based_and_none_when_never() -> None:
+    assert first_reaching([0.5, 0.8, 0.9], 0.8) == 2
+    assert first_reaching([0.5, 0.6], 0.9) is None
+
+
+def test_warm_case_counts_epochs_and_seconds_to_the_cold_final_accuracy() -> None:
+    case = WarmCase(
+        cold_curve=[0.5, 0.7, 0.9, 0.9],
+        cold_epoch_s=[2.0, 1.0, 1.0, 1.0],
+        warm_curve=[0.85, 0.92, 0.95, 0.96],
+        warm_epoch_s=[1.5, 1.0, 1.0, 1.0],
+    )
+    assert case.target == 0.9
+    assert case.cold_epochs() == 3  # the cold run first reached its final accuracy at epoch 3
+    assert case.warm_epochs() == 2
+    epochs, seconds = case.saving()
+    assert epochs == pytest.approx(1 - 2 / 3)
+    assert seconds == pytest.approx(1 - 2.5 / 4.0)
+    assert case.final_delta() == pytest.approx(0.06)
+    never = WarmCase([0.5, 0.9], [1.0, 1.0], [0.4, 0.8], [1.0, 1.0])
+    assert never.saving() == (None, None)
+
+
+def run(task: str, policy: str, seconds: list[float], reached: bool = True) -> PolicyRun:
+    return PolicyRun(task, policy, rounds=2, reached=reached, epochs=6, train_s=seconds, final_accuracy=0.96)
+
+
+def test_compare_policies_per_task_and_total() -> None:
+    result = compare_policies(
+        [
+            run("a", "diagnose", [2.0, 2.2, 1.8]),
+            run("a", "naive", [6.0, 6.0, 6.0]),
+            run("b", "diagnose", [3.0]),
+            run("b", "naive", [3.0]),
+        ]
+    )
+    assert [t["ok"] for t in result["tasks"]] == [True, True]  # equal time is not more time
+    assert result["tasks"][0]["ratio"] == pytest.approx(3.0)
+    assert result["total"]["ratio"] == pytest.approx(9.0 / 5.0)
+    never_more, twice = result["verdicts"]
+    assert never_more.met and never_more.value == "yes"
+    assert not twice.met and twice.value == "1.80x"
+
+
+def test_compare_policies_a_slower_task_fails_the_never_more_goal() -> None:
+    result = compare_policies([run("a", "diagnose", [5.0]), run("a", "naive", [4.0])])
+    assert result["tasks"][0]["ok"] is False
+    assert result["verdicts"][0].met is False
+
+
+@pytest.mark.parametrize(
+    ("diagnose_reached", "naive_reached", "ok", "lower_bound"),
+    [
+        pytest.param(True, False, True, True, id="naive-never-reached: diagnose wins, total is a lower bound"),
+        pytest.param(False, True, False, False, id="diagnose-never-reached: fails whatever the seconds"),
+    ],
+)
+def test_compare_policies_runs_that_never_reached(
+    diagnose_reached: bool, naive_reached: bool, ok: bool, lower_bound: bool
+) -> None:
+    result = compare_policies(
+        [run("a", "diagnose", [9.0], diagnose_reached), run("a", "naive", [1.0], naive_reached)]
+    )
+    assert result["tasks"][0]["ok"] is ok
+    assert result["total"]["lower_bound"] is lower_bound
+    assert ("at least" in result["verdicts"][1].value) is lower_bound
+
+
+def test_compare_policies_needs_both_policies_per_task() -> None:
+    with pytest.raises(ValueError, match="task a lacks a diagnose or naive run"):
+        compare_policies([run("a", "naive", [1.0])])
+
+
+def _round(curve: list[float], seconds: float = 1.0, accuracy: float | None = None) -> dict[str, object]:
+    return {
+        "accuracy": curve[-1] if accuracy is None else accuracy,
+        "fit_s": seconds * len(curve),
+        "epoch_s": [seconds] * len(curve),
+        "test_curve": curve,
+        "warm": None,
+    }
+
+
+def test_warm_results_verdicts_from_replays() -> None:
+    loops = [{"task": "t", "policy": "diagnose", "changes": ["conv-block"]}]
+    rep = [{"warm": _round([0.8, 0.85])}, {"warm": _round([0.9, 0.95]), "cold": _round([0.7, 0.9, 0.93])}]
+    trajectories = [{"task": "t", "policy": "diagnose", "cold": True, "reps": [rep] * 5}]
+
+    result = warm_results(loops, trajectories)
+
+    (case,) = result["cases"]
+    assert (case["round"], case["change"], case["reached"]) == (2, "conv-block", "5/5")
+    assert case["warm_epochs"].median == 2  # 0.95 >= the cold final 0.93 at epoch 2, cold needed 3
+    assert case["seconds_saved"].median == pytest.approx(1 - 2 / 3)
+    saving, accuracy = result["verdicts"]
+    assert saving.met and saving.value == "33% less time, 33% fewer epochs"
+    assert accuracy.met and accuracy.value == "worst warm - cold: +0.0200"
+
+
+def test_warm_results_a_lower_final_accuracy_is_reported() -> None:
+    loops = [{"task": "t", "policy": "diagnose", "changes": ["dense"]}]
+    rep = [{"warm": _round([0.8])}, {"warm": _round([0.5, 0.6]), "cold": _round([0.7, 0.9])}]
+    result = warm_results(loops, [{"task": "t", "policy": "diagnose", "cold": True, "reps": [rep] * 5}])
+    saving, accuracy = result["verdicts"]
+    assert not saving.met and saving.value.startswith("0% less time")  # never reached: counted as no saving
+    assert not accuracy.met and "-0.3000" in accuracy.value
+    assert result["cases"][0]["warm_epochs"] is None
+
+
+def test_render_shows_every_verdict_and_jsonable_round_trips() -> None:
+    results = {
+        "machine": {
+            "cpu": "cpu",
+            "cores": 2,
+            "gpu": "none",
+            "python": "3.11",
+            "versions": {"keras": "3"},
+            "platform": "linux",
+            "load_average_start": (1.0, 1.0, 1.0),
+            "load_average_end": (2.0, 2.0, 2.0),
+            "date": "today",
+        },
+        "repeats": 5,
+        "command": "bench/run.py",
+        "overhead": {
+            "train_command": "python train.py",
+            "api_requests_per_run": 5,
+            "bare_s": Summary.of([10.0]),
+            "run_s": Summary.of([10.3]),
+            "ratio": Summary.of([1.03]),
+            "own_s": Summary.of([1.2]),
+            "own_cpu_s": Summary.of([0.3]),
+            "peak_rss_mb": Summary.of([48.0]),
+            "tensorflow_imported": False,
+        },
+    }
+    text = render(results)
+    assert "| `keras-ct run` / bare wall time <= 1.05 | 1.030 (1.030-1.030, n=1) | met |" in text
+    assert "| orchestrator's own time outside training < 1 s | 1.200 s (1.200-1.200, n=1) | **missed** |" in text
+    assert jsonable({"x": Summary.of([1.0, 3.0]), "inf": math.inf}) == {
+        "x": {"median": 2.0, "min": 1.0, "max": 3.0, "n": 2},
+        "inf": "inf",
+    }
+
+
+# -- the performance switches (keras_ct.keras.performance.decide is pure) ---------------------------------
+
+V100 = GPU("Tesla V100", (7, 0))
+T4 = GPU("Tesla T4", (7, 5))
+K80 = GPU("Tesla K80", (3, 7))
+
+
+@pytest.mark.parametrize(
+    ("hardware", "env", "expected"),
+    [
+        pytest.param(Hardware(), {}, ("off", 1, False, "off"), id="cpu-everything-off"),
+        pytest.param(Hardware((T4,)), {}, ("mixed_float16", 21, True, "off"), id="one-T4"),
+        pytest.param(Hardware((K80,)), {}, ("off", 21, True, "off"), id="old-gpu-no-mixed-precision"),
+        pytest.param(Hardware((V100, V100)), {}, ("mixed_float16", 21, True, "mirrored"), id="two-gpus-mirrored"),
+        pytest.param(
+            Hardware((T4,)),
+            {"KERAS_CT_MIXED_PRECISION": "bfloat16", "KERAS_CT_STEPS_PER_EXECUTION": "4", "KERAS_CT_TF_DATA": "off"},
+            ("mixed_bfloat16", 4, False, "off"),
+            id="overrides-beat-auto",
+        ),
+        pytest.param(
+            Hardware(), {"KERAS_CT_TF_DATA": "on", "KERAS_CT_DISTRIBUTE": "off"}, ("off", 1, True, "off"), id="cpu-tf-data-on"
+        ),
+    ],
+)
+def test_decide_auto_detects_and_overrides(
+    hardware: Hardware, env: dict[str, str], expected: tuple[str, int, bool, str]
+) -> None:
+    s = decide(hardware, env, params=30_000, steps_per_epoch=21)
+    assert (s.mixed_precision, s.steps_per_execution, s.tf_data, s.distribute) == expected
+    assert set(s.why) == set(performance.ENV)
+
+
+def test_decide_large_model_runs_one_step_per_call() -> None:
+    assert decide(Hardware((T4,)), {}, params=25_000_000, steps_per_epoch=500).steps_per_execution == 1
+    assert decide(Hardware((T4,)), {}, params=1000, steps_per_epoch=500).steps_per_execution == 32
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        pytest.param("KERAS_CT_TF_DATA", "maybe", 'KERAS_CT_TF_DATA must be auto, on or off, got "maybe"', id="tf-data"),
+        pytest.param(
+            "KERAS_CT_STEPS_PER_EXECUTION", "0", "must be auto or a whole number of at least 1", id="spe-zero"
+        ),
+        pytest.param("KERAS_CT_MIXED_PRECISION", "fp8", "must be auto, off, float16 or bfloat16", id="precision"),
+        pytest.param("KERAS_CT_DISTRIBUTE", "tpu", "must be auto, off or mirrored", id="distribute"),
+    ],
+)
+def test_decide_rejects_bad_values_naming_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(PerformanceSettingError, match=message):
+        decide(Hardware(), {name: value})
