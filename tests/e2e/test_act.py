@@ -274,3 +274,43 @@ def test_ci_self_test_job_passes_and_its_must_fail_cases_fail(world: World) -> N
     errors = [e.get("arg") for e in run.events if e.get("command") == "error"]
     assert any('must be a number between 0 and 1, got "abc"' in str(message) for message in errors), errors
     assert_token_never_leaked(world, run)
+
+
+def test_fork_pull_request_with_cpu_policy_trains_on_cpu_and_writes_nothing(world: World) -> None:
+    edits = caller_edits(threshold=str(THRESHOLD), max_rounds=4)
+    edits["      requirements-file: ml_task/requirements.txt\n"] = "      fork-policy: cpu\n"
+    world.create(edits)
+    sha = world.branch(
+        BRANCH, {"ml_task/model.py": ("def build_model():", "def build_model():  # from a fork")}
+    )
+    fork = world.add_fork("mallory/ml", BRANCH, sha)
+    git_before = {branch: world.head(branch) for branch in ("main", BRANCH)}
+    world.fake.add_pull(REPOSITORY, 9, head_ref=BRANCH, head_sha=sha, head_repo="mallory/ml")
+
+    # Only the CPU label is mapped: a train job that asked for GPU labels would be skipped.
+    run = world.act(
+        "pull_request",
+        event_path=world.pull_request_event(9, BRANCH, sha, head_repo="mallory/ml"),
+        labels=["ubuntu-latest"],
+    )
+
+    assert_ran(run, "plan", "train")
+    plan = run.outputs("plan")
+    assert (plan["fork"], plan["skip"], plan["writes"], plan["runner"]) == (
+        "true",
+        "false",
+        "false",
+        '["ubuntu-latest"]',
+    )
+    assert metrics(world, 1)["accuracy"] < THRESHOLD  # it trained (and missed) ...
+    # A miss that cannot continue (nothing may be pushed to a fork) ends the loop: the job fails.
+    assert run.returncode != 0 and run.job_succeeded("plan") and not run.job_succeeded("train")
+    assert (run.outputs("train")["passed"], run.outputs("train")["dispatched"]) == ("false", "false")
+    with world.fake.lock:
+        writes = [e for e in world.fake.exchanges if e.method != "GET"]
+    assert writes == []  # ... and wrote nothing: no comment, status, dispatch
+    assert {branch: world.head(branch) for branch in git_before} == git_before
+    assert act_harness.git(fork, "rev-parse", f"refs/heads/{BRANCH}") == sha
+    assert "Training skipped" not in run.summary("plan")
+    assert "fork-policy cpu" in run.summary("plan")
+    assert_token_never_leaked(world, run)
