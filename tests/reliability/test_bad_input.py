@@ -15,11 +15,21 @@ runner's own event payload, so the pull request shows a red check that links to 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from tests.integration.repo_setup import ROOT
-from tests.reliability.harness import Result, Snapshot, World, python_command, run_cli
+from tests.integration.repo_setup import ROOT, outputs
+from tests.reliability.harness import (
+    Result,
+    Snapshot,
+    World,
+    fast_client,
+    make_world,
+    python_command,
+    run_cli,
+    run_wired,
+)
 
 MODELS = ROOT / "tests" / "fixtures" / "models"
 MODEL = "ml_task/model.py"
@@ -368,3 +378,21 @@ def test_empty_action_input_means_the_default(world: World) -> None:
     result = run_cli(world.env({"threshold": "", "max-rounds": "1"}))
     assert result.code == 0 and result.errors == []
     assert world.statuses()[-1][1:] == ("failure", "0.8000 < 0.95 after 1 rounds")
+
+
+def test_non_ascii_paths_and_branch_names_work(tmp_path: Path, fake_github) -> None:  # type: ignore[no-untyped-def]
+    """A working directory 'modèle-ü' and a branch 'verbesserung-ß': the loop runs, pushes and dispatches."""
+    world = make_world(tmp_path / "modèle-ü", fake_github, branch="verbesserung-ß")
+    assert "modèle-ü" in str(world.work)
+    first = run_wired(world.env(), api=fast_client(world))
+    assert first.code == 0 and first.errors == [], first.out[-3000:]
+    pushed = world.checkout.remote_head()
+    assert pushed == world.checkout.head() != world.repo.statuses[0].sha
+    assert "Keras-CT-Round: 1" in world.checkout.remote_log(1)
+    assert [(d.ref, d.inputs["round"]) for d in world.repo.dispatches] == [("verbesserung-ß", "2")]
+    # The dispatched round 2 through the console script's own path.
+    second = run_cli(world.dispatched_env(2))
+    assert second.code == 0 and second.errors == [], second.out[-3000:]
+    assert "Threshold met: accuracy 0.9000 ≥ 0.85 at round 2." in world.comment()
+    assert world.statuses()[-1][:2] == (pushed, "success")
+    assert outputs(world.tmp)["metrics-file"].startswith(str(world.work))
