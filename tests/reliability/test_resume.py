@@ -1,0 +1,163 @@
+"""A killed training run loses no finished epoch: real Keras training of ml_task on the digits data.
+
+keras-ct gives the train command a durable ``KERAS_CT_CHECKPOINT_DIR``; ml_task/train.py keeps
+``BackupAndRestore`` and the per-epoch log there (``keras_ct.keras.callbacks``). Two ways a run dies:
+
+- the whole job (runner gone): keras-ct and the trainer are SIGKILLed; the round is run again;
+- the trainer alone crashes: keras-ct retries it in the same run (``train-retries``, default 1).
+
+Either way the next attempt starts at the first unfinished epoch, and the final accuracy is the one
+an uninterrupted run with the same seed reaches (epoch-level resume is bit-identical).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.harness import Checkpoint, World, python_command, run_cli
+
+pytestmark = [pytest.mark.training, pytest.mark.slow]
+
+EPOCHS = 6
+TRAIN_ARGS = ["ml_task/train.py", "--dataset", "digits", "--epochs", str(EPOCHS)]
+# The real ml_task/train.py, run as a script by a wrapper that first does one thing (see each test).
+RUN_TRAIN = f"sys.argv = {TRAIN_ARGS!r}\nrunpy.run_path('ml_task/train.py', run_name='__main__')\n"
+WRITES_ITS_PID = python_command(
+    "import os, runpy, sys\nfrom pathlib import Path\n"
+    "Path(os.environ['STAND_IN_PID']).write_text(str(os.getpid()))\n" + RUN_TRAIN
+)
+# First attempt: kill itself (SIGKILL, like the OOM killer) once two epochs have finished.
+CRASHES_ONCE = python_command(
+    "import json, os, runpy, signal, sys, threading, time\nfrom pathlib import Path\n"
+    "marker = Path(os.environ['STAND_IN_MARKER'])\n"
+    "if not marker.exists():\n"
+    "    marker.touch()\n"
+    "    log = Path(os.environ['KERAS_CT_CHECKPOINT_DIR']) / 'epochs.json'\n"
+    "    def watch():\n"
+    "        while True:\n"
+    "            try:\n"
+    "                if len(json.loads(log.read_text())) >= 2:\n"
+    "                    os.kill(os.getpid(), signal.SIGKILL)\n"
+    "            except (OSError, ValueError):\n"
+    "                pass\n"
+    "            time.sleep(0.01)\n"
+    "    threading.Thread(target=watch, daemon=True).start()\n" + RUN_TRAIN
+)
+EPOCH_LINE = re.compile(rf"^Epoch (\d+)/{EPOCHS}$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(
+    shared_world: tuple[World, Checkpoint], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The metrics of the same training run straight through (same seed, same checkpoint callbacks)."""
+    world, _ = shared_world
+    out = tmp_path_factory.mktemp("uninterrupted")
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(out),
+        "KERAS_HOME": str(out / "keras-home"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "KERAS_CT_METRICS_FILE": str(out / "metrics.json"),
+        "KERAS_CT_CHECKPOINT_DIR": str(out / "checkpoints"),
+        "KERAS_CT_MODEL_PATH": str(out / "model.keras"),
+    }
+    done = subprocess.run(
+        [sys.executable, *TRAIN_ARGS], cwd=world.work, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [int(n) for n in EPOCH_LINE.findall(done.stdout)] == list(range(1, EPOCHS + 1))
+    metrics: dict[str, Any] = json.loads((out / "metrics.json").read_text())
+    assert metrics["initial_epoch"] == 0
+    return metrics
+
+
+def read_metrics(world: World) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads((world.work / ".keras-ct" / "round-1" / "metrics.json").read_text())
+    return result
+
+
+def assert_same_result(resumed: dict[str, Any], uninterrupted: dict[str, Any]) -> None:
+    assert resumed["accuracy"] == uninterrupted["accuracy"]  # bit-identical, not approximately
+    assert resumed["history"] == uninterrupted["history"]  # every epoch, the killed run's included
+    assert len(resumed["history"]["val_accuracy"]) == EPOCHS
+
+
+def test_rerun_after_the_job_was_killed_resumes_at_the_last_finished_epoch(
+    world: World, uninterrupted: dict[str, Any], tmp_path: Path
+) -> None:
+    inputs = {"train-command": WRITES_ITS_PID, "threshold": "0.5", "train-retries": "0"}
+    pid_file = tmp_path / "trainer.pid"
+    env = world.env(inputs, STAND_IN_PID=str(pid_file))
+    epochs_log = world.work / ".keras-ct" / "checkpoints" / "round-1" / "epochs.json"
+
+    # The first job: keras-ct and its trainer die together (SIGKILL) after two epochs finished.
+    job = subprocess.Popen(
+        [sys.executable, "-m", "keras_ct", "run"],
+        cwd=world.work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (epochs_log.is_file() and len(json.loads(epochs_log.read_text())) >= 2):
+            assert job.poll() is None, job.communicate()[0].decode()[-3000:]
+            assert time.monotonic() < deadline, "two epochs never finished"
+            time.sleep(0.01)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        job.kill()
+    finally:
+        job.kill()
+        log = job.communicate()[0].decode()
+    finished = len(json.loads(epochs_log.read_text()))
+    assert 2 <= finished < EPOCHS, log[-3000:]
+    assert "test accuracy" not in log  # it really died mid-training
+
+    # The re-run of the round (any runner, same durable checkpoint directory).
+    result = run_cli(world.env({**inputs, "train-command": "python " + " ".join(TRAIN_ARGS)}))
+
+    assert result.code == 0, result.out[-3000:]
+    resumed = read_metrics(world)
+    # Finished epochs were not trained again: the run started where the backup left off ...
+    assert resumed["initial_epoch"] in (finished, finished + 1)  # +1: killed between backup and log write
+    trained = [int(n) for n in EPOCH_LINE.findall(result.out)]
+    assert trained == list(range(resumed["initial_epoch"] + 1, EPOCHS + 1))
+    # ... and ended exactly where an uninterrupted run ends.
+    assert_same_result(resumed, uninterrupted)
+    assert world.statuses()[-1][1] == "success"
+    assert f"accuracy {resumed['accuracy']:.4f}" in world.comment()
+
+
+def test_crashed_training_is_retried_in_the_same_run_and_resumes(
+    world: World, uninterrupted: dict[str, Any], tmp_path: Path
+) -> None:
+    env = world.env(
+        {"train-command": CRASHES_ONCE, "threshold": "0.5", "train-retries": "1"},
+        STAND_IN_MARKER=str(tmp_path / "crashed-once"),
+    )
+
+    result = run_cli(env)
+
+    assert result.code == 0, result.out[-3000:]
+    assert "::warning::training crashed (training was killed by SIGKILL" in result.out
+    assert "retrying from the last checkpoint" in result.out
+    assert "::group::Round 1: training (attempt 2 of 2, resuming)" in result.out
+    resumed = read_metrics(world)
+    assert resumed["initial_epoch"] >= 2
+    second_attempt = result.out.split("(attempt 2 of 2, resuming)", 1)[1]
+    assert [int(n) for n in EPOCH_LINE.findall(second_attempt)] == list(
+        range(resumed["initial_epoch"] + 1, EPOCHS + 1)
+    )
+    assert_same_result(resumed, uninterrupted)
+    assert [s[1] for s in world.statuses()] == ["pending", "success"]
