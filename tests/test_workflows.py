@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -201,17 +202,60 @@ def test_checkouts_drop_credentials_unless_the_job_pushes() -> None:
                     assert step.get("with", {}).get("persist-credentials") is pushes, f"{path.name} {job_id}"
 
 
-def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash() -> None:
+def run_keys_step(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """Run the train job's `Cache keys` step script with the env the workflow gives it."""
     train = load(REUSABLE)["jobs"]["train"]
     keys = next(s for s in train["steps"] if s.get("id") == "keys")
-    script = keys["run"]
-    for part in ("$REPOSITORY", "$HEAD_REF", "round-$ROUND", "$model_hash"):
-        assert part in script
+    assert set(keys["env"]) == set(env), "the test must set exactly the step's env"
+    output = tmp_path / "keys-output"
+    output.unlink(missing_ok=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
+    base.update(env, GITHUB_OUTPUT=str(output), RUNNER_TEMP=str(tmp_path / "temp"))
+    subprocess.run(["bash", "-c", keys["run"]], cwd=tmp_path, env=base, check=True)
+    return dict(line.split("=", 1) for line in output.read_text(encoding="utf-8").splitlines())
+
+
+def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash(tmp_path: Path) -> None:
+    model = tmp_path / "ml_task" / "model.py"
+    model.parent.mkdir()
+    model.write_text("def build_model(): ...\n", encoding="utf-8")
+    env = {
+        "WORKING_DIRECTORY": ".",
+        "MODEL_FILE": "ml_task/model.py",
+        "REQUIREMENTS_FILE": "",
+        "REPOSITORY": "acme/ml",
+        "HEAD_REF": "feat,x",  # cache keys may not contain commas; branch names may
+        "ROUND": "3",
+        "CHECKPOINT_DIR": "",
+    }
+    first = run_keys_step(tmp_path, env)
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()[:16]
+    assert first["checkpoint-branch-prefix"] == "keras-ct-checkpoint-acme/ml-feat_x-round-"
+    assert first["checkpoint-prefix"] == f"keras-ct-checkpoint-acme/ml-feat_x-round-3-{digest}-"
+    assert first["checkpoint-dir"] == str(tmp_path / "temp" / "keras-ct-checkpoints")
+    model.write_text("def build_model(): return 1\n", encoding="utf-8")  # an augmented model
+    assert run_keys_step(tmp_path, env)["checkpoint-prefix"] != first["checkpoint-prefix"]
+    assert run_keys_step(tmp_path, {**env, "ROUND": "4"})["checkpoint-prefix"].startswith(
+        first["checkpoint-branch-prefix"] + "4-"
+    )
+    persistent = run_keys_step(tmp_path, {**env, "CHECKPOINT_DIR": "/var/lib/keras-ct"})
+    assert persistent["checkpoint-dir"] == "/var/lib/keras-ct"
+
+
+def test_checkpoint_is_restored_and_saved_even_when_the_round_fails() -> None:
+    train = load(REUSABLE)["jobs"]["train"]
     restore = next(s for s in train["steps"] if s.get("uses", "").startswith("actions/cache/restore@"))
     save = next(s for s in train["steps"] if s.get("uses", "").startswith("actions/cache/save@"))
-    assert restore["with"]["path"] == save["with"]["path"]
-    assert restore["with"]["restore-keys"] == "${{ steps.keys.outputs.checkpoint-prefix }}"
+    assert restore["with"]["path"] == save["with"]["path"] == "${{ steps.keys.outputs.checkpoint-dir }}"
+    assert restore["with"]["restore-keys"].splitlines() == [
+        "${{ steps.keys.outputs.checkpoint-prefix }}",  # this round, this model file: resume
+        "${{ steps.keys.outputs.checkpoint-branch-prefix }}",  # an earlier round: warm-start models
+    ]
+    assert save["with"]["key"] == restore["with"]["key"]
+    assert "github.run_attempt" in save["with"]["key"]  # each attempt saves its own (immutable) key
     assert save["if"].startswith("always()")  # a crashed or cancelled round keeps its finished epochs
+    ct = next(s for s in train["steps"] if s.get("id") == "ct")
+    assert ct["with"]["checkpoint-dir"] == "${{ steps.keys.outputs.checkpoint-dir }}"
 
 
 def run_plan_step(

@@ -197,14 +197,19 @@ class World:
         edit_caller: Mapping[str, str] | None = None,
         *,
         edit_workflows: Mapping[str, Mapping[str, str]] | None = None,
+        extra_files: Mapping[str, str] | None = None,
     ) -> None:
         """Clone this repository's working tree into ``acme/ml`` (main), with edits to its workflows.
 
-        ``edit_caller`` edits ``ml.yml``; ``edit_workflows`` maps other workflow file names to edits.
+        ``edit_caller`` edits ``ml.yml``; ``edit_workflows`` maps other workflow file names to edits;
+        ``extra_files`` ({path: text}) are added to the repository.
         """
         self.remote.parent.mkdir(parents=True, exist_ok=True)
         git(self.base, "init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
         snapshot_tree(ROOT, self.clone)
+        for rel, text in (extra_files or {}).items():
+            (self.clone / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.clone / rel).write_text(text, encoding="utf-8")
         caller = self.clone / ".github" / "workflows" / "ml.yml"
         for name, edits in {"ml.yml": edit_caller or {}, **(edit_workflows or {})}.items():
             path = self.clone / ".github" / "workflows" / name
@@ -318,6 +323,7 @@ class World:
         labels: Iterable[str] = LABELS,
         workflow: str = "ml.yml",
         job: str | None = None,
+        home: Path | None = None,
         timeout: float = 600,
     ) -> ActRun:
         """Run ``act EVENT`` on ``workflow`` (default the caller ``ml.yml``) in the clone, at ``ref``."""
@@ -371,10 +377,12 @@ class World:
         process_env = {
             k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "ACT"))
         }
+        home = home or self.home  # another HOME is another runner: nothing local carries over
+        home.mkdir(parents=True, exist_ok=True)
         process_env.update(
-            HOME=str(self.home),
-            XDG_CACHE_HOME=str(self.home / ".cache"),
-            KERAS_HOME=str(self.home / ".keras"),
+            HOME=str(home),
+            XDG_CACHE_HOME=str(home / ".cache"),
+            KERAS_HOME=str(home / ".keras"),
             PATH=f"{os.environ.get('PATH', '')}",
         )
         with open(os.devnull, "rb") as stdin:

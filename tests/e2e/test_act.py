@@ -16,8 +16,11 @@ and by their effects (comment, statuses, commits on the bare remote, dispatches,
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -314,3 +317,92 @@ def test_fork_pull_request_with_cpu_policy_trains_on_cpu_and_writes_nothing(worl
     assert "Training skipped" not in run.summary("plan")
     assert "fork-policy cpu" in run.summary("plan")
     assert_token_never_leaked(world, run)
+
+
+# The "runner dies mid-training" of the first attempt: it runs the real training script and SIGKILLs
+# it, and itself, when epoch 3 starts (epochs 1 and 2 are finished and backed up). Later attempts
+# (the marker exists) just run the training script.
+KILL_ONCE = """\
+import os
+import signal
+import subprocess
+import sys
+
+marker = os.environ["E2E_KILL_MARKER"]
+command = [sys.executable, os.path.join(os.path.dirname(__file__), "train.py"), *sys.argv[1:]]
+if os.path.exists(marker):
+    os.execv(sys.executable, command)
+child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+for line in child.stdout:
+    print(line, end="", flush=True)
+    if line.startswith("Epoch 3/"):
+        open(marker, "w").write("killed at the start of epoch 3")
+        child.kill()
+        child.wait()
+        os.kill(os.getpid(), signal.SIGKILL)
+sys.exit(child.wait())
+"""
+
+
+def uninterrupted_accuracy(world: World, tmp_path: Path) -> float:
+    """The same training, run straight through outside the workflow (same seed, same machine)."""
+    out = tmp_path / "uninterrupted"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "KERAS_CT_"))}
+    env.update(
+        KERAS_CT_METRICS_FILE=str(out / "metrics.json"),
+        KERAS_CT_CHECKPOINT_DIR=str(out / "checkpoint"),
+        KERAS_CT_MODEL_PATH=str(out / "model.keras"),
+        KERAS_HOME=str(out / "keras-home"),
+        PYTHONPATH=str(act_harness.ROOT / "action"),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    subprocess.run(
+        [sys.executable, "ml_task/train.py", "--dataset", "digits", "--epochs", "5"],
+        cwd=world.clone,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return float(json.loads((out / "metrics.json").read_text(encoding="utf-8"))["accuracy"])
+
+
+def test_a_killed_round_resumes_from_the_cached_checkpoint_on_another_runner(
+    world: World, tmp_path: Path
+) -> None:
+    edits = caller_edits(threshold=str(THRESHOLD), max_rounds=4)
+    edits["train-command: python ml_task/train.py --dataset mnist"] = (
+        "train-command: python ml_task/kill_once.py --dataset digits --epochs 5"
+    )
+    edits["      requirements-file: ml_task/requirements.txt\n"] = (
+        "      train-retries: 0\n"  # no retry in the job
+    )
+    world.create(edits, extra_files={"ml_task/kill_once.py": KILL_ONCE})
+    head = open_pull_request(world)
+    event = world.pull_request_event(PR, BRANCH, head)
+    marker = world.base / "killed-once"
+    env = {"E2E_KILL_MARKER": str(marker)}
+
+    first = world.act("pull_request", event_path=event, env=env)
+
+    assert_ran(first, "plan", "train")
+    assert marker.is_file() and first.returncode != 0 and not first.job_succeeded("train")
+    assert world.head(BRANCH) == head and dispatches(world.fake) == []  # nothing committed or dispatched
+    saved = [
+        unquote(p.name)
+        for p in world.cache_dir.iterdir()
+        if unquote(p.name).startswith("keras-ct-checkpoint-")
+    ]
+    assert len(saved) == 1 and "-round-1-" in saved[0], saved
+
+    # A re-run on another runner (a fresh HOME: no local state), with the repository's caches.
+    second = world.act("pull_request", event_path=event, env=env, home=world.base / "runner-2")
+
+    assert_ran(second, "plan", "train")
+    assert second.job_succeeded("train"), second.log[-6000:]
+    resumed = metrics(world, 1)
+    assert resumed["initial_epoch"] == 2  # epochs 1 and 2 were not trained again
+    epochs = [str(e.get("msg", "")) for e in second.events if e.get("jobID") == "train"]
+    assert any(m.startswith("Epoch 3/5") for m in epochs)
+    assert not any(m.startswith(("Epoch 1/5", "Epoch 2/5")) for m in epochs)
+    assert resumed["accuracy"] == uninterrupted_accuracy(world, tmp_path)
+    assert_token_never_leaked(world, second)
