@@ -494,3 +494,75 @@ def test_readme_documents(what: str, names: list[str]) -> None:
     assert README.is_file(), "README.md is missing"
     missing = sorted(set(names) - documented_names(README.read_text(encoding="utf-8")))
     assert not missing, f"README.md lacks table rows (| `name` | ...) for these {what}: {missing}"
+
+
+def run_action_step(
+    tmp_path: Path, step_id: str, env: dict[str, str], path: str | None = None
+) -> tuple[int, str]:
+    """Run one of action.yml's bash steps as the runner would; return (exit code, stdout)."""
+    (step,) = [s for s in ACTION["runs"]["steps"] if s.get("id") == step_id]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
+    if path is not None:
+        base["PATH"] = path
+    base.update(
+        GITHUB_ACTION_PATH=str(ROOT), RUNNER_TEMP=str(tmp_path), GITHUB_OUTPUT=str(tmp_path / "output")
+    )
+    base.update(env)
+    done = subprocess.run(
+        ["/bin/bash", "-c", step["run"]], cwd=tmp_path, env=base, capture_output=True, text=True
+    )
+    return done.returncode, done.stdout
+
+
+def test_action_fails_fast_without_python(tmp_path: Path) -> None:
+    code, out = run_action_step(tmp_path, "python", {}, path=str(tmp_path / "empty-bin"))
+    assert code == 1
+    assert out.startswith(
+        "::error title=keras-ct needs Python 3.11 or newer::No usable python3 (3.11+) on PATH"
+    )
+    assert "actions/setup-python" in out
+
+
+def test_action_keys_its_environment_on_interpreter_and_source(tmp_path: Path) -> None:
+    code, _ = run_action_step(tmp_path, "python", {"RUNNER_TOOL_CACHE": str(tmp_path / "tools")})
+    assert code == 0
+    outputs = dict(
+        line.split("=", 1) for line in (tmp_path / "output").read_text(encoding="utf-8").splitlines()
+    )
+    assert outputs["venv"] == str(tmp_path / "tools" / "keras-ct" / outputs["key"])
+    assert re.fullmatch(r"[0-9a-f]{16}", outputs["key"])
+    assert Path(outputs["path"]).name.startswith("python")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param(
+            {"INPUT_REQUIREMENTS_FILE": "nope.txt"},
+            '::error title=keras-ct: requirements-file not found::requirements-file "nope.txt" does not exist',
+            id="missing-requirements",
+        ),
+        pytest.param(
+            {"INPUT_PYTHON": "/no/such/python"},
+            '::error title=keras-ct: python not found::python "/no/such/python" is not an executable interpreter',
+            id="missing-python",
+        ),
+    ],
+)
+def test_model_environment_errors_name_the_input(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    base = {"INPUT_PYTHON": "", "INPUT_REQUIREMENTS_FILE": "", "INPUT_WORKING_DIRECTORY": "."}
+    code, out = run_action_step(
+        tmp_path, "model-env", {**base, "KERAS_CT_BASE_PYTHON": sys.executable, **env}
+    )
+    assert code == 1
+    assert out.startswith(message)
+
+
+def test_model_environment_defaults_to_the_python_that_runs_keras_ct(tmp_path: Path) -> None:
+    env = {"INPUT_PYTHON": "", "INPUT_REQUIREMENTS_FILE": "", "INPUT_WORKING_DIRECTORY": "."}
+    code, _ = run_action_step(tmp_path, "model-env", {**env, "KERAS_CT_BASE_PYTHON": sys.executable})
+    assert code == 0
+    assert (tmp_path / "output").read_text(encoding="utf-8").splitlines() == [
+        f"python={sys.executable}",
+        "bin=",
+    ]
