@@ -139,8 +139,12 @@ def run_training(run: TrainRun, runner: Runner) -> TrainResult:
             retryable=True,
         )
     if proc.returncode != 0:
+        # The script's last words usually say why (`train.py: error: dataset ... does not exist`): put
+        # them on the first line, the one the PR comment and the commit status show.
+        said = next((line.strip() for line in reversed(tail) if line.strip()), "")
+        why = f": {said[:200]}" if said else ""
         raise TrainingError(
-            f"train command exited with status {proc.returncode} ({shown}). Last output:\n" + last,
+            f"train command exited with status {proc.returncode}{why} ({shown}). Last output:\n" + last,
             retryable=proc.returncode != 2,  # 2: a usage error (bad flag or dataset): a retry fails alike
         )
     return TrainResult(duration_s=duration, log_path=run.log_path, output_bytes=counted["bytes"])
