@@ -95,6 +95,7 @@ class Case:
     file: str | None = None  # the annotation's file=: a path, or its ending when it starts with "..."
     line: int | None = None
     config_error: bool = False
+    shown: str = ""  # what the PR comment and the failure status must show of it
 
 
 def config(message: str, **kwargs: object) -> Case:
@@ -299,6 +300,7 @@ CASES = [
         Case(
             'train.py: error: dataset "nope.npz" does not exist; give --dataset digits, mnist, or the path of an .npz file',
             inputs={"train-command": "python ml_task/train.py --dataset nope.npz --epochs 1"},
+            shown='exited with status 2: train.py: error: dataset "nope.npz" does not exist',
         ),
         id="dataset-path-missing",
     ),
@@ -306,6 +308,7 @@ CASES = [
         Case(
             "this machine seems to have no internet access. Use --dataset digits",
             inputs={"train-command": "python ml_task/train.py --dataset mnist --epochs 1"},
+            shown="exited with status 2: train.py: error: could not download MNIST",
         ),
         id="dataset-mnist-offline",
         marks=[pytest.mark.training, pytest.mark.slow],
@@ -355,6 +358,8 @@ def test_bad_input_fails_cleanly_and_changes_nothing(world: World, case: Case) -
         body = world.comment()
         assert "💥 **Round 1 failed.**" in body
         assert error.message.splitlines()[0][:60] in body
+        if case.shown:
+            assert case.shown in body and case.shown in statuses[-1][2]
 
 
 def test_train_output_of_10MB_is_bounded_in_the_job_log(world: World) -> None:
