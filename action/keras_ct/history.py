@@ -79,6 +79,10 @@ class RoundRecord:
     def from_mapping(cls, data: Mapping[str, Any]) -> RoundRecord:
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known and k != "curves"}
+        kwargs.setdefault("accuracy", None)  # to_mapping drops it for a failed round, which has none
+        missing = [name for name in ("round", "threshold", "status") if name not in kwargs]
+        if missing:
+            raise ValueError(f"a round record lacks {', '.join(missing)}")
         return cls(curves=EpochCurves.from_mapping(data.get("curves")), **kwargs)
 
     def with_next(self, change: str, rationale: str, commit: str = "") -> RoundRecord:
