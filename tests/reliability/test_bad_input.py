@@ -401,3 +401,15 @@ def test_non_ascii_paths_and_branch_names_work(tmp_path: Path, fake_github) -> N
     assert "Threshold met: accuracy 0.9000 ≥ 0.85 at round 2." in world.comment()
     assert world.statuses()[-1][:2] == (pushed, "success")
     assert outputs(world.tmp)["metrics-file"].startswith(str(world.work))
+
+
+def test_rerun_after_a_failed_round_recovers(world: World) -> None:
+    """The failed round's record (no accuracy) is read back from the comment by the re-run."""
+    failed = run_cli(world.env({"train-retries": "0"}, FAKE_TRAIN_EXIT="1"))
+    assert failed.code == 1 and "💥 **Round 1 failed.**" in world.comment()
+
+    rerun = run_cli(world.env({"threshold": "0.75"}))
+
+    assert rerun.code == 0 and rerun.errors == [], rerun.out[-3000:]
+    assert "Threshold met: accuracy 0.8000 ≥ 0.75 at round 1." in world.comment()
+    assert [s[1] for s in world.statuses()] == ["pending", "failure", "pending", "success"]
