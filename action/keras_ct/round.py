@@ -12,7 +12,9 @@ Nothing is committed, pushed or dispatched after an error, and the model file is
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -117,7 +119,7 @@ def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> 
     env.update(
         KERAS_CT_METRICS_FILE=str(cfg.metrics_path(round_number)),
         KERAS_CT_ROUND=str(round_number),
-        KERAS_CT_CHECKPOINT_DIR=str(cfg.checkpoint_path(round_number)),
+        KERAS_CT_CHECKPOINT_DIR=str(resume_dir(cfg, round_number)),
         KERAS_CT_MODEL_FILE=str(cfg.model_path),
         KERAS_CT_MODEL_FUNCTION=cfg.model_function,
         KERAS_CT_MODEL_PATH=str(cfg.round_dir(round_number) / "model.keras"),
@@ -128,6 +130,24 @@ def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> 
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def resume_dir(cfg: Config, round_number: int) -> Path:
+    """The round's checkpoint folder for exactly what is trained: the model file, the train command
+    and the files it names (the training script). A backup left by other code (the author changed
+    the model after a crash) is never resumed: it would not load, or would resume a different run."""
+    digest = hashlib.sha256()
+    digest.update(cfg.model_function.encode() + b"\0" + cfg.train_command.encode() + b"\0")
+    try:
+        argv = shlex.split(cfg.train_command)
+    except ValueError:
+        argv = []
+    for path in (cfg.model_path, *(cfg.resolve(Path(arg)) for arg in argv[1:])):
+        if path.is_file():
+            # Code by content; anything else (a dataset of gigabytes) by size only.
+            content = path.read_bytes() if path.suffix == ".py" or path == cfg.model_path else b""
+            digest.update(f"{path}\0{path.stat().st_size}\0".encode() + content)
+    return cfg.checkpoint_path(round_number) / digest.hexdigest()[:16]
 
 
 def warm_start_store(cfg: Config) -> Path:
