@@ -82,6 +82,13 @@ def uninterrupted(
     return metrics
 
 
+def epochs_logged(checkpoints: Path) -> list[Any]:
+    """The finished epochs in the round's checkpoint folder (one subfolder per model and command)."""
+    logs = list(checkpoints.glob("*/epochs.json"))
+    assert len(logs) <= 1, logs
+    return json.loads(logs[0].read_text()) if logs else []
+
+
 def read_metrics(world: World) -> dict[str, Any]:
     result: dict[str, Any] = json.loads((world.work / ".keras-ct" / "round-1" / "metrics.json").read_text())
     return result
@@ -99,7 +106,7 @@ def test_rerun_after_the_job_was_killed_resumes_at_the_last_finished_epoch(
     inputs = {"train-command": WRITES_ITS_PID, "threshold": "0.5", "train-retries": "0"}
     pid_file = tmp_path / "trainer.pid"
     env = world.env(inputs, STAND_IN_PID=str(pid_file))
-    epochs_log = world.work / ".keras-ct" / "checkpoints" / "round-1" / "epochs.json"
+    checkpoints = world.work / ".keras-ct" / "checkpoints" / "round-1"
 
     # The first job: keras-ct and its trainer die together (SIGKILL) after two epochs finished.
     job = subprocess.Popen(
@@ -111,7 +118,7 @@ def test_rerun_after_the_job_was_killed_resumes_at_the_last_finished_epoch(
     )
     try:
         deadline = time.monotonic() + 120
-        while not (epochs_log.is_file() and len(json.loads(epochs_log.read_text())) >= 2):
+        while len(epochs_logged(checkpoints)) < 2:
             assert job.poll() is None, job.communicate()[0].decode()[-3000:]
             assert time.monotonic() < deadline, "two epochs never finished"
             time.sleep(0.01)
@@ -120,12 +127,12 @@ def test_rerun_after_the_job_was_killed_resumes_at_the_last_finished_epoch(
     finally:
         job.kill()
         log = job.communicate()[0].decode()
-    finished = len(json.loads(epochs_log.read_text()))
+    finished = len(epochs_logged(checkpoints))
     assert 2 <= finished < EPOCHS, log[-3000:]
     assert "test accuracy" not in log  # it really died mid-training
 
     # The re-run of the round (any runner, same durable checkpoint directory).
-    result = run_cli(world.env({**inputs, "train-command": "python " + " ".join(TRAIN_ARGS)}))
+    result = run_cli(env)  # the same job again: same inputs, same train command
 
     assert result.code == 0, result.out[-3000:]
     resumed = read_metrics(world)
@@ -161,3 +168,25 @@ def test_crashed_training_is_retried_in_the_same_run_and_resumes(
     )
     assert_same_result(resumed, uninterrupted)
     assert [s[1] for s in world.statuses()] == ["pending", "success"]
+
+
+def test_a_checkpoint_left_by_another_model_is_not_resumed(world: World, tmp_path: Path) -> None:
+    """Round 1 crashed and was not retried; the author then changed the model. The rerun on the new
+    model must train it from scratch, not resume (or choke on) the old model's backup."""
+    crashed = run_cli(
+        world.env(
+            {"train-command": CRASHES_ONCE, "threshold": "0.5", "train-retries": "0"},
+            STAND_IN_MARKER=str(tmp_path / "crashed-once"),
+        )
+    )
+    assert crashed.code == 1 and "training was killed by SIGKILL" in crashed.one_error().message
+    model = world.work / "ml_task" / "model.py"
+    world.commit_files(
+        {"ml_task/model.py": model.read_text().replace("Conv2D(16,", "Conv2D(24,")}, "wider conv"
+    )
+
+    result = run_cli(world.env({"train-command": "python " + " ".join(TRAIN_ARGS), "threshold": "0.5"}))
+
+    assert result.code == 0, result.out[-3000:]
+    assert read_metrics(world)["initial_epoch"] == 0
+    assert [int(n) for n in EPOCH_LINE.findall(result.out)] == list(range(1, EPOCHS + 1))
