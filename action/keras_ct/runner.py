@@ -33,6 +33,8 @@ class Runner:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     output_path: Path | None = None
     summary_path: Path | None = None
+    #: GITHUB_WORKSPACE: GitHub places an annotation on a file by its path from the repository root.
+    workspace: Path | None = None
     _secrets: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -45,13 +47,25 @@ class Runner:
             actions=environ.get("GITHUB_ACTIONS") == "true",
             output_path=path("GITHUB_OUTPUT"),
             summary_path=path("GITHUB_STEP_SUMMARY"),
+            workspace=path("GITHUB_WORKSPACE"),
         )
 
     # -- annotations -------------------------------------------------------------------------
     def _command(self, name: str, message: str, **properties: object) -> None:
         props = {k: v for k, v in properties.items() if v is not None}
+        if isinstance(props.get("file"), str):
+            props["file"] = self._from_workspace(str(props["file"]))
         self.out.write(str(Command(name, props, self.redact(message))) + "\n")
         self.out.flush()
+
+    def _from_workspace(self, file: str) -> str:
+        """An absolute path inside the workspace, as GitHub wants it: relative to the repository root."""
+        if self.workspace is None or not Path(file).is_absolute():
+            return file
+        try:
+            return Path(file).resolve().relative_to(self.workspace.resolve()).as_posix()
+        except ValueError:
+            return file
 
     def error(
         self, message: str, *, file: str | None = None, line: int | None = None, title: str | None = None
