@@ -161,6 +161,7 @@ class World:
             event=pr_event(self.checkout),
             inputs=dict(inputs or {}),
         )
+        env["GITHUB_WORKSPACE"] = str(self.work)
         env.update(self.extra_env)
         env.update(extra)
         return env
@@ -180,6 +181,7 @@ class World:
             inputs={**dispatch_inputs, **(inputs or {})},
         )
         env["GITHUB_SHA"] = self.checkout.head()
+        env["GITHUB_WORKSPACE"] = str(self.work)
         env.update(self.extra_env)
         env.update(extra)
         return env
