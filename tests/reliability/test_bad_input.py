@@ -14,12 +14,13 @@ runner's own event payload, so the pull request shows a red check that links to 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.integration.repo_setup import ROOT, outputs
+from tests.integration.repo_setup import ROOT, outputs, pr_event
 from tests.reliability.harness import (
     Snapshot,
     World,
@@ -305,7 +306,8 @@ CASES = [
     ),
     pytest.param(
         Case(
-            "this machine seems to have no internet access. Use --dataset digits",
+            "this machine seems to have no internet access. Use --dataset digits (scikit-learn's bundled "
+            "digits, offline) or --dataset path/to/data.npz",
             inputs={"train-command": "python ml_task/train.py --dataset mnist --epochs 1"},
             shown="exited with status 2: train.py: error: could not download MNIST",
         ),
@@ -404,3 +406,13 @@ def test_rerun_after_a_failed_round_recovers(world: World) -> None:
     assert rerun.code == 0 and rerun.errors == [], rerun.out[-3000:]
     assert "Threshold met: accuracy 0.8000 ≥ 0.75 at round 1." in world.comment()
     assert [s[1] for s in world.statuses()] == ["pending", "failure", "pending", "success"]
+
+
+def test_config_error_on_a_fork_pull_request_writes_nothing(world: World) -> None:
+    """A fork's token is read-only: the configuration error is only annotated, nothing is sent."""
+    env = world.env({"threshold": "abc"})
+    Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps(pr_event(world.checkout, fork="someone/ml-repo")))
+    result = run_cli(env)
+    assert result.code == 2
+    assert 'got "abc"' in result.one_error().message
+    assert world.fake.exchanges == []
