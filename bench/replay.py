@@ -36,15 +36,20 @@ def _result(r: TrainResult) -> dict[str, Any]:
     }
 
 
-def replay(trajectory: dict[str, Any]) -> list[dict[str, Any]]:
+def replay(trajectory: dict[str, Any], cold_first: bool = False) -> list[dict[str, Any]]:
+    """One pass over the loop's rounds; ``cold_first`` alternates the order of the warm/cold pair."""
     task = TASKS[trajectory["task"]]
     rounds = []
     previous = None
     for spec in trajectory["rounds"]:
         build = build_function(source=spec["source"])
+        entry: dict[str, Any] = {}
+        want_cold = bool(trajectory.get("cold")) and previous is not None
+        if want_cold and cold_first:
+            entry["cold"] = _result(train(task, build, spec["epochs"], test_each_epoch=True))
         warm = train(task, build, spec["epochs"], warm_from=previous, test_each_epoch=True)
-        entry: dict[str, Any] = {"warm": _result(warm)}
-        if trajectory.get("cold") and previous is not None:
+        entry["warm"] = _result(warm)
+        if want_cold and not cold_first:
             entry["cold"] = _result(train(task, build, spec["epochs"], test_each_epoch=True))
         rounds.append(entry)
         previous = warm.model
@@ -58,7 +63,7 @@ def main(argv: list[str]) -> int:
     out: list[dict[str, Any]] = [{**t, "reps": []} for t in spec["trajectories"]]
     for rep in range(spec["repeats"]):
         for t in out:  # interleaved: every trajectory once per repeat, so load drifts hit all alike
-            t["reps"].append(replay(t))
+            t["reps"].append(replay(t, cold_first=rep % 2 == 1))
             print(f"replay {rep + 1}/{spec['repeats']} {t['task']} {t['policy']}", flush=True)
     Path(argv[1]).write_text(json.dumps({"trajectories": out, "wall_s": time.perf_counter() - started}))
     return 0

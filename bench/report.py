@@ -115,11 +115,22 @@ def warm_results(loops: Sequence[Mapping[str, Any]], trajectories: Sequence[Mapp
                 overall >= WARM_GOAL,
             )
         )
+        last = {}
+        for c in cases:  # the last replayed round of each loop: the model the loop ends with
+            last[(c["task"], c["policy"])] = c
+        worst_final = min(c["warm_final"].median - c["cold_final"].median for c in last.values())
+        verdicts.append(
+            Verdict(
+                "warm start never lowers the final accuracy (the last round of every loop)",
+                f"worst warm - cold: {worst_final:+.4f} over {len(last)} loops",
+                worst_final >= 0.0,
+            )
+        )
         worst = min(c["warm_final"].median - c["cold_final"].median for c in cases)
         verdicts.append(
             Verdict(
-                "warm start never lowers the final accuracy (every round of the suite)",
-                f"worst warm - cold: {worst:+.4f}",
+                "warm start never lowers the accuracy of any round (stricter: every round of every loop)",
+                f"worst warm - cold: {worst:+.4f} over {len(cases)} rounds",
                 worst >= 0.0,
             )
         )
@@ -196,7 +207,26 @@ def render(results: Mapping[str, Any]) -> str:
             )
         total = comp["total"]
         rows.append(
-            ["**total**", "", "", f"{total['diagnose']:.1f} s", "", f"{total['naive']:.1f} s", f"{total['ratio']:.2f}x"]
+            [
+                "**total, tasks both reached**",
+                "",
+                "",
+                f"{total['diagnose']:.1f} s",
+                "",
+                f"{total['naive']:.1f} s",
+                f"{total['ratio']:.2f}x",
+            ]
+        )
+        rows.append(
+            [
+                "total seconds spent, every task",
+                "",
+                "",
+                f"{total['all_diagnose']:.1f} s",
+                "",
+                f"{total['all_naive']:.1f} s",
+                f"{total['all_ratio']:.2f}x",
+            ]
         )
         out += [
             "## Rounds and training time to the threshold: diagnose vs naive",

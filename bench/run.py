@@ -290,7 +290,13 @@ def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
         done = subprocess.run(
             [str(KERAS_CT), "loop", "--commit"], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
         )
-    wall = time.perf_counter() - started
+    return parse_loop(work, task_name, policy, time.perf_counter() - started, done.returncode)
+
+
+def parse_loop(work: Path, task_name: str, policy: str, wall: float, returncode: int) -> dict[str, Any]:
+    """What a finished loop in ``work`` did: per-round metrics, each round's model source, the changes."""
+    task = TASKS[task_name]
+    log = work / "loop.log"
     rounds = []
     for n in range(1, task.max_rounds + 1):
         path = work / ".keras-ct" / f"round-{n}" / "metrics.json"
@@ -308,7 +314,7 @@ def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
     return {
         "task": task_name,
         "policy": policy,
-        "exit": done.returncode,
+        "exit": returncode,
         "wall_s": wall,
         "rounds": [
             {"accuracy": r["accuracy"], "duration_s": r["duration_s"], "epochs": e, "warm_start": r.get("warm_start")}
@@ -317,7 +323,7 @@ def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
         "sources": sources,
         "changes": changes,
         "reached": bool(rounds) and rounds[-1]["accuracy"] >= task.threshold,
-        "stopped": "" if done.returncode == 0 else last_line[:200],
+        "stopped": "" if returncode == 0 else last_line[:200],
     }
 
 
@@ -354,7 +360,8 @@ def policy_section(tmp: Path, repeats: int, tasks: list[str]) -> dict[str, Any]:
     )
     replays = json.loads((tmp / "replay-out.json").read_text())
     say(f"replays done in {time.perf_counter() - started:.0f}s")
-    return report.policy_results(loops, replays["trajectories"], TASKS)
+    raw = {"loops": loops, "trajectories": replays["trajectories"], "replay_wall_s": replays["wall_s"]}
+    return {**report.policy_results(loops, replays["trajectories"], TASKS), "raw": raw}
 
 
 # -- rounds per job --------------------------------------------------------------------------------------
@@ -388,6 +395,29 @@ def rounds_section(tmp: Path, repeats: int, overhead_result: dict[str, Any] | No
     return result
 
 
+def summaries(value: Any) -> Any:
+    """results.json back to figures: ``{"median", "min", "max", "n"}`` objects become ``Summary``."""
+    if isinstance(value, dict):
+        if set(value) == {"median", "min", "max", "n"}:
+            return Summary(value["median"], value["min"], value["max"], value["n"])
+        return {k: summaries(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [summaries(v) for v in value]
+    return value
+
+
+def rerender(out: Path) -> int:
+    """Recompute the verdicts and tables from a results.json (after a change to bench/stats or report)."""
+    results = summaries(json.loads((out / "results.json").read_text()))
+    if "policy" in results:
+        raw = results["policy"]["raw"]
+        results["policy"] = {**report.policy_results(raw["loops"], raw["trajectories"], TASKS), "raw": raw}
+    (out / "results.json").write_text(json.dumps(jsonable(results), indent=1) + "\n")
+    (out / "results.md").write_text(report.render(results))
+    say(f"re-rendered {out / 'results.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "out", help="results folder (default: bench/out)")
@@ -395,7 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="overhead,policy,rounds", help="sections, comma-separated")
     parser.add_argument("--tasks", default=",".join(TASKS), help="policy tasks, comma-separated")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--rerender", action="store_true", help="recompute the figures and tables from OUT/results.json only"
+    )
     args = parser.parse_args(argv)
+    if args.rerender:
+        return rerender(args.out)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(sections) - {"overhead", "policy", "rounds"}
     if unknown or args.repeats < 1:

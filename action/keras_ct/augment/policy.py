@@ -68,7 +68,12 @@ class Diagnosis:
 
     @property
     def overfits(self) -> bool:
-        return self.gap is not None and self.gap > OVERFIT_GAP
+        """A train-val gap above the margin once the training data is fit up to the threshold, or val
+        accuracy has stopped rising. While both still climb fast, the gap is mostly the lag of Keras'
+        train accuracy (a mean over the epoch) and a small validation set's noise, not overfitting."""
+        if self.gap is None or self.gap <= OVERFIT_GAP:
+            return False
+        return (self.train_accuracy or 0.0) >= self.threshold or not self.improving
 
     @property
     def improving(self) -> bool:
