@@ -34,14 +34,19 @@ BRANCH = "more-accuracy"
 GPU_LABELS = '["self-hosted","gpu"]'
 BOT = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-# The README demo's setting: the bundled model misses it on digits at 5 epochs, augmented models meet it.
-THRESHOLD = 0.95
+# At 5 epochs on digits the bundled model reaches 0.9444 (340 of 360 test images) and the rounds after
+# it stay within a few images of that: tests that need a miss use a threshold no round meets.
+THRESHOLD = 0.999
+# The loop test trains 10 epochs: round 1 reaches 0.9500 (342/360) and the first augmented model
+# 0.9639 (347/360), with warm start (measured here); the threshold sits between them, 2.5 images
+# from each, so a slightly different machine gives the same verdicts.
+LOOP_EPOCHS, LOOP_THRESHOLD = 10, 0.957
 
 
-def caller_edits(threshold: str, max_rounds: int) -> dict[str, str]:
+def caller_edits(threshold: str, max_rounds: int, epochs: int = 5) -> dict[str, str]:
     return {
         "train-command: python ml_task/train.py --dataset mnist": (
-            "train-command: python ml_task/train.py --dataset digits --epochs 5"
+            f"train-command: python ml_task/train.py --dataset digits --epochs {epochs}"
         ),
         "threshold: 0.99": f"threshold: {threshold}",
         "max-rounds: 5": f"max-rounds: {max_rounds}",
@@ -104,7 +109,7 @@ def replay_dispatches(world: World, limit: int) -> list[act_harness.ActRun]:
 
 
 def test_pull_request_round_then_dispatched_rounds_until_the_threshold_is_met(world: World) -> None:
-    world.create(caller_edits(threshold=str(THRESHOLD), max_rounds=4))
+    world.create(caller_edits(threshold=str(LOOP_THRESHOLD), max_rounds=4, epochs=LOOP_EPOCHS))
     head = open_pull_request(world)
 
     # (1) the pull_request event: plan on the CPU labels picks the GPU labels, round 1 misses.
@@ -121,7 +126,7 @@ def test_pull_request_round_then_dispatched_rounds_until_the_threshold_is_met(wo
     assert first.outputs("train")["passed"] == "false"
 
     accuracy_1 = metrics(world, 1)["accuracy"]
-    assert accuracy_1 < THRESHOLD
+    assert accuracy_1 < LOOP_THRESHOLD
     (comment,) = comments(world.fake, PR)
     assert f"{accuracy_1:.4f}" in comment.body
     assert [s.state for s in statuses(world.fake, head)] == ["pending", "pending"]
@@ -144,7 +149,7 @@ def test_pull_request_round_then_dispatched_rounds_until_the_threshold_is_met(wo
     assert final.returncode == 0, final.log[-6000:]
     assert final.job_succeeded("plan") and final.job_succeeded("train")
     assert (final.outputs("train")["passed"], final.outputs("train")["dispatched"]) == ("true", "false")
-    assert metrics(world, rounds)["accuracy"] >= THRESHOLD
+    assert metrics(world, rounds)["accuracy"] >= LOOP_THRESHOLD
     assert len(dispatches(world.fake)) == rounds - 1
     (comment,) = comments(world.fake, PR)  # one sticky comment, updated in place
     for number in range(1, rounds + 1):
@@ -156,7 +161,7 @@ def test_pull_request_round_then_dispatched_rounds_until_the_threshold_is_met(wo
 
 
 def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
-    world.create(caller_edits(threshold="0.999", max_rounds=2))
+    world.create(caller_edits(threshold=str(THRESHOLD), max_rounds=2))
     head = open_pull_request(world)
 
     first = world.act("pull_request", event_path=world.pull_request_event(PR, BRANCH, head))
@@ -203,7 +208,7 @@ def test_the_train_job_asks_for_exactly_the_gpu_labels(world: World) -> None:
 
 
 def test_fork_pull_request_never_reaches_gpu_labels_and_writes_nothing(world: World) -> None:
-    world.create(caller_edits(threshold="0.92", max_rounds=4))
+    world.create(caller_edits(threshold=str(THRESHOLD), max_rounds=4))
     sha = world.branch(
         BRANCH, {"ml_task/model.py": ("def build_model():", "def build_model():  # from a fork")}
     )
