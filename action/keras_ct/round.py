@@ -137,16 +137,17 @@ def resume_dir(cfg: Config, round_number: int) -> Path:
     and the files it names (the training script). A backup left by other code (the author changed
     the model after a crash) is never resumed: it would not load, or would resume a different run."""
     digest = hashlib.sha256()
-    digest.update(cfg.model_function.encode() + b"\0" + cfg.train_command.encode() + b"\0")
+    digest.update(f"{cfg.model_file}\0{cfg.model_function}\0{cfg.train_command}\0".encode())
     try:
         argv = shlex.split(cfg.train_command)
     except ValueError:
         argv = []
     for path in (cfg.model_path, *(cfg.resolve(Path(arg)) for arg in argv[1:])):
         if path.is_file():
-            # Code by content; anything else (a dataset of gigabytes) by size only.
+            # Code by content; anything else (a dataset of gigabytes) by size only. No absolute paths:
+            # a rerun on another runner (another workspace folder) must find the same folder.
             content = path.read_bytes() if path.suffix == ".py" or path == cfg.model_path else b""
-            digest.update(f"{path}\0{path.stat().st_size}\0".encode() + content)
+            digest.update(f"{path.stat().st_size}\0".encode() + content + b"\0")
     return cfg.checkpoint_path(round_number) / digest.hexdigest()[:16]
 
 
