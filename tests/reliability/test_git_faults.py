@@ -33,7 +33,18 @@ def test_branch_moved_while_training_no_push_no_dispatch(world: World) -> None:
     trained = world.checkout.head()
     clone = world.tmp / "dev"
     git(world.tmp, "clone", "-q", "--branch", world.checkout.branch, str(world.checkout.bare), str(clone))
-    git(clone, "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-q", "--allow-empty", "-m", "wip")
+    git(
+        clone,
+        "-c",
+        "user.name=Dev",
+        "-c",
+        "user.email=dev@example.com",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "wip",
+    )
     theirs = git(clone, "rev-parse", "HEAD")
     # The train command pushes the other commit first: the branch moves while the round runs.
     push_then_train = python_command(
@@ -46,7 +57,10 @@ def test_branch_moved_while_training_no_push_no_dispatch(world: World) -> None:
 
     assert result.code == 1
     error = result.one_error().message
-    assert f"branch {world.checkout.branch} moved on origin while this round ran: it is now at {theirs[:12]}" in error
+    assert (
+        f"branch {world.checkout.branch} moved on origin while this round ran: it is now at {theirs[:12]}"
+        in error
+    )
     assert "did not push and did not dispatch" in error
     assert world.checkout.remote_head() == theirs  # their commit stays; ours was not pushed
     assert world.repo.dispatches == []
@@ -106,7 +120,9 @@ def test_two_runs_for_one_pr_the_older_stops_the_newer_owns_the_loop(world: Worl
     it dispatched its round 2 once, and the comment is B's.
     """
     strict = {"threshold": "0.95"}
-    assert run_wired(world.env(strict), api=fast_client(world)).code == 0  # round 1: c1 pushed, round 2 dispatched
+    assert (
+        run_wired(world.env(strict), api=fast_client(world)).code == 0
+    )  # round 1: c1 pushed, round 2 dispatched
     c1 = world.checkout.remote_head()
     world.repo.pulls[PR_NUMBER].head_sha = c1
 
@@ -132,7 +148,9 @@ def test_two_runs_for_one_pr_the_older_stops_the_newer_owns_the_loop(world: Worl
         world.repo.pulls[PR_NUMBER].head_sha = theirs
         b = second_checkout(world, "run-b")
         (tmp_path / "b").mkdir()
-        env_b = actions_env(tmp_path / "b", b, world.fake.api_url, WRITE_TOKEN, event=pr_event(b), inputs=strict)
+        env_b = actions_env(
+            tmp_path / "b", b, world.fake.api_url, WRITE_TOKEN, event=pr_event(b), inputs=strict
+        )
         result_b = run_wired(env_b, api=fast_client(world))
     finally:
         go.touch()
@@ -148,7 +166,10 @@ def test_two_runs_for_one_pr_the_older_stops_the_newer_owns_the_loop(world: Worl
     assert a.code == 1
     assert "moved on origin while this round ran" in a.one_error().message
     dispatched = [d.inputs["round"] for d in world.repo.dispatches]
-    assert dispatched == ["2", "2"]  # round 1 of the first attempt, round 1 of B: never round 3, never twice for B
+    assert dispatched == [
+        "2",
+        "2",
+    ]  # round 1 of the first attempt, round 1 of B: never round 3, never twice for B
     # The comment belongs to B: its round 1, its dispatch; A did not overwrite it with its older view.
     body = world.comment()
     assert "Round 1: accuracy 0.9000 < 0.95; round 2 is on its way." in body
