@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render the README's action input and output tables from action.yml (the one source).
+"""Render the README's input and output tables from action.yml and the reusable workflow (the sources).
 
 .venv/bin/python tools/readme_tables.py          # rewrite README.md in place
 .venv/bin/python tools/readme_tables.py --check  # exit 1 when README.md is out of date
@@ -17,6 +17,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def render_workflow(workflow: dict) -> str:
+    trigger = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    rows = ["| input | type | default | description |", "|---|---|---|---|"]
+    for name, spec in trigger["workflow_call"]["inputs"].items():
+        default = spec.get("default", "")
+        shown = f"`{default}`" if default != "" else "—"
+        rows.append(f"| `{name}` | {spec.get('type', 'string')} | {_cell(shown)} | {_cell(spec.get('description', ''))} |")
+    outputs = trigger["workflow_call"].get("outputs", {})
+    rows += ["", "| output | description |", "|---|---|"]
+    rows += [f"| `{name}` | {_cell(spec.get('description', ''))} |" for name, spec in outputs.items()]
+    return "\n".join(rows)
 
 
 def render(action: dict) -> dict[str, str]:
@@ -48,7 +61,8 @@ def main(argv: list[str]) -> int:
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     path = ROOT / "README.md"
     current = path.read_text(encoding="utf-8")
-    wanted = apply(current, render(action))
+    workflow = yaml.safe_load((ROOT / ".github/workflows/continuous-training.yml").read_text(encoding="utf-8"))
+    wanted = apply(current, {**render(action), "workflow-inputs-table": render_workflow(workflow)})
     if "--check" in argv:
         if wanted != current:
             print(
