@@ -127,19 +127,33 @@ def run_config(name: str, switches: dict[str, str], args: argparse.Namespace, da
     }
 
 
+def _median_row(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+    row = dict(ok[0])
+    for key in ("accuracy", "first_epoch_s", "epoch_s", "images_per_s", "wall_s"):
+        values = [r[key] for r in ok if r.get(key) is not None]
+        row[key] = statistics.median(values) if values else None
+        row[f"{key}_range"] = (min(values), max(values)) if values else None
+    row["n"] = len(ok)
+    return row
+
+
 def table(rows: list[dict[str, Any]], baseline: float | None) -> str:
     lines = [
-        "| configuration | images/s | epoch s (steady) | first epoch s | test accuracy | vs baseline |",
-        "|---|---|---|---|---|---|",
+        "| configuration | images/s (min-max) | epoch s (steady) | first epoch s | test accuracy | vs baseline | n |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['config']} | failed: {r['error'][:120]} | | | | |")
+            lines.append(f"| {r['config']} | failed: {r['error'][:120]} | | | | | |")
             continue
         speed = f"{r['images_per_s'] / baseline:.2f}x" if baseline and r["images_per_s"] else ""
+        low, high = r.get("images_per_s_range") or (r["images_per_s"], r["images_per_s"])
         lines.append(
-            f"| {r['config']} | {r['images_per_s']:,.0f} | {r['epoch_s']:.2f} | {r['first_epoch_s']:.2f} "
-            f"| {r['accuracy']:.4f} | {speed} |"
+            f"| {r['config']} | {r['images_per_s']:,.0f} ({low:,.0f}-{high:,.0f}) | {r['epoch_s']:.2f} "
+            f"| {r['first_epoch_s']:.2f} | {r['accuracy']:.4f} | {speed} | {r['n']} |"
         )
     return "\n".join(lines)
 
@@ -151,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=60_000, help="training images (default: 60000)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--configs", default="", help="comma-separated names (default: all, or the CPU set)")
+    parser.add_argument("--configs", default="", help="names separated by ';' (default: all, or the CPU set)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per configuration, interleaved (median)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("KERAS_HOME", str(args.out / "keras-home"))
@@ -159,21 +174,23 @@ def main(argv: list[str] | None = None) -> int:
     data = args.out / "mnist-shaped.npz"
     source = mnist_shaped(data, args.samples)
     args.fit_images = int(min(args.samples, 60_000) * 0.9)  # train.py holds out 10% for validation
-    names = [c.strip() for c in args.configs.split(",") if c.strip()] or list(CPU_CONFIGS if cpu else CONFIGS)
-    rows = []
-    for name in names:
-        rows.append(run_config(name, CONFIGS[name], args, data, cpu))
-        r = rows[-1]
-        print(
-            f"{name}: " + (f"failed: {r['error']}" if "error" in r else
-                           f"{r['images_per_s']:,.0f} images/s, epoch {r['epoch_s']:.2f}s, accuracy {r['accuracy']:.4f}"),
-            flush=True,
-        )  # fmt: skip
+    names = [c.strip() for c in args.configs.split(";") if c.strip()] or list(CPU_CONFIGS if cpu else CONFIGS)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for rep in range(args.repeats):  # interleaved: every configuration once per repeat
+        for name in names:
+            r = run_config(name, CONFIGS[name], args, data, cpu)
+            runs[name].append(r)
+            print(
+                f"[{rep + 1}/{args.repeats}] {name}: " + (f"failed: {r['error']}" if "error" in r else
+                f"{r['images_per_s']:,.0f} images/s, epoch {r['epoch_s']:.2f}s, accuracy {r['accuracy']:.4f}"),
+                flush=True,
+            )  # fmt: skip
+    rows = [_median_row(name, rs) for name, rs in runs.items()]
     base = next((r.get("images_per_s") for r in rows if r["config"].startswith("baseline")), None)
     hardware = next((r["hardware"] for r in rows if r.get("hardware")), "unknown")
     text = (
         f"Device: {'CPU (GPUs hidden)' if cpu else hardware}; data: {source}; {args.epochs} epochs, "
-        f"batch {args.batch_size}; one run per configuration.\n\n" + table(rows, base) + "\n"
+        f"batch {args.batch_size}; median of {args.repeats} interleaved run(s) per configuration.\n\n" + table(rows, base) + "\n"
     )
     (args.out / "results.md").write_text(text)
     (args.out / "results.json").write_text(json.dumps({"source": source, "rows": rows, "cpu": cpu}, indent=1))

@@ -10,7 +10,8 @@
 # images/s, epoch time and accuracy for each, then the same on the CPU for comparison.
 # Results: $OUT/gpu/results.{md,json} and $OUT/cpu/results.{md,json} (OUT defaults to bench/out).
 # Environment: PYTHON (interpreter to use), GPU_SAMPLES / CPU_SAMPLES (training images, default
-# 60000 / 12000), EPOCHS (default 3), BUDGET_S (seconds for the GPU half, default 200).
+# 60000 / 12000), EPOCHS (default 3), GPU_REPEATS / CPU_REPEATS (interleaved runs per configuration,
+# default 1 / 3), BUDGET_S (seconds for the GPU half, default 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ OUT=${OUT:-bench/out}
 GPU_SAMPLES=${GPU_SAMPLES:-60000}
 CPU_SAMPLES=${CPU_SAMPLES:-12000}
 EPOCHS=${EPOCHS:-3}
+GPU_REPEATS=${GPU_REPEATS:-1}
+CPU_REPEATS=${CPU_REPEATS:-3}
 BUDGET_S=${BUDGET_S:-200}
 CPU_ONLY=false
 [ "${1:-}" = "--cpu-only" ] && CPU_ONLY=true
@@ -59,11 +62,11 @@ if ! $CPU_ONLY; then
     [ "$gpus" != "0" ] || { echo "::error::TensorFlow still sees no GPU (driver/CUDA mismatch?)" >&2; exit 1; }
   fi
   echo "== GPU half: $gpus GPU(s), $GPU_SAMPLES images, $EPOCHS epochs, every switch"
-  timeout "$BUDGET_S" "$PY" bench/gpu_bench.py --out "$OUT/gpu" --samples "$GPU_SAMPLES" --epochs "$EPOCHS" \
+  timeout "$BUDGET_S" "$PY" bench/gpu_bench.py --out "$OUT/gpu" --samples "$GPU_SAMPLES" --epochs "$EPOCHS" --repeats "$GPU_REPEATS" \
     || echo "::warning::the GPU half stopped early (budget ${BUDGET_S}s or a failed configuration); see $OUT/gpu"
 fi
 
 echo "== CPU half: GPUs hidden, $CPU_SAMPLES images, $EPOCHS epochs"
-"$PY" bench/gpu_bench.py --out "$OUT/cpu" --device cpu --samples "$CPU_SAMPLES" --epochs "$EPOCHS"
+"$PY" bench/gpu_bench.py --out "$OUT/cpu" --device cpu --samples "$CPU_SAMPLES" --epochs "$EPOCHS" --repeats "$CPU_REPEATS"
 
 echo "== done in $(( $(date +%s) - started )) s; results in $OUT/gpu and $OUT/cpu"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,7 +36,10 @@ def policy_results(
             sum(r["duration_s"] for r in lp["rounds"])
         ]
         if reps:
-            diffs = [abs(r["warm"]["accuracy"] - lr["accuracy"]) for r, lr in zip(reps[0], lp["rounds"], strict=True)]
+            diffs = [
+                abs(r["warm"]["accuracy"] - lr["accuracy"])
+                for r, lr in zip(reps[0], lp["rounds"], strict=True)
+            ]
             reproduced[f"{lp['task']}/{lp['policy']}"] = max(diffs, default=0.0)
         runs.append(
             PolicyRun(
@@ -48,6 +52,10 @@ def policy_results(
                 final_accuracy=lp["rounds"][-1]["accuracy"] if lp["rounds"] else 0.0,
                 changes=tuple(lp["changes"]),
                 stopped=lp["stopped"],
+                trajectory=tuple(
+                    (hashlib.sha256(src.encode()).hexdigest()[:12], r["epochs"])
+                    for src, r in zip(lp["sources"], lp["rounds"], strict=True)
+                ),
             )
         )
     comparison = compare_policies(runs)
@@ -63,7 +71,9 @@ def policy_results(
     }
 
 
-def warm_results(loops: Sequence[Mapping[str, Any]], trajectories: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def warm_results(
+    loops: Sequence[Mapping[str, Any]], trajectories: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     """Every round after the first of a replayed loop, warm against cold: epochs/seconds to the cold accuracy."""
     changes = {(lp["task"], lp["policy"]): lp["changes"] for lp in loops}
     cases = []
@@ -97,7 +107,9 @@ def warm_results(loops: Sequence[Mapping[str, Any]], trajectories: Sequence[Mapp
                     else None,
                     "reached": f"{len(reached)}/{len(pairs)}",
                     "epochs_saved": Summary.of([s[0] for s in reached]) if reached else None,
-                    "seconds_saved": Summary.of([s[1] for s in reached if s[1] is not None]) if reached else None,
+                    "seconds_saved": Summary.of([s[1] for s in reached if s[1] is not None])
+                    if reached
+                    else None,
                     "cold_final": Summary.of([p.cold_curve[-1] for p in pairs]),
                     "warm_final": Summary.of([p.warm_curve[-1] for p in pairs]),
                 }
@@ -180,8 +192,14 @@ def render(results: Mapping[str, Any]) -> str:
                     ["ratio run / bare (paired)", _s(o["ratio"], 3)],
                     ["orchestrator's own time (wall - training subprocess)", _s(o["own_s"], unit=" s")],
                     ["orchestrator's own CPU time", _s(o["own_cpu_s"], unit=" s")],
-                    ["orchestrator peak RSS (getrusage, keras-ct process only)", _s(o["peak_rss_mb"], 1, " MB")],
-                    ["TensorFlow/Keras imported by the orchestrator", "yes" if o["tensorflow_imported"] else "no"],
+                    [
+                        "orchestrator peak RSS (getrusage, keras-ct process only)",
+                        _s(o["peak_rss_mb"], 1, " MB"),
+                    ],
+                    [
+                        "TensorFlow/Keras imported by the orchestrator",
+                        "yes" if o["tensorflow_imported"] else "no",
+                    ],
                 ],
             ),
             "",
@@ -202,7 +220,8 @@ def render(results: Mapping[str, Any]) -> str:
                     _s(entry["diagnose_s"], unit=" s"),
                     _run_cell(n),
                     _s(entry["naive_s"], unit=" s"),
-                    f"{entry['ratio']:.2f}x",
+                    f"{entry['ratio']:.2f}x"
+                    + (" (same models and epochs)" if entry["same_training"] else ""),
                 ]
             )
         total = comp["total"]
@@ -234,12 +253,18 @@ def render(results: Mapping[str, Any]) -> str:
             "One real `keras-ct loop --policy X --commit` per task and policy (warm start on, the default) "
             "gives the rounds; the training seconds are the median over replays of every round of that loop "
             "(same models, epochs and warm starts, one process). Replayed accuracies differ from the loop's "
-            "by at most "
-            + ", ".join(f"{k} {v:.4f}" for k, v in p["reproduced_max_diff"].items())
-            + ".",
+            "by at most " + ", ".join(f"{k} {v:.4f}" for k, v in p["reproduced_max_diff"].items()) + ".",
             "",
             markdown_table(
-                ["task", "start acc / threshold", "diagnose", "diagnose train s", "naive", "naive train s", "naive/diagnose"],
+                [
+                    "task",
+                    "start acc / threshold",
+                    "diagnose",
+                    "diagnose train s",
+                    "naive",
+                    "naive train s",
+                    "naive/diagnose",
+                ],
                 rows,
             ),
             "",
@@ -253,7 +278,9 @@ def render(results: Mapping[str, Any]) -> str:
                     f"{c['task']} ({c['policy']}) round {c['round']}: {c['change']}",
                     f"{c['target'].median:.3f}",
                     f"{c['cold_epochs'].median:.0f} of {c['epochs']}",
-                    "never" if c["warm_epochs"] is None else f"{c['warm_epochs'].median:.0f} ({c['reached']})",
+                    "never"
+                    if c["warm_epochs"] is None
+                    else f"{c['warm_epochs'].median:.0f} ({c['reached']})",
                     _pct(c["epochs_saved"]),
                     _pct(c["seconds_saved"]),
                     f"{c['cold_final'].median:.3f} → {c['warm_final'].median:.3f}",
@@ -268,7 +295,15 @@ def render(results: Mapping[str, Any]) -> str:
                 "accuracy first reaches the cold run's final accuracy, and the training seconds to get there.",
                 "",
                 markdown_table(
-                    ["round", "cold final acc (target)", "cold epochs", "warm epochs", "epochs saved", "seconds saved", "final acc cold → warm"],
+                    [
+                        "round",
+                        "cold final acc (target)",
+                        "cold epochs",
+                        "warm epochs",
+                        "epochs saved",
+                        "seconds saved",
+                        "final acc cold → warm",
+                    ],
                     wrows,
                 ),
                 "",
@@ -299,4 +334,6 @@ def render(results: Mapping[str, Any]) -> str:
 def _run_cell(run: PolicyRun) -> str:
     state = "reached" if run.reached else "**not reached**"
     changes = ", ".join(run.changes) if run.changes else "none"
-    return f"{run.rounds} round(s), {run.epochs} epochs, {state} ({run.final_accuracy:.3f}); changes: {changes}"
+    return (
+        f"{run.rounds} round(s), {run.epochs} epochs, {state} ({run.final_accuracy:.3f}); changes: {changes}"
+    )

@@ -125,12 +125,18 @@ class PolicyRun:
     final_accuracy: float
     changes: Sequence[str] = ()
     stopped: str = ""
+    #: What was trained, round by round (e.g. (model source digest, epochs)): two runs with the same
+    #: trajectory did the same training, so their seconds differ only by measurement noise.
+    trajectory: Sequence[Any] = ()
 
 
 def compare_policies(
     runs: Sequence[PolicyRun], *, better: str = "diagnose", baseline: str = "naive"
 ) -> dict[str, Any]:
     """Per task and in total: training seconds of ``better`` against ``baseline``, with the goals.
+
+    Two runs that trained the same models for the same epochs (equal ``trajectory``) count as equal
+    time whatever the noise in their seconds.
 
     A run that did not reach the threshold spent its seconds without getting there: its time to the
     threshold is unknown (infinite when its policy had no change left). Per task, the goal (never more
@@ -154,7 +160,7 @@ def compare_policies(
         a, b = pair[better], pair[baseline]
         sa, sb = Summary.of(a.train_s), Summary.of(b.train_s)
         if a.reached and b.reached:
-            ok = sa.median <= sb.median
+            ok = sa.median <= sb.median or (bool(a.trajectory) and tuple(a.trajectory) == tuple(b.trajectory))
             both[better] += sa.median
             both[baseline] += sb.median
         elif a.reached:
@@ -176,6 +182,7 @@ def compare_policies(
                 f"{baseline}_s": sb,
                 "ratio": sb.median / sa.median if sa.median > 0 else math.inf,
                 "ok": ok,
+                "same_training": bool(a.trajectory) and tuple(a.trajectory) == tuple(b.trajectory),
             }
         )
     ratio = both[baseline] / both[better] if both[better] > 0 else math.nan

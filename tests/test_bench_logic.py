@@ -223,7 +223,7 @@ K80 = GPU("Tesla K80", (3, 7))
 @pytest.mark.parametrize(
     ("hardware", "env", "expected"),
     [
-        pytest.param(Hardware(), {}, ("off", 1, False, "off"), id="cpu-everything-off"),
+        pytest.param(Hardware(), {}, ("off", 21, False, "off"), id="cpu-small-model-steps-per-execution"),
         pytest.param(Hardware((T4,)), {}, ("mixed_float16", 21, True, "off"), id="one-T4"),
         pytest.param(Hardware((K80,)), {}, ("off", 21, True, "off"), id="old-gpu-no-mixed-precision"),
         pytest.param(
@@ -242,7 +242,7 @@ K80 = GPU("Tesla K80", (3, 7))
         pytest.param(
             Hardware(),
             {"KERAS_CT_TF_DATA": "on", "KERAS_CT_DISTRIBUTE": "off"},
-            ("off", 1, True, "off"),
+            ("off", 21, True, "off"),
             id="cpu-tf-data-on",
         ),
     ],
@@ -258,6 +258,7 @@ def test_decide_auto_detects_and_overrides(
 def test_decide_large_model_runs_one_step_per_call() -> None:
     assert decide(Hardware((T4,)), {}, params=25_000_000, steps_per_epoch=500).steps_per_execution == 1
     assert decide(Hardware((T4,)), {}, params=1000, steps_per_epoch=500).steps_per_execution == 32
+    assert decide(Hardware(), {"KERAS_CT_STEPS_PER_EXECUTION": "1"}, params=1000).steps_per_execution == 1
 
 
 @pytest.mark.parametrize(
@@ -291,3 +292,13 @@ def test_warm_results_final_accuracy_is_judged_on_each_loops_last_round() -> Non
     _, final, every_round = result["verdicts"]
     assert final.met and final.value == "worst warm - cold: +0.0500 over 1 loops"
     assert not every_round.met and every_round.value == "worst warm - cold: -0.0100 over 2 rounds"
+
+
+def test_compare_policies_same_training_is_equal_time_despite_noise() -> None:
+    same = (("abc", 4), ("def", 4))
+    diagnose = PolicyRun("seq", "diagnose", 2, True, 8, [10.4, 10.6], 0.95, trajectory=same)
+    naive = PolicyRun("seq", "naive", 2, True, 8, [10.1, 10.3], 0.95, trajectory=same)
+    result = compare_policies([diagnose, naive])
+    assert result["tasks"][0]["ok"] and result["tasks"][0]["same_training"]
+    other = PolicyRun("seq", "naive", 2, True, 8, [10.1, 10.3], 0.95, trajectory=(("abc", 4), ("xyz", 4)))
+    assert compare_policies([diagnose, other])["tasks"][0]["ok"] is False
