@@ -48,8 +48,8 @@ def caller_edits(threshold: str, max_rounds: int, epochs: int = 5) -> dict[str, 
         "train-command: python ml_task/train.py --dataset mnist": (
             f"train-command: python ml_task/train.py --dataset digits --epochs {epochs}"
         ),
-        "threshold: 0.99": f"threshold: {threshold}",
-        "max-rounds: 5": f"max-rounds: {max_rounds}",
+        'threshold: "0.99"': f'threshold: "{threshold}"',
+        'max-rounds: "5"': f'max-rounds: "{max_rounds}"',
         'python-version: "3.12"': f'python-version: "{PYTHON}"',
         # The interpreter the setup-python stand-in provides already has the model's requirements.
         "      requirements-file: ml_task/requirements.txt\n": "",
