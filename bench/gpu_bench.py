@@ -91,7 +91,9 @@ def mnist_shaped(path: Path, samples: int) -> str:
     return f"{source}, {min(samples, len(x_train))} training images"
 
 
-def run_config(name: str, switches: dict[str, str], args: argparse.Namespace, data: Path, cpu: bool) -> dict[str, Any]:
+def run_config(
+    name: str, switches: dict[str, str], args: argparse.Namespace, data: Path, cpu: bool
+) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERAS_CT_")}
     env.update(switches)
     env.update(
@@ -190,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     hardware = next((r["hardware"] for r in rows if r.get("hardware")), "unknown")
     text = (
         f"Device: {'CPU (GPUs hidden)' if cpu else hardware}; data: {source}; {args.epochs} epochs, "
-        f"batch {args.batch_size}; median of {args.repeats} interleaved run(s) per configuration.\n\n" + table(rows, base) + "\n"
+        f"batch {args.batch_size}; median of {args.repeats} interleaved run(s) per configuration.\n\n"
+        + table(rows, base)
+        + "\n"
     )
     (args.out / "results.md").write_text(text)
     (args.out / "results.json").write_text(json.dumps({"source": source, "rows": rows, "cpu": cpu}, indent=1))

@@ -25,6 +25,9 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parent / "action")]
 from bench.tasks import TASKS  # noqa: E402
 from bench.tasks.train import TrainResult, build_function, train  # noqa: E402
 
+#: Test-accuracy probes per epoch: the seconds to reach a target are measured to a quarter epoch.
+PROBES = 4
+
 
 def _result(r: TrainResult) -> dict[str, Any]:
     return {
@@ -33,6 +36,7 @@ def _result(r: TrainResult) -> dict[str, Any]:
         "epoch_s": r.epoch_s,
         "test_curve": r.test_curve,
         "warm": r.warm,
+        "probes": r.probes,
     }
 
 
@@ -46,11 +50,17 @@ def replay(trajectory: dict[str, Any], cold_first: bool = False) -> list[dict[st
         entry: dict[str, Any] = {}
         want_cold = bool(trajectory.get("cold")) and previous is not None
         if want_cold and cold_first:
-            entry["cold"] = _result(train(task, build, spec["epochs"], test_each_epoch=True))
-        warm = train(task, build, spec["epochs"], warm_from=previous, test_each_epoch=True)
+            entry["cold"] = _result(
+                train(task, build, spec["epochs"], test_each_epoch=True, probes_per_epoch=PROBES)
+            )
+        warm = train(
+            task, build, spec["epochs"], warm_from=previous, test_each_epoch=True, probes_per_epoch=PROBES
+        )
         entry["warm"] = _result(warm)
         if want_cold and not cold_first:
-            entry["cold"] = _result(train(task, build, spec["epochs"], test_each_epoch=True))
+            entry["cold"] = _result(
+                train(task, build, spec["epochs"], test_each_epoch=True, probes_per_epoch=PROBES)
+            )
         rounds.append(entry)
         previous = warm.model
     return rounds

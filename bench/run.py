@@ -133,7 +133,7 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> float:
 
 # -- overhead ------------------------------------------------------------------------------------------
 
-MEASURE = '''
+MEASURE = """
 import json, resource, sys, time
 started = time.perf_counter()
 import keras_ct.round as engine
@@ -154,7 +154,7 @@ with open(sys.argv[1], "w") as fh:
                "cpu_s": usage.ru_utime + usage.ru_stime, "in_process_s": time.perf_counter() - started,
                "tensorflow_imported": "tensorflow" in sys.modules or "keras" in sys.modules}, fh)
 sys.exit(rc)
-'''
+"""
 
 
 class FakeGitHub:
@@ -250,7 +250,9 @@ def overhead(tmp: Path, repeats: int) -> dict[str, Any]:
         "tensorflow_imported": any(s["tensorflow_imported"] for s in stats),
         "api_requests_per_run": requests,
         "train_timings": {
-            k: Summary.of([t[k] for t in timings]) for k, v in timings[0].items() if isinstance(v, int | float)
+            k: Summary.of([t[k] for t in timings])
+            for k, v in timings[0].items()
+            if isinstance(v, int | float)
         },
     }
 
@@ -277,7 +279,9 @@ def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
     # The epochs live in the copy's own training script, as in ml_task/train.py: keras-ct's epochs change
     # edits EPOCHS there and the next round's process reads it. (An --epochs in .keras-ct.yml's
     # train-command is read once per keras-ct process, so within one loop it would not change.)
-    (work / "train.py").write_text(WRAPPER.format(epochs=task.epochs, task=task_name, script=HERE / "tasks" / "train.py"))
+    (work / "train.py").write_text(
+        WRAPPER.format(epochs=task.epochs, task=task_name, script=HERE / "tasks" / "train.py")
+    )
     (work / ".keras-ct.yml").write_text(
         f"model-file: model.py\ntrain-command: python train.py\nthreshold: {task.threshold}\n"
         f"max-rounds: {task.max_rounds}\npolicy: {policy}\n"
@@ -288,7 +292,12 @@ def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
     started = time.perf_counter()
     with log.open("wb") as out:
         done = subprocess.run(
-            [str(KERAS_CT), "loop", "--commit"], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+            [str(KERAS_CT), "loop", "--commit"],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
         )
     return parse_loop(work, task_name, policy, time.perf_counter() - started, done.returncode)
 
@@ -317,7 +326,12 @@ def parse_loop(work: Path, task_name: str, policy: str, wall: float, returncode:
         "exit": returncode,
         "wall_s": wall,
         "rounds": [
-            {"accuracy": r["accuracy"], "duration_s": r["duration_s"], "epochs": e, "warm_start": r.get("warm_start")}
+            {
+                "accuracy": r["accuracy"],
+                "duration_s": r["duration_s"],
+                "epochs": e,
+                "warm_start": r.get("warm_start"),
+            }
             for r, e in zip(rounds, epochs, strict=True)
         ],
         "sources": sources,
@@ -334,7 +348,9 @@ def policy_section(tmp: Path, repeats: int, tasks: list[str]) -> dict[str, Any]:
             say(f"policy: keras-ct loop --policy {policy} on {name}")
             result = loop(tmp, name, policy)
             accs = ", ".join(f"{r['accuracy']:.3f}" for r in result["rounds"])
-            say(f"  {len(result['rounds'])} round(s) [{accs}] reached={result['reached']} ({result['wall_s']:.0f}s)")
+            say(
+                f"  {len(result['rounds'])} round(s) [{accs}] reached={result['reached']} ({result['wall_s']:.0f}s)"
+            )
             loops.append(result)
     spec = {
         "repeats": repeats,
@@ -343,7 +359,10 @@ def policy_section(tmp: Path, repeats: int, tasks: list[str]) -> dict[str, Any]:
                 "task": lp["task"],
                 "policy": lp["policy"],
                 "cold": lp["policy"] == "diagnose" or lp["task"] == "digits_cnn",
-                "rounds": [{"source": s, "epochs": r["epochs"]} for s, r in zip(lp["sources"], lp["rounds"], strict=True)],
+                "rounds": [
+                    {"source": s, "epochs": r["epochs"]}
+                    for s, r in zip(lp["sources"], lp["rounds"], strict=True)
+                ],
             }
             for lp in loops
             if lp["rounds"]
@@ -421,7 +440,9 @@ def rerender(out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "out", help="results folder (default: bench/out)")
-    parser.add_argument("--repeats", type=int, default=MIN_RUNS, help=f"runs per figure (default: {MIN_RUNS})")
+    parser.add_argument(
+        "--repeats", type=int, default=MIN_RUNS, help=f"runs per figure (default: {MIN_RUNS})"
+    )
     parser.add_argument("--only", default="overhead,policy,rounds", help="sections, comma-separated")
     parser.add_argument("--tasks", default=",".join(TASKS), help="policy tasks, comma-separated")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")

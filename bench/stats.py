@@ -83,6 +83,9 @@ class WarmCase:
     cold_epoch_s: Sequence[float]
     warm_curve: Sequence[float]
     warm_epoch_s: Sequence[float]
+    #: Finer probes, when recorded: (training seconds so far, test accuracy), a few per epoch.
+    cold_probes: Sequence[Sequence[float]] = ()
+    warm_probes: Sequence[Sequence[float]] = ()
 
     @property
     def target(self) -> float:
@@ -107,9 +110,27 @@ class WarmCase:
         warm_s = seconds_to(self.warm_epoch_s, warm_e) or 0.0
         return 1 - warm_e / cold_e, (1 - warm_s / cold_s) if cold_s > 0 else None
 
+    def probe_seconds(self) -> tuple[float | None, float | None]:
+        """Training seconds until the probes first reach the target: (cold, warm); None when never."""
+        return _first_probe(self.cold_probes, self.target), _first_probe(self.warm_probes, self.target)
+
+    def probe_saving(self) -> float | None:
+        """Fraction of training seconds saved, measured between probes (None without probes or target)."""
+        cold, warm = self.probe_seconds()
+        if cold is None or warm is None or cold <= 0:
+            return None
+        return 1 - warm / cold
+
     def final_delta(self) -> float:
         """Warm minus cold final accuracy after the same epochs."""
         return self.warm_curve[-1] - self.cold_curve[-1]
+
+
+def _first_probe(probes: Sequence[Sequence[float]], target: float) -> float | None:
+    for seconds, accuracy in probes:
+        if accuracy >= target - 1e-9:
+            return float(seconds)
+    return None
 
 
 @dataclass(frozen=True)

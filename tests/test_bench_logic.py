@@ -302,3 +302,18 @@ def test_compare_policies_same_training_is_equal_time_despite_noise() -> None:
     assert result["tasks"][0]["ok"] and result["tasks"][0]["same_training"]
     other = PolicyRun("seq", "naive", 2, True, 8, [10.1, 10.3], 0.95, trajectory=(("abc", 4), ("xyz", 4)))
     assert compare_policies([diagnose, other])["tasks"][0]["ok"] is False
+
+
+def test_warm_case_probes_time_the_target_within_an_epoch() -> None:
+    case = WarmCase(
+        cold_curve=[0.6, 0.9],
+        cold_epoch_s=[1.0, 1.0],
+        warm_curve=[0.9, 0.95],
+        warm_epoch_s=[1.0, 1.0],
+        cold_probes=[(0.5, 0.4), (1.0, 0.6), (1.5, 0.85), (2.0, 0.9)],
+        warm_probes=[(0.5, 0.91), (1.0, 0.9), (1.5, 0.93), (2.0, 0.95)],
+    )
+    assert case.warm_epochs() == 1 and case.cold_epochs() == 2  # whole epochs: 50% saved
+    assert case.probe_seconds() == (2.0, 0.5)  # a quarter of the way through: 75% saved
+    assert case.probe_saving() == pytest.approx(0.75)
+    assert WarmCase([0.9], [1.0], [0.5], [1.0], [(1.0, 0.9)], [(1.0, 0.5)]).probe_saving() is None

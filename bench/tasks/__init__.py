@@ -46,7 +46,13 @@ TASKS: dict[str, Task] = {
             batch_size=32,
             val_fraction=0.5,
         ),
-        Task("sequence", "Conv1D on synthetic motif sequences (fixed seed)", threshold=0.93, epochs=4, batch_size=16),
+        Task(
+            "sequence",
+            "Conv1D on synthetic motif sequences (fixed seed)",
+            threshold=0.93,
+            epochs=4,
+            batch_size=16,
+        ),
     )
 }
 
@@ -62,7 +68,9 @@ def _ml_task_train() -> Any:
 def _split(x: Any, y: Any, test_size: float = 0.2) -> tuple[Any, Any, Any, Any]:
     from sklearn.model_selection import train_test_split
 
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, stratify=y, random_state=SEED)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, stratify=y, random_state=SEED
+    )
     return x_train, y_train, x_test, y_test
 
 
@@ -74,7 +82,9 @@ def digits8() -> tuple[Any, Any, Any, Any]:
     return _split(x, digits.target.astype("int64"))
 
 
-def sequences(n: int = 1600, length: int = 48, classes: int = 4, noise: float = 0.8) -> tuple[Any, Any, Any, Any]:
+def sequences(
+    n: int = 1600, length: int = 48, classes: int = 4, noise: float = 0.8
+) -> tuple[Any, Any, Any, Any]:
     """Each class is a fixed random motif of 8 steps placed at a random offset in Gaussian noise."""
     import numpy as np
 
