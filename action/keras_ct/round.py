@@ -28,7 +28,7 @@ from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError, TrainingError
 from keras_ct.gitops import BranchMovedError
 from keras_ct.history import RoundRecord
-from keras_ct.metrics import Metrics, read_metrics
+from keras_ct.metrics import Metrics, meets, read_metrics
 from keras_ct.publish import Publisher
 from keras_ct.report import Links, Verdict, render_report, render_terminal
 from keras_ct.runner import Runner
@@ -312,7 +312,7 @@ class Engine:
         record = replace(
             base,
             accuracy=metrics.value,
-            status="passed" if metrics.value >= cfg.threshold else "missed",
+            status="passed" if meets(metrics.value, cfg.threshold) else "missed",
             params=metrics.params,
             epochs=metrics.epochs,
             duration_s=metrics.duration_s if metrics.duration_s is not None else round(seconds, 2),

@@ -99,3 +99,11 @@ def test_invalid_documents(tmp_path: Path, content: str, message: str) -> None:
         read_metrics(path)
     assert message in str(info.value)
     assert info.value.file == str(path)
+
+
+def test_float32_accuracy_at_the_threshold_meets_it() -> None:
+    from keras_ct.metrics import meets
+
+    float32_of_342_of_360 = 0.949999988079071  # what Keras reports for 342/360 right
+    assert meets(float32_of_342_of_360, 0.95)
+    assert not meets(341 / 360, 0.95)

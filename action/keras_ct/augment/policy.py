@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from keras_ct.config import CHANGES as CONFIG_CHANGES
 from keras_ct.config import POLICIES
 from keras_ct.history import RoundRecord, delta
+from keras_ct.metrics import meets
 
 # One source for the names: the config (which the CLI and the action inputs validate against).
 CHANGES = tuple(c for c in CONFIG_CHANGES if c != "auto")
@@ -111,7 +112,7 @@ def decide(
     """Candidate changes for the round after ``history[-1]``, best first (empty when none is needed)."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
-    if history and (history[-1].accuracy is None or history[-1].accuracy >= history[-1].threshold):
+    if history and (history[-1].accuracy is None or meets(history[-1].accuracy, history[-1].threshold)):
         return ()
     if policy == "naive":
         reason = "the naive policy always adds a convolution block"
