@@ -59,19 +59,13 @@ def demo() -> int:
     env.pop("GITHUB_ACTIONS", None)
     say(f"running the loop in {work.relative_to(ROOT)} (the repository's ml_task is left as it is)")
     argv = [
-        BIN / "keras-ct",
-        "loop",
-        "--working-directory",
-        work,
-        "--train-command",
-        "python ml_task/train.py --dataset digits --epochs 5",
-        "--threshold",
-        "0.95",
-        "--max-rounds",
-        "4",
-        "--python",
-        PY,
-    ]
+        BIN / "keras-ct", "loop",
+        "--working-directory", work,
+        "--train-command", "python ml_task/train.py --dataset digits --epochs 10",
+        "--threshold", "0.955",
+        "--max-rounds", "4",
+        "--python", PY,
+    ]  # fmt: skip
     return subprocess.run([str(a) for a in argv], env=env).returncode
 
 
