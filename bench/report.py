@@ -133,6 +133,18 @@ def warm_results(
                 overall >= WARM_GOAL,
             )
         )
+        by_policy = {}
+        for c, saved in zip(cases, per_case, strict=True):
+            by_policy.setdefault(c["policy"], []).append(saved)
+        verdicts.append(
+            Verdict(
+                "the same over the rounds of the default policy's loops (diagnose); naive alongside",
+                "; ".join(
+                    f"{k}: {statistics.median(v):.0%} over {len(v)} rounds" for k, v in by_policy.items()
+                ),
+                bool(by_policy.get("diagnose")) and statistics.median(by_policy["diagnose"]) >= WARM_GOAL,
+            )
+        )
         if all(c["probe_cold_s"] is not None for c in cases):
             probed = [c["probe_saved"].median if c["probe_saved"] else 0.0 for c in cases]
             finer = statistics.median(probed)

@@ -158,8 +158,9 @@ def test_warm_results_verdicts_from_replays() -> None:
     assert (case["round"], case["change"], case["reached"]) == (2, "conv-block", "5/5")
     assert case["warm_epochs"].median == 2  # 0.95 >= the cold final 0.93 at epoch 2, cold needed 3
     assert case["seconds_saved"].median == pytest.approx(1 - 2 / 3)
-    saving, final, every_round = result["verdicts"]
+    saving, per_policy, final, every_round = result["verdicts"]
     assert saving.met and saving.value == "33% less time, 33% fewer epochs"
+    assert per_policy.value == "diagnose: 33% over 1 rounds"
     assert final.met and final.value == "worst warm - cold: +0.0200 over 1 loops"
     assert every_round.met and every_round.value == "worst warm - cold: +0.0200 over 1 rounds"
 
@@ -168,7 +169,7 @@ def test_warm_results_a_lower_final_accuracy_is_reported() -> None:
     loops = [{"task": "t", "policy": "diagnose", "changes": ["dense"]}]
     rep = [{"warm": _round([0.8])}, {"warm": _round([0.5, 0.6]), "cold": _round([0.7, 0.9])}]
     result = warm_results(loops, [{"task": "t", "policy": "diagnose", "cold": True, "reps": [rep] * 5}])
-    saving, final, every_round = result["verdicts"]
+    saving, _, final, every_round = result["verdicts"]
     assert not saving.met and saving.value.startswith("0% less time")  # never reached: counted as no saving
     assert not final.met and "-0.3000" in final.value
     assert not every_round.met
@@ -289,7 +290,7 @@ def test_warm_results_final_accuracy_is_judged_on_each_loops_last_round() -> Non
         {"warm": _round([0.95]), "cold": _round([0.9])},  # the loop's final model above cold
     ]
     result = warm_results(loops, [{"task": "t", "policy": "diagnose", "cold": True, "reps": [rep] * 5}])
-    _, final, every_round = result["verdicts"]
+    *_, final, every_round = result["verdicts"]
     assert final.met and final.value == "worst warm - cold: +0.0500 over 1 loops"
     assert not every_round.met and every_round.value == "worst warm - cold: -0.0100 over 2 rounds"
 
