@@ -19,9 +19,10 @@ import difflib
 import json
 import math
 import re
+import shlex
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +355,30 @@ class Config:
     def checkpoint_path(self, round_number: int | None = None) -> Path:
         base = self.resolve(self.checkpoint_dir) if self.checkpoint_dir else self.out_dir / "checkpoints"
         return base / f"round-{self.round if round_number is None else round_number}"
+
+    def train_script(self) -> Path | None:
+        """The Python script the train command runs (``python ml_task/train.py ...``), if it is one."""
+        try:
+            argv = shlex.split(self.train_command)
+        except ValueError:
+            return None
+        if not argv or "python" not in Path(argv[0]).name:
+            return None
+        script = next((a for a in argv[1:] if a.endswith(".py")), None)
+        path = self.resolve(Path(script)) if script else None
+        return path if path is not None and path.is_file() else None
+
+    def editable_files(self) -> tuple[Path, ...]:
+        """Files an augmentation may change: the model, the training script, ``.keras-ct.yml``."""
+        files = [self.model_path, self.train_script(), self.config_file]
+        return tuple(dict.fromkeys(f for f in files if f is not None and f.is_file()))
+
+    def reread_train_command(self) -> Config:
+        """The config with ``train-command`` read again from ``.keras-ct.yml`` (after an epochs change there)."""
+        if self.config_file is None or self.sources.get("train-command", Source("default", "")).kind != "file":
+            return self
+        value, _ = _read_config_file(self.config_file)["train-command"]
+        return replace(self, train_command=_nonempty(value))
 
     @property
     def interpreter(self) -> str:

@@ -38,28 +38,11 @@ def augment_model(cfg: Config, records: Sequence[RoundRecord]) -> Any:
         model_function=cfg.model_function,
         python=cfg.interpreter,
         input_shape=cfg.input_shape,
-        train_script=train_script(cfg),
+        train_script=cfg.train_script(),
         config_file=cfg.config_file,
         train_command=cfg.train_command,
         cwd=cfg.working_directory,
     )
-
-
-def train_script(cfg: Config) -> Path | None:
-    """The Python script the train command runs (``python ml_task/train.py ...``), if it is one."""
-    import shlex
-
-    try:
-        argv = shlex.split(cfg.train_command)
-    except ValueError:
-        return None
-    script = (
-        next((a for a in argv[1:] if a.endswith(".py")), None)
-        if argv and "python" in Path(argv[0]).name
-        else None
-    )
-    path = cfg.resolve(Path(script)) if script else None
-    return path if path is not None and path.is_file() else None
 
 
 def _git(cfg: Config, author: tuple[str, str] | None) -> Any:

@@ -339,11 +339,11 @@ class Engine:
             # A fork PR or a read-only token: no change is committed, pushed or dispatched.
             verdict = Verdict("stopped", "No change was made.")
             return self._finish(records, verdict, "failure", "", **paths)
-        model = cfg.model_path
-        original = model.read_bytes()
+        editable = cfg.editable_files()
+        originals = {path: path.read_bytes() for path in editable}
         try:
             if self.git is not None and cfg.commit:
-                self.git.ensure_clean([model])
+                self.git.ensure_clean([cfg.model_path])  # and every tracked file: no uncommitted changes
             with self.runner.group(f"Round {n}: augmenting {cfg.model_file}"):
                 result = self.augmenter(cfg, records)
                 self.runner.info(result.diff)
@@ -358,11 +358,15 @@ class Engine:
                 record = record.with_next(result.change, result.rationale, sha)
                 records = hist.upsert(records, record)
         except KerasCTError as exc:
-            if model.read_bytes() != original:
-                model.write_bytes(original)
+            for path, content in originals.items():
+                if path.read_bytes() != content:
+                    path.write_bytes(content)
             failed = replace(record, status="error", error=exc.message.splitlines()[0])
             self._fail(hist.upsert(records, failed), "")
             raise
+        if result.change == "epochs" and result.path == cfg.config_file:
+            # The next round in this process must train with the epochs just written.
+            self.cfg = self.cfg.reread_train_command()
         diff = result.diff
         if self.local or n < last_in_job:
             verdict = Verdict("next")
