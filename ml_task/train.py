@@ -53,7 +53,12 @@ def load_mnist():
             "internet access. Use --dataset digits (scikit-learn's bundled digits, offline) or "
             "--dataset path/to/data.npz with x_train, y_train, x_test, y_test"
         ) from None
-    return (x_train[..., None] / 255.0).astype("float32"), y_train, (x_test[..., None] / 255.0).astype("float32"), y_test
+    return (
+        (x_train[..., None] / 255.0).astype("float32"),
+        y_train,
+        (x_test[..., None] / 255.0).astype("float32"),
+        y_test,
+    )
 
 
 def load_npz(path: Path):
@@ -67,7 +72,9 @@ def load_npz(path: Path):
     with np.load(path) as data:
         missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
         if missing:
-            raise DataError(f'dataset "{path}" lacks the arrays {", ".join(missing)} (it has: {", ".join(data.files)})')
+            raise DataError(
+                f'dataset "{path}" lacks the arrays {", ".join(missing)} (it has: {", ".join(data.files)})'
+            )
         arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     x_train, y_train, x_test, y_test = arrays
     if x_train.ndim == 3:
@@ -106,7 +113,9 @@ def validation_split(x, y, fraction: float = 0.1):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="digits", help="digits (offline), mnist, or a .npz path (default: digits)")
+    parser.add_argument(
+        "--dataset", default="digits", help="digits (offline), mnist, or a .npz path (default: digits)"
+    )
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
     parser.add_argument("--batch-size", type=int, default=64, help="batch size (default: 64)")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
@@ -116,7 +125,9 @@ def parse_args(argv=None):
         default=Path(os.environ.get("KERAS_CT_MODEL_FILE") or HERE / "model.py"),
         help="model file (default: $KERAS_CT_MODEL_FILE or ml_task/model.py)",
     )
-    parser.add_argument("--model-function", default=os.environ.get("KERAS_CT_MODEL_FUNCTION") or "build_model")
+    parser.add_argument(
+        "--model-function", default=os.environ.get("KERAS_CT_MODEL_FUNCTION") or "build_model"
+    )
     parser.add_argument(
         "--output",
         type=Path,
