@@ -61,7 +61,7 @@ def demo() -> int:
     argv = [
         BIN / "keras-ct", "loop",
         "--working-directory", work,
-        "--train-command", "python ml_task/train.py --dataset digits --epochs 10",
+        "--train-command", "python ml_task/train.py --dataset digits",
         "--threshold", "0.955",
         "--max-rounds", "4",
         "--python", PY,

@@ -1,6 +1,6 @@
 """Train the example model and write keras-ct's metrics file.
 
-    python ml_task/train.py --dataset digits --epochs 5      # offline: scikit-learn's digits
+    python ml_task/train.py --dataset digits                 # offline: scikit-learn's digits, 10 epochs
     python ml_task/train.py --dataset mnist                  # real runners: downloads MNIST once
     python ml_task/train.py --dataset data.npz               # x_train, y_train, x_test, y_test
 
@@ -116,7 +116,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--dataset", default="digits", help="digits (offline), mnist, or a .npz path (default: digits)"
     )
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
     parser.add_argument("--batch-size", type=int, default=64, help="batch size (default: 64)")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
     parser.add_argument(
