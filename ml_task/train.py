@@ -174,7 +174,9 @@ def main(argv=None) -> int:
     performance.apply_precision(settings)
     with performance.scope(settings):
         model = build_model()
-        settings = performance.decide(hardware, os.environ, params=model.count_params(), steps_per_epoch=steps)
+        settings = performance.decide(
+            hardware, os.environ, params=model.count_params(), steps_per_epoch=steps
+        )
         model = performance.prepare_model(model, settings)
     # Round n+1 starts from round n's weights where the layers match ($KERAS_CT_WARM_START_FROM).
     warm = warm_start(model)
@@ -186,7 +188,9 @@ def main(argv=None) -> int:
     timings["build_s"] = time.perf_counter() - mark
     started = time.perf_counter()
     if train_data is not None:
-        fit = model.fit(train_data, validation_data=val_data, epochs=args.epochs, callbacks=callbacks, verbose=2)
+        fit = model.fit(
+            train_data, validation_data=val_data, epochs=args.epochs, callbacks=callbacks, verbose=2
+        )
     else:
         fit = model.fit(
             x_fit,
@@ -218,7 +222,10 @@ def main(argv=None) -> int:
         seed=args.seed,
         hardware=hardware.describe(),
         performance=settings.to_json(),
-        timings={**{k: round(v, 3) for k, v in timings.items()}, "epoch_s": [round(t, 3) for t in timer.seconds]},
+        timings={
+            **{k: round(v, 3) for k, v in timings.items()},
+            "epoch_s": [round(t, 3) for t in timer.seconds],
+        },
         **extra,
     )
     print(f"test accuracy: {accuracy:.4f}  params: {model.count_params()}  time: {duration:.1f}s")

@@ -27,7 +27,5 @@ def keras_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def clean_environ() -> dict[str, str]:
     """A process environment without GitHub Actions variables, for configs built in tests."""
     return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "KERAS_CT_"))
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "KERAS_CT_"))
     }

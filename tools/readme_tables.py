@@ -25,7 +25,9 @@ def render_workflow(workflow: dict) -> str:
     for name, spec in trigger["workflow_call"]["inputs"].items():
         default = spec.get("default", "")
         shown = f"`{default}`" if default != "" else "—"
-        rows.append(f"| `{name}` | {spec.get('type', 'string')} | {_cell(shown)} | {_cell(spec.get('description', ''))} |")
+        rows.append(
+            f"| `{name}` | {spec.get('type', 'string')} | {_cell(shown)} | {_cell(spec.get('description', ''))} |"
+        )
     outputs = trigger["workflow_call"].get("outputs", {})
     rows += ["", "| output | description |", "|---|---|"]
     rows += [f"| `{name}` | {_cell(spec.get('description', ''))} |" for name, spec in outputs.items()]
@@ -61,7 +63,9 @@ def main(argv: list[str]) -> int:
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     path = ROOT / "README.md"
     current = path.read_text(encoding="utf-8")
-    workflow = yaml.safe_load((ROOT / ".github/workflows/continuous-training.yml").read_text(encoding="utf-8"))
+    workflow = yaml.safe_load(
+        (ROOT / ".github/workflows/continuous-training.yml").read_text(encoding="utf-8")
+    )
     wanted = apply(current, {**render(action), "workflow-inputs-table": render_workflow(workflow)})
     if "--check" in argv:
         if wanted != current:

@@ -375,7 +375,10 @@ class Config:
 
     def reread_train_command(self) -> Config:
         """The config with ``train-command`` read again from ``.keras-ct.yml`` (after an epochs change there)."""
-        if self.config_file is None or self.sources.get("train-command", Source("default", "")).kind != "file":
+        if (
+            self.config_file is None
+            or self.sources.get("train-command", Source("default", "")).kind != "file"
+        ):
             return self
         value, _ = _read_config_file(self.config_file)["train-command"]
         return replace(self, train_command=_nonempty(value))

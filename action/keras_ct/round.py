@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import keras_ct
 from keras_ct import history as hist
@@ -56,6 +56,13 @@ class Git(Protocol):
 
 class Augmenter(Protocol):
     def __call__(self, cfg: Config, records: Sequence[RoundRecord]) -> Any: ...
+
+
+class RoundPaths(TypedDict):
+    """Where a finished round left its metrics file and trained model."""
+
+    metrics_path: Path
+    model_path: Path
 
 
 @dataclass(frozen=True)
@@ -319,7 +326,7 @@ class Engine:
             curves=metrics.curves,
         )
         records = hist.upsert(records, record)
-        paths = {"metrics_path": cfg.metrics_path(n), "model_path": cfg.round_dir(n) / "model.keras"}
+        paths = RoundPaths(metrics_path=cfg.metrics_path(n), model_path=cfg.round_dir(n) / "model.keras")
         if record.passed:
             return self._finish(records, Verdict("passed"), "success", prev_diff, **paths)
         if n >= cfg.max_rounds:
@@ -332,7 +339,7 @@ class Engine:
         records: tuple[RoundRecord, ...],
         record: RoundRecord,
         last_in_job: int,
-        paths: dict[str, Path],
+        paths: RoundPaths,
     ) -> RoundOutcome:
         n = record.round
         if not self.local and not self.publisher.writable:
@@ -375,7 +382,7 @@ class Engine:
         return self._push_and_dispatch(cfg, records, diff, paths)
 
     def _push_and_dispatch(
-        self, cfg: Config, records: tuple[RoundRecord, ...], diff: str, paths: dict[str, Path]
+        self, cfg: Config, records: tuple[RoundRecord, ...], diff: str, paths: RoundPaths
     ) -> RoundOutcome:
         n = records[-1].round
         if not (cfg.commit and cfg.push and self.git is not None and self.head_branch):

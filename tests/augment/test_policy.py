@@ -186,9 +186,13 @@ def test_unknown_policy_is_refused() -> None:
     [
         # Both curves still rising fast, far below the threshold: the gap is lag, not overfitting
         # (measured: bench/ sequence task, round 2; dropout there cost a round against a conv block).
-        pytest.param((0.57, 0.70, 0.78, 0.83), (0.57, 0.66, 0.71, 0.75), False, id="rising-gap-is-not-overfitting"),
+        pytest.param(
+            (0.57, 0.70, 0.78, 0.83), (0.57, 0.66, 0.71, 0.75), False, id="rising-gap-is-not-overfitting"
+        ),
         pytest.param((0.80, 0.88, 0.91, 0.92), (0.80, 0.82, 0.82, 0.82), True, id="val-stalled-gap-overfits"),
-        pytest.param((0.90, 0.96, 0.98, 0.99), (0.80, 0.83, 0.85, 0.87), True, id="train-past-threshold-overfits"),
+        pytest.param(
+            (0.90, 0.96, 0.98, 0.99), (0.80, 0.83, 0.85, 0.87), True, id="train-past-threshold-overfits"
+        ),
     ],
 )
 def test_a_gap_is_overfitting_only_once_train_reaches_the_threshold_or_val_stalls(

@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.training, pytest.mark.slow]
 
 def copy_task(tmp_path: Path) -> Path:
     work = tmp_path / "repo"
-    shutil.copytree(ROOT / "ml_task", work / "ml_task", ignore=shutil.ignore_patterns("*.keras", "__pycache__"))
+    shutil.copytree(
+        ROOT / "ml_task", work / "ml_task", ignore=shutil.ignore_patterns("*.keras", "__pycache__")
+    )
     return work
 
 
@@ -52,7 +54,11 @@ def test_one_round_under_actions_reports_accuracy(tmp_path: Path, capsys: pytest
     assert out["passed"] == "true" and out["round"] == "1"
     assert float(out["accuracy"]) == pytest.approx(metrics["accuracy"], abs=1e-6)
     assert 0.5 <= metrics["accuracy"] <= 1.0
-    assert metrics["dataset"] == "digits" and metrics["epochs"] == 2 and len(metrics["history"]["val_accuracy"]) == 2
+    assert (
+        metrics["dataset"] == "digits"
+        and metrics["epochs"] == 2
+        and len(metrics["history"]["val_accuracy"]) == 2
+    )
     assert Path(out["model-path"]).is_file()
     summary = (tmp_path / "summary.md").read_text()
     assert f"{metrics['accuracy']:.4f}" in summary and "Threshold met" in summary

@@ -3,6 +3,8 @@ augmenter, and real HTTP to the fake GitHub (every exchange checked against GitH
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -199,3 +201,28 @@ def test_enterprise_server_base_url_and_dispatch_fallback(tmp_path: Path, fake_g
     dispatch_calls = fake_ghes.calls("dispatch_workflow", answered_only=True)
     assert [c.status for c in dispatch_calls] == [400, 204]
     assert len(repo.comments) == 1 and statuses(repo) == ["pending", "pending"]
+
+
+@pytest.mark.training
+def test_outside_actions_the_same_round_runs_against_any_base_url(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]
+    """No runner: flags name the API, repository, PR, branch and workflow; the token comes from GITHUB_TOKEN."""
+    checkout, fake, repo = world
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "KERAS_HOME": str(tmp_path / "keras-home"),
+        "GITHUB_TOKEN": WRITE_TOKEN,
+    }
+    argv = [
+        "run", "--api-url", fake.api_url, "--repository", REPOSITORY, "--pr-number", str(PR_NUMBER),
+        "--branch", checkout.branch, "--workflow", "ml.yml", "--working-directory", str(checkout.work),
+        "--train-command", f"{sys.executable} train_fake.py", "--threshold", "0.85", "--python", sys.executable,
+    ]  # fmt: skip
+    trained = checkout.head()
+    assert main(argv, env) == 0
+    assert statuses(repo) == ["pending", "pending"] and repo.statuses[0].sha == trained
+    assert len(repo.comments) == 1 and "round 2 is on its way" in repo.comments[0].body
+    assert checkout.remote_head() != trained and "Keras-CT-Round: 1" in checkout.remote_log(1)
+    assert [(d.ref, d.inputs) for d in repo.dispatches] == [
+        ("improve-model", {"round": "2", "pr-number": "7"})
+    ]

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.integration.repo_setup import ROOT, SCORE_BY_CONV
 
 from keras_ct import __version__
 from keras_ct.cli import main
-from tests.integration.repo_setup import ROOT, SCORE_BY_CONV
 
 
 @pytest.fixture
@@ -26,7 +26,14 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def run_argv(task: Path, *extra: str) -> list[str]:
-    return ["run", "--working-directory", str(task), "--train-command", f"{sys.executable} train_fake.py", *extra]
+    return [
+        "run",
+        "--working-directory",
+        str(task),
+        "--train-command",
+        f"{sys.executable} train_fake.py",
+        *extra,
+    ]
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,11 +52,15 @@ def test_run_in_a_terminal_prints_the_report(task: Path, capsys: pytest.CaptureF
 
 
 def test_miss_with_fail_below_threshold_exits_1(task: Path) -> None:
-    argv = run_argv(task, "--threshold", "0.9", "--round", "2", "--max-rounds", "2", "--fail-below-threshold", "true")
+    argv = run_argv(
+        task, "--threshold", "0.9", "--round", "2", "--max-rounds", "2", "--fail-below-threshold", "true"
+    )
     assert main(argv, env(task)) == 1
 
 
-def test_miss_without_github_exits_0_and_says_the_loop_stopped(task: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_miss_without_github_exits_0_and_says_the_loop_stopped(
+    task: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = (task / "ml_task" / "model.py").read_text()
     assert main(run_argv(task, "--threshold", "0.9"), env(task)) == 0
     assert "the loop stopped" in capsys.readouterr().out
@@ -72,7 +83,9 @@ def test_syntax_error_in_model_names_file_and_line(task: Path, capsys: pytest.Ca
     ]
 
 
-def test_augment_refuses_unsupported_model_and_leaves_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_augment_refuses_unsupported_model_and_leaves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     model = tmp_path / "model.py"
     source = "import keras\nfrom keras import layers\n\ndef build_model():\n    return keras.Sequential(base() + [layers.Dense(10)])\n"
     model.write_text(source)

@@ -175,11 +175,15 @@ def test_github_context_from_event(tmp_path: Path) -> None:
 def test_train_script_and_reread_after_an_epochs_edit(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text("print('hi')\n")
     (tmp_path / "model.py").write_text("def build_model(): ...\n")
-    (tmp_path / ".keras-ct.yml").write_text("model-file: model.py\ntrain-command: python train.py --epochs 5\n")
+    (tmp_path / ".keras-ct.yml").write_text(
+        "model-file: model.py\ntrain-command: python train.py --epochs 5\n"
+    )
     cfg = load_config({}, {}, cwd=tmp_path)
     assert cfg.train_script() == tmp_path / "train.py"
     assert cfg.editable_files() == (tmp_path / "model.py", tmp_path / "train.py", tmp_path / ".keras-ct.yml")
-    (tmp_path / ".keras-ct.yml").write_text("model-file: model.py\ntrain-command: python train.py --epochs 10\n")
+    (tmp_path / ".keras-ct.yml").write_text(
+        "model-file: model.py\ntrain-command: python train.py --epochs 10\n"
+    )
     assert cfg.reread_train_command().train_command == "python train.py --epochs 10"
     flagged = load_config({"train-command": "python train.py --epochs 3"}, {}, cwd=tmp_path)
     assert flagged.reread_train_command() is flagged  # a flag is not in the file: nothing to re-read
