@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from keras_ct.config import Config
+from keras_ct.config import Config, GitHubContext
 from keras_ct.errors import KerasCTError
 from keras_ct.github_api import (
     GitHubAPI,
@@ -63,15 +63,32 @@ def resolve_target(
     branch: str | None = None,
 ) -> Target | None:
     """Where to report, or None when there is no GitHub to talk to (a plain local run)."""
-    gh = cfg.github
+    return target_from_context(
+        cfg.github,
+        pr_number=cfg.pr_number,
+        api_url=api_url,
+        repository=repository,
+        workflow=workflow,
+        branch=branch,
+    )
+
+
+def target_from_context(
+    gh: GitHubContext,
+    *,
+    pr_number: int | None = None,
+    api_url: str | None = None,
+    repository: str | None = None,
+    workflow: str | None = None,
+    branch: str | None = None,
+) -> Target | None:
+    """The target from what the runner says (the event payload) and explicit values; forks flagged."""
     repository = repository or gh.repository
     if not repository or not (gh.actions or api_url):
         return None
-    event = gh.event
+    event = gh.event if isinstance(gh.event, Mapping) else {}
     pr = _get(event, "pull_request") or {}
-    number = (
-        cfg.pr_number or _get(pr, "number") or event.get("number") if isinstance(event, Mapping) else None
-    )
+    number = pr_number or _get(pr, "number") or event.get("number")
     head_repo = _get(pr, "head", "repo", "full_name")
     base_repo = _get(pr, "base", "repo", "full_name") or _get(event, "repository", "full_name") or repository
     return Target(

@@ -143,31 +143,24 @@ def report_config_error(
     """
     from keras_ct.config import error_report_context
     from keras_ct.github_api import GitHubClient, GitHubError, RetryPolicy
+    from keras_ct.github_publish import target_from_context
 
     found = error_report_context(environ)
     if found is None:
         return
     gh, token = found
     runner.mask(token)
-    event = gh.event if isinstance(gh.event, Mapping) else {}
-    pull = event.get("pull_request") if isinstance(event.get("pull_request"), Mapping) else None
-    if pull is not None:
-        head = pull.get("head") or {}
-        head_repo = (head.get("repo") or {}).get("full_name")
-        base_repo = ((pull.get("base") or {}).get("repo") or {}).get("full_name")
-        if head_repo and base_repo and head_repo != base_repo:
-            return
-        sha = str(head.get("sha") or "")
-    else:
-        sha = gh.sha if gh.event_name == "workflow_dispatch" else ""
-    repository = repository or gh.repository
-    if not (sha and repository and (token or api is not None)):
+    target = target_from_context(gh, api_url=api_url, repository=repository)
+    if target is None or target.fork:  # a fork's token is read-only: send nothing
+        return
+    sha = target.head_sha or (gh.sha if gh.event_name == "workflow_dispatch" else "")
+    if not (sha and (token or api is not None)):
         return
     try:
         client = api or GitHubClient(
-            repository=repository,
+            repository=target.repository,
             token=token,
-            api_url=(api_url or gh.api_url).rstrip("/"),
+            api_url=target.api_url,
             timeout_s=10,
             retry=RetryPolicy(max_attempts=3, max_elapsed_s=30.0),
         )
