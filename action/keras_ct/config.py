@@ -356,17 +356,24 @@ class Config:
         base = self.resolve(self.checkpoint_dir) if self.checkpoint_dir else self.out_dir / "checkpoints"
         return base / f"round-{self.round if round_number is None else round_number}"
 
-    def train_script(self) -> Path | None:
-        """The Python script the train command runs (``python ml_task/train.py ...``), if it is one."""
+    def command_files(self) -> tuple[Path, ...]:
+        """Files the train command names as arguments (its script, a dataset...), resolved, existing."""
         try:
             argv = shlex.split(self.train_command)
         except ValueError:
+            return ()
+        paths = (self.resolve(Path(arg)) for arg in argv[1:])
+        return tuple(p for p in paths if p.is_file())
+
+    def train_script(self) -> Path | None:
+        """The Python script the train command runs (``python ml_task/train.py ...``), if it is one."""
+        try:
+            first = shlex.split(self.train_command)[:1]
+        except ValueError:
             return None
-        if not argv or "python" not in Path(argv[0]).name:
+        if not first or "python" not in Path(first[0]).name:
             return None
-        script = next((a for a in argv[1:] if a.endswith(".py")), None)
-        path = self.resolve(Path(script)) if script else None
-        return path if path is not None and path.is_file() else None
+        return next((p for p in self.command_files() if p.suffix == ".py"), None)
 
     def editable_files(self) -> tuple[Path, ...]:
         """Files an augmentation may change: the model, the training script, ``.keras-ct.yml``."""

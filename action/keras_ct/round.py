@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
-import shlex
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -145,11 +144,7 @@ def resume_dir(cfg: Config, round_number: int) -> Path:
     the model after a crash) is never resumed: it would not load, or would resume a different run."""
     digest = hashlib.sha256()
     digest.update(f"{cfg.model_file}\0{cfg.model_function}\0{cfg.train_command}\0".encode())
-    try:
-        argv = shlex.split(cfg.train_command)
-    except ValueError:
-        argv = []
-    for path in (cfg.model_path, *(cfg.resolve(Path(arg)) for arg in argv[1:])):
+    for path in (cfg.model_path, *cfg.command_files()):
         if path.is_file():
             # Code by content; anything else (a dataset of gigabytes) by size only. No absolute paths:
             # a rerun on another runner (another workspace folder) must find the same folder.
