@@ -19,7 +19,7 @@ from keras_ct.errors import ConfigError
 from keras_ct.history import RoundRecord
 from keras_ct.publish import LocalPublisher, Publisher
 from keras_ct.report import Links, render_report
-from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
+from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome, start_early
 from keras_ct.runner import Runner
 
 if TYPE_CHECKING:
@@ -100,9 +100,17 @@ def run_action(
         # What this run checked out is what it trains, reports on and expects on the remote when pushing.
         git = _git(cfg, (BOT_NAME, BOT_EMAIL))
         target = replace(target, head_sha=git.head())
-    publisher: Publisher = (
-        LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
-    )
+    # Training starts now and runs while the GitHub client loads and the history, the duplicate-run
+    # guard and the pending status go back and forth: the engine takes it over, or cancels it.
+    early = start_early(cfg, runner, environ)
+    try:
+        publisher: Publisher = (
+            LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
+        )
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
     head_branch = publisher.target.head_branch if target is not None else ""  # type: ignore[attr-defined]
     head_sha = publisher.target.head_sha if target is not None else ""  # type: ignore[attr-defined]
     if target is not None and not publisher.writable:
@@ -118,6 +126,7 @@ def run_action(
         head_sha=head_sha,
         links=Links(cfg.github.server_url, target.repository) if target else Links(),
         notes=[] if publisher.writable or target is None else [publisher.why],
+        early=early,
     )
     outcome = engine.run()
     write_outputs(runner, cfg, outcome)

@@ -31,7 +31,7 @@ from keras_ct.metrics import Metrics, meets, read_metrics
 from keras_ct.publish import Publisher
 from keras_ct.report import Links, Verdict, render_report, render_terminal
 from keras_ct.runner import Runner
-from keras_ct.training import TrainRun, command_argv, run_training
+from keras_ct.training import Training, TrainRun, command_argv, start_training
 
 #: Environment variables that never reach the training subprocess (tokens, action inputs).
 _PRIVATE_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
@@ -166,21 +166,54 @@ def warm_start_source(cfg: Config, round_number: int) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def train(
-    cfg: Config, runner: Runner, environ: Mapping[str, str], round_number: int
-) -> tuple[Metrics, float]:
-    """Run the train command, retrying a crash ``train-retries`` times (resuming); return metrics, seconds."""
-    metrics_path = cfg.metrics_path(round_number)
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    if metrics_path.exists():
-        metrics_path.unlink()  # never read a stale file from an earlier attempt
-    run = TrainRun(
+def _train_run(cfg: Config, environ: Mapping[str, str], round_number: int) -> TrainRun:
+    return TrainRun(
         argv=command_argv(cfg.train_command, cfg.interpreter),
         cwd=cfg.working_directory,
         env=training_env(cfg, environ, round_number),
         timeout_s=cfg.timeout_minutes * 60,
         log_path=cfg.round_dir(round_number) / "train.log",
     )
+
+
+def _forget_metrics(cfg: Config, round_number: int) -> Path:
+    metrics_path = cfg.metrics_path(round_number)
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    if metrics_path.exists():
+        metrics_path.unlink()  # never read a stale file from an earlier attempt
+    return metrics_path
+
+
+def start_early(cfg: Config, runner: Runner, environ: Mapping[str, str]) -> Training | None:
+    """Start round ``cfg.round``'s training now, so it runs while the orchestrator talks to GitHub.
+
+    Only when the model file checks out: a round that cannot train is reported by the engine as usual.
+    The engine takes the run over (``train(..., started=...)``); the caller cancels it if it does not.
+    """
+    try:
+        check_model_file(cfg)
+        run = _train_run(cfg, environ, cfg.round)
+        _forget_metrics(cfg, cfg.round)
+        return start_training(run, runner)
+    except KerasCTError:
+        return None  # the engine meets the same error at its own check and reports it
+
+
+def train(
+    cfg: Config,
+    runner: Runner,
+    environ: Mapping[str, str],
+    round_number: int,
+    started: Training | None = None,
+) -> tuple[Metrics, float]:
+    """Run the train command, retrying a crash ``train-retries`` times (resuming); return metrics, seconds.
+
+    ``started``: the first attempt, already running (``start_early``).
+    """
+    metrics_path = cfg.metrics_path(round_number)
+    if started is None:
+        _forget_metrics(cfg, round_number)
+    run = _train_run(cfg, environ, round_number)
     attempts = 1 + cfg.train_retries
     total = 0.0
     for attempt in range(1, attempts + 1):
@@ -188,13 +221,15 @@ def train(
             f" (attempt {attempt} of {attempts}, resuming)" if attempt > 1 else ""
         )
         with runner.group(title):
-            started = time.monotonic()
+            training, started = started, None
             try:
-                run_training(run, runner)
-                total += time.monotonic() - started
+                if training is None:
+                    training = start_training(run, runner)
+                result = training.wait()
+                total += result.duration_s
                 break
             except TrainingError as exc:
-                total += time.monotonic() - started
+                total += time.monotonic() - training.started if training is not None else 0.0
                 if not exc.retryable or attempt == attempts:
                     raise
                 runner.warning(
@@ -239,12 +274,22 @@ class Engine:
     head_sha: str = ""
     links: Links = field(default_factory=Links)
     notes: list[str] = field(default_factory=list)
+    #: The first round's training, started before the engine (``start_early``); cancelled if unused.
+    early: Training | None = None
     #: The history as this run last saw it in the comment (loaded, or published by this run).
     _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
     #: Set when a newer run owns the loop: this one no longer writes the comment.
     _superseded: bool = field(default=False, init=False, repr=False)
 
     def run(self) -> RoundOutcome:
+        try:
+            return self._run()
+        finally:
+            if self.early is not None:  # a duplicate run, or an error before the round trained
+                self.early.cancel()
+                self.early = None
+
+    def _run(self) -> RoundOutcome:
         cfg = self.cfg
         records = tuple(self.publisher.load_history())
         self._seen = records
@@ -307,7 +352,8 @@ class Engine:
         )
         try:
             check_model_file(cfg)
-            metrics, seconds = train(cfg, self.runner, self.environ, n)
+            started, self.early = (self.early, None) if n == self.cfg.round else (None, self.early)
+            metrics, seconds = train(cfg, self.runner, self.environ, n, started=started)
         except KerasCTError as exc:
             self._fail(hist.upsert(records, replace(base, error=exc.message.splitlines()[0])), prev_diff)
             raise

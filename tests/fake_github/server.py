@@ -44,6 +44,8 @@ class Exchange:
     status: int | None  # None: the connection was dropped without an answer
     fault: str | None = None
     body: Any = None
+    #: When the request was processed (``time.time()``); a ``slow`` fault answers ``delay_s`` later.
+    at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +55,7 @@ class Exchange:
             "status": self.status,
             "fault": self.fault,
             "body": self.body,
+            "at": self.at,
         }
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from keras_ct.errors import TrainingError
 from keras_ct.runner import Runner
-from keras_ct.training import ECHO_LIMIT_BYTES, TrainRun, command_argv, run_training
+from keras_ct.training import ECHO_LIMIT_BYTES, TrainRun, command_argv, run_training, start_training
 
 
 def run_script(tmp_path: Path, code: str, timeout_s: float = 30) -> tuple[Runner, io.StringIO]:
@@ -97,3 +98,32 @@ def test_ten_megabytes_of_output_is_bounded(tmp_path: Path) -> None:
     assert len(echoed) < ECHO_LIMIT_BYTES + 10_000
     assert "the rest is only in" in echoed
     assert (tmp_path / "round" / "train.log").stat().st_size == 10_000_000
+
+
+def test_started_run_holds_its_output_until_attached_and_cancel_kills_it(tmp_path: Path) -> None:
+    out = io.StringIO()
+    runner = Runner(actions=False, out=out, err=io.StringIO())
+    code = "import time; print('early line', flush=True); time.sleep(0.3); print('late line')"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
+    training = start_training(
+        TrainRun((sys.executable, "-c", code), tmp_path, env, 30, tmp_path / "a.log"), runner
+    )
+    result = training.wait()
+    assert out.getvalue() == "early line\nlate line\n" and result.output_bytes == len(out.getvalue())
+
+    out.truncate(0), out.seek(0)
+    hang = start_training(
+        TrainRun(
+            (sys.executable, "-c", "print('hi', flush=True); import time; time.sleep(60)"),
+            tmp_path,
+            env,
+            30,
+            tmp_path / "b.log",
+        ),
+        runner,
+    )
+    log = tmp_path / "b.log"
+    while not (log.exists() and "hi" in log.read_text()):  # in the log file at once, not on the runner
+        time.sleep(0.01)
+    hang.cancel()
+    assert hang.proc.returncode is not None and out.getvalue() == ""
