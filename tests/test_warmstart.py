@@ -63,12 +63,30 @@ def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     )
 
 
-def test_conv_block_insert_copies_matching_layers_and_identity_inits_the_new_conv(keras: Any) -> None:
-    from keras_ct.keras.warmstart import transfer_weights
+def pooled_rows(
+    kernel: np.ndarray, old_shape: tuple[int, ...], new_shape: tuple[int, ...], p: int
+) -> np.ndarray:
+    """Rule 3b's head kernel written out index by index (channels_last rows, window p on each axis)."""
+    *old_spatial, old_c = old_shape
+    *new_spatial, new_c = new_shape
+    old_rows = kernel.reshape(*old_spatial, old_c, -1)
+    out = np.zeros((*new_spatial, new_c, kernel.shape[1]), dtype=kernel.dtype)
+    for position in np.ndindex(*new_spatial):
+        for offset in np.ndindex(*(p,) * len(new_spatial)):
+            source = tuple(i * p + d for i, d in zip(position, offset, strict=True))
+            out[position][:old_c] += old_rows[source]
+    return out.reshape(-1, kernel.shape[1])
+
+
+def test_conv_block_insert_copies_matching_layers_identity_inits_the_conv_and_pools_the_head(
+    keras: Any,
+) -> None:
+    """6x6 -> conv(4)+pool -> 3x3x4 -> inserted conv(8)+pool -> 1x1x8: the head sums 2x2 windows."""
+    from keras_ct.keras.warmstart import transfer_weights, weights_equal
 
     old = build(
         keras,
-        (8, 8, 1),
+        (6, 6, 1),
         lambda layers: [
             layers.Conv2D(4, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(),
@@ -78,7 +96,7 @@ def test_conv_block_insert_copies_matching_layers_and_identity_inits_the_new_con
     )
     new = build(
         keras,
-        (8, 8, 1),
+        (6, 6, 1),
         lambda layers: [
             layers.Conv2D(4, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(),
@@ -88,16 +106,18 @@ def test_conv_block_insert_copies_matching_layers_and_identity_inits_the_new_con
             layers.Dense(10, activation="softmax"),
         ],
     )
-    before_head = new.get_layer("dense").get_weights()
+    old_weights = old.get_weights()
 
     report = transfer_weights(old, new)
 
     assert [(t.layer, t.how, t.source) for t in report.layers] == [
         ("conv2d", "copied", "conv2d"),
         ("conv2d_1", "identity", ""),
-        ("dense", "new", ""),
+        ("dense", "pooled", "dense"),
     ]
-    assert report.layers_transferred == 1
+    assert report.layers_transferred == 2
+    assert "pooled: dense" in report.summary() and report.to_json()["layers"]["dense"] == "pooled <- dense"
+    assert weights_equal(old.get_weights(), old_weights)
     assert same(new.get_layer("conv2d").get_weights(), old.get_layer("conv2d").get_weights())
     kernel, bias = new.get_layer("conv2d_1").get_weights()
     expected = np.zeros((3, 3, 4, 4), dtype="float32")
@@ -106,7 +126,156 @@ def test_conv_block_insert_copies_matching_layers_and_identity_inits_the_new_con
     np.testing.assert_array_equal(kernel[..., :4], expected)  # identity on the 4 input channels
     assert np.abs(kernel[..., 4:]).sum() > 0  # the 4 extra channels keep their random init
     np.testing.assert_array_equal(bias[:4], 0.0)
-    assert same(new.get_layer("dense").get_weights(), before_head)  # shape changed: left as built
+    old_kernel, old_bias = old.get_layer("dense").get_weights()
+    head, head_bias = new.get_layer("dense").get_weights()
+    assert head.shape == (8, 10)
+    np.testing.assert_array_equal(head[4:], 0.0)  # the conv's 4 extra channels: no effect yet
+    rows = old_kernel.reshape(3, 3, 4, 10)
+    np.testing.assert_allclose(head[2], rows[0, 0, 2] + rows[0, 1, 2] + rows[1, 0, 2] + rows[1, 1, 2])
+    np.testing.assert_allclose(head, pooled_rows(old_kernel, (3, 3, 4), (1, 1, 8), 2), rtol=1e-6)
+    np.testing.assert_array_equal(head_bias, old_bias)
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [
+        pytest.param("relu", id="identity-conv-pooled"),
+        pytest.param("tanh", id="no-identity-keeps-the-coincidental-copy"),
+    ],
+)
+def test_pooled_head_is_tried_before_a_coincidental_copy_in_1d(keras: Any, activation: str) -> None:
+    """8 steps -> conv(4)+pool -> 4x4 -> inserted conv(8)+pool -> 2x8: 16 features both times, other ones."""
+    old = build(
+        keras,
+        (8, 1),
+        lambda layers: [
+            layers.Conv1D(4, 3, padding="same", activation="relu"),
+            layers.MaxPooling1D(),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ],
+    )
+    new = build(
+        keras,
+        (8, 1),
+        lambda layers: [
+            layers.Conv1D(4, 3, padding="same", activation="relu"),
+            layers.MaxPooling1D(),
+            layers.Conv1D(8, 3, padding="same", activation=activation),
+            layers.Dropout(0.2),
+            layers.MaxPooling1D(),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ],
+    )
+
+    report = transfer_weights_of(old, new)
+
+    old_kernel, old_bias = old.get_layer("dense").get_weights()
+    head, head_bias = new.get_layer("dense").get_weights()
+    np.testing.assert_array_equal(head_bias, old_bias)
+    if activation == "relu":
+        assert [t.how for t in report.layers] == ["copied", "identity", "pooled"]
+        np.testing.assert_allclose(head, pooled_rows(old_kernel, (4, 4), (2, 8), 2), rtol=1e-6)
+    else:  # rule 3b does not apply: the copy by name of rule 1 stays, and says why
+        assert [t.how for t in report.layers] == ["copied", "new", "copied"]
+        assert "(4, 4) -> (2, 8)" in report.layers[2].detail and "not pooled" in report.layers[2].detail
+        np.testing.assert_array_equal(head, old_kernel)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param("conv2d", id="conv2d-block-without-pooling"),
+        pytest.param("conv1d", id="conv1d-without-pooling-dropouts-and-a-second-dense"),
+        pytest.param("widened", id="widened-last-conv"),
+    ],
+)
+def test_pooled_head_without_pooling_preserves_the_function(keras: Any, case: str) -> None:
+    def layers_of(layers: Any, inserted: bool) -> list[Any]:
+        if case == "conv1d":
+            return [
+                layers.Conv1D(4, 3, padding="same", activation="relu"),
+                *(
+                    [layers.Conv1D(6, 3, padding="same", activation="relu"), layers.Dropout(0.3)]
+                    if inserted
+                    else []
+                ),
+                layers.Flatten(),
+                *([layers.Dropout(0.3)] if inserted else []),
+                layers.Dense(8, activation="relu"),
+                layers.Dense(3, activation="softmax"),
+            ]
+        if case == "widened":
+            return [
+                layers.Conv2D(8 if inserted else 4, 3, padding="same", activation="relu"),
+                layers.MaxPooling2D(),
+                layers.Flatten(),
+                layers.Dense(10, activation="softmax"),
+            ]
+        return [
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            *([layers.Conv2D(8, 3, padding="same", activation="relu")] if inserted else []),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+
+    shape = (8, 1) if case == "conv1d" else (8, 8, 1)
+    old = build(keras, shape, lambda layers: layers_of(layers, False))
+    new = build(keras, shape, lambda layers: layers_of(layers, True))
+
+    report = transfer_weights_of(old, new)
+
+    head = next(t for t in report.layers if t.how == "pooled")
+    assert (head.layer, head.source) == ("dense", "dense") and "rows copied" in head.detail
+    assert report.named("new") == ()
+    if case == "conv1d":
+        assert next(t for t in report.layers if t.layer == "dense_1").how == "copied"
+    x = np.random.default_rng(2).normal(0.0, 1.0, (4, *shape)).astype("float32")
+    np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("inserted", "reason"),
+    [
+        pytest.param("narrower", "(conv2d_1, new)", id="inserted-conv-narrower-no-identity"),
+        pytest.param("overlapping", "strides = pool_size", id="overlapping-pooling"),
+    ],
+)
+def test_head_stays_new_when_the_inserted_path_does_not_qualify(
+    keras: Any, inserted: str, reason: str
+) -> None:
+    old = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    new = build(
+        keras,
+        (8, 8, 1),
+        lambda layers: [
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(4 if inserted == "narrower" else 8, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D() if inserted == "narrower" else layers.MaxPooling2D(3, strides=1),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+    )
+    fresh = new.get_layer("dense").get_weights()
+
+    report = transfer_weights_of(old, new)
+
+    head = next(t for t in report.layers if t.layer == "dense")
+    assert head.how == "new" and head.detail.startswith("not pooled: dense: ")
+    assert reason in head.detail
+    assert same(new.get_layer("dense").get_weights(), fresh)
 
 
 def test_dense_inserted_before_output_matches_the_shifted_name_by_position(keras: Any) -> None:
