@@ -221,6 +221,7 @@ def main(argv=None) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         hardware=hardware.describe(),
+        pid=os.getpid(),  # rounds of one job share it when keras-ct reuses the training process
         performance=settings.to_json(),
         timings={
             **{k: round(v, 3) for k, v in timings.items()},

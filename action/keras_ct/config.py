@@ -254,6 +254,13 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Rounds to run in one job before dispatching the next.",
     ),
     FieldSpec(
+        "reuse-training-process",
+        _bool,
+        True,
+        "Run a job's rounds in one long-lived training process, so TensorFlow is imported once per job "
+        "(with rounds-per-job above 1, and in keras-ct loop); false: a fresh process per round.",
+    ),
+    FieldSpec(
         "warm-start", _bool, True, "Start each round from the previous round's weights where layers match."
     ),
     FieldSpec(
@@ -320,6 +327,7 @@ class Config:
     python: str
     input_shape: tuple[int, ...] | None
     rounds_per_job: int
+    reuse_training_process: bool
     warm_start: bool
     checkpoint_dir: Path | None
     train_retries: int

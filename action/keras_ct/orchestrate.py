@@ -19,7 +19,7 @@ from keras_ct.errors import ConfigError
 from keras_ct.history import RoundRecord
 from keras_ct.publish import LocalPublisher, Publisher
 from keras_ct.report import Links, render_report
-from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome, start_early
+from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome, start_early, trainer_for
 from keras_ct.runner import Runner
 
 if TYPE_CHECKING:
@@ -102,7 +102,8 @@ def run_action(
         target = replace(target, head_sha=git.head())
     # Training starts now and runs while the GitHub client loads and the history, the duplicate-run
     # guard and the pending status go back and forth: the engine takes it over, or cancels it.
-    early = start_early(cfg, runner, environ)
+    trainer = trainer_for(cfg, local=False)
+    early = start_early(cfg, runner, environ, trainer)
     try:
         publisher: Publisher = (
             LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
@@ -110,6 +111,7 @@ def run_action(
     except BaseException:
         if early is not None:
             early.cancel()
+        trainer.close()
         raise
     head_branch = publisher.target.head_branch if target is not None else ""  # type: ignore[attr-defined]
     head_sha = publisher.target.head_sha if target is not None else ""  # type: ignore[attr-defined]
@@ -127,6 +129,7 @@ def run_action(
         links=Links(cfg.github.server_url, target.repository) if target else Links(),
         notes=[] if publisher.writable or target is None else [publisher.why],
         early=early,
+        trainer=trainer,
     )
     outcome = engine.run()
     write_outputs(runner, cfg, outcome)
@@ -190,6 +193,7 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
         augmenter=augment_model,
         git=git,
         local=True,
+        trainer=trainer_for(cfg, local=True),
     )
     outcome = engine.run()
     path = report or cfg.out_dir / "report.md"

@@ -31,7 +31,7 @@ from keras_ct.metrics import Metrics, meets, read_metrics
 from keras_ct.publish import Publisher
 from keras_ct.report import Links, Verdict, render_report, render_terminal
 from keras_ct.runner import Runner
-from keras_ct.training import Training, TrainRun, command_argv, start_training
+from keras_ct.training import ReusedTrainer, Trainer, Training, TrainRun, command_argv
 
 #: Environment variables that never reach the training subprocess (tokens, action inputs).
 _PRIVATE_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
@@ -184,7 +184,18 @@ def _forget_metrics(cfg: Config, round_number: int) -> Path:
     return metrics_path
 
 
-def start_early(cfg: Config, runner: Runner, environ: Mapping[str, str]) -> Training | None:
+def trainer_for(cfg: Config, *, local: bool) -> Trainer:
+    """How the job's rounds run: one reused process when it trains more than one round and
+    ``reuse-training-process`` is on, else a process per round."""
+    last = cfg.max_rounds if local else min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
+    if cfg.reuse_training_process and last > cfg.round:
+        return ReusedTrainer(cfg.interpreter)
+    return Trainer()
+
+
+def start_early(
+    cfg: Config, runner: Runner, environ: Mapping[str, str], trainer: Trainer | None = None
+) -> Training | None:
     """Start round ``cfg.round``'s training now, so it runs while the orchestrator talks to GitHub.
 
     Only when the model file checks out: a round that cannot train is reported by the engine as usual.
@@ -194,7 +205,7 @@ def start_early(cfg: Config, runner: Runner, environ: Mapping[str, str]) -> Trai
         check_model_file(cfg)
         run = _train_run(cfg, environ, cfg.round)
         _forget_metrics(cfg, cfg.round)
-        return start_training(run, runner)
+        return (trainer or Trainer()).start(run, runner)
     except KerasCTError:
         return None  # the engine meets the same error at its own check and reports it
 
@@ -205,11 +216,13 @@ def train(
     environ: Mapping[str, str],
     round_number: int,
     started: Training | None = None,
+    trainer: Trainer | None = None,
 ) -> tuple[Metrics, float]:
     """Run the train command, retrying a crash ``train-retries`` times (resuming); return metrics, seconds.
 
-    ``started``: the first attempt, already running (``start_early``).
+    ``started``: the first attempt, already running (``start_early``); ``trainer``: how runs start.
     """
+    trainer = trainer or Trainer()
     metrics_path = cfg.metrics_path(round_number)
     if started is None:
         _forget_metrics(cfg, round_number)
@@ -224,7 +237,7 @@ def train(
             training, started = started, None
             try:
                 if training is None:
-                    training = start_training(run, runner)
+                    training = trainer.start(run, runner)
                 result = training.wait()
                 total += result.duration_s
                 break
@@ -276,6 +289,8 @@ class Engine:
     notes: list[str] = field(default_factory=list)
     #: The first round's training, started before the engine (``start_early``); cancelled if unused.
     early: Training | None = None
+    #: How each round's training starts (a reused process for a job of several rounds).
+    trainer: Trainer = field(default_factory=Trainer)
     #: The history as this run last saw it in the comment (loaded, or published by this run).
     _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
     #: Set when a newer run owns the loop: this one no longer writes the comment.
@@ -288,6 +303,7 @@ class Engine:
             if self.early is not None:  # a duplicate run, or an error before the round trained
                 self.early.cancel()
                 self.early = None
+            self.trainer.close()
 
     def _run(self) -> RoundOutcome:
         cfg = self.cfg
@@ -353,7 +369,7 @@ class Engine:
         try:
             check_model_file(cfg)
             started, self.early = (self.early, None) if n == self.cfg.round else (None, self.early)
-            metrics, seconds = train(cfg, self.runner, self.environ, n, started=started)
+            metrics, seconds = train(cfg, self.runner, self.environ, n, started=started, trainer=self.trainer)
         except KerasCTError as exc:
             self._fail(hist.upsert(records, replace(base, error=exc.message.splitlines()[0])), prev_diff)
             raise

@@ -8,15 +8,18 @@ it where to write the metrics file, the model and its checkpoints.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import shlex
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from keras_ct.errors import TrainingError
 from keras_ct.runner import Runner
@@ -78,34 +81,46 @@ def start_training(run: TrainRun, runner: Runner) -> Training:
     return Training(run, runner)
 
 
-class Training:
-    """One started run of the train command (see ``start_training``)."""
+def _spawn(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], shown: str, **kwargs: Any
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **{"stdin": subprocess.DEVNULL, **kwargs},
+        )
+    except FileNotFoundError:
+        raise TrainingError(
+            f'train command not found: "{argv[0]}" (train-command: {shown}); install it or fix the command'
+        ) from None
+    except PermissionError:
+        raise TrainingError(f'train command "{argv[0]}" is not executable (train-command: {shown})') from None
 
-    def __init__(self, run: TrainRun, runner: Runner) -> None:
+
+class Training:
+    """One started run of the train command (see ``start_training`` and ``ReusedTrainer``)."""
+
+    def __init__(
+        self, run: TrainRun, runner: Runner, worker: tuple[subprocess.Popen[bytes], str] | None = None
+    ) -> None:
         self.run = run
         self.runner = runner
         self.shown = shlex.join(run.argv)
         run.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.started = time.monotonic()
-        try:
-            self.proc = subprocess.Popen(
-                run.argv,
-                cwd=run.cwd,
-                env=dict(run.env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise TrainingError(
-                f'train command not found: "{run.argv[0]}" (train-command: {self.shown}); '
-                "install it or fix the command"
-            ) from None
-        except PermissionError:
-            raise TrainingError(
-                f'train command "{run.argv[0]}" is not executable (train-command: {self.shown})'
-            ) from None
+        #: In a reused process (``ReusedTrainer``) the run ends at the worker's ``<token> exit=<code>``.
+        self._token: bytes | None = None
+        self._exit_code: int | None = None
+        if worker is not None:
+            self.proc, token = worker
+            self._token = token.encode()
+        else:
+            self.proc = _spawn(run.argv, run.cwd, run.env, self.shown)
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._bytes = 0
         self._echoed = 0
@@ -118,17 +133,26 @@ class Training:
         assert self.proc.stdout is not None
         with self.run.log_path.open("wb") as log:
             for raw in iter(self.proc.stdout.readline, b""):
-                self._bytes += len(raw)
-                if self._bytes <= LOG_LIMIT_BYTES:
-                    log.write(raw)
-                    log.flush()  # a run killed with the job still leaves its log up to the last line
-                line = raw.decode("utf-8", errors="replace").rstrip("\n")
-                self._tail.append(line[:500])
-                with self._lock:
-                    if self._held is not None:
-                        self._held.append(line)
-                    else:
-                        self._echo(line)
+                if self._token is not None and self._token in raw:
+                    raw, _, said = raw.partition(self._token)
+                    self._exit_code = int(said.strip().removeprefix(b"exit="))
+                    if raw:
+                        self._line(raw, log)
+                    return
+                self._line(raw, log)
+
+    def _line(self, raw: bytes, log: BinaryIO) -> None:
+        self._bytes += len(raw)
+        if self._bytes <= LOG_LIMIT_BYTES:
+            log.write(raw)
+            log.flush()  # a run killed with the job still leaves its log up to the last line
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        self._tail.append(line[:500])
+        with self._lock:
+            if self._held is not None:
+                self._held.append(line)
+            else:
+                self._echo(line)
 
     def _echo(self, line: str) -> None:
         if self._echoed >= ECHO_LIMIT_BYTES:
@@ -149,7 +173,7 @@ class Training:
                 self._echo(line)
 
     def cancel(self) -> None:
-        """Stop the run (its whole process group) if it is still going; nothing is judged."""
+        """Stop the run (its whole process group, a reused process too) if it is still going."""
         if self.proc.poll() is None:
             _kill_group(self.proc)
         self._reader.join(timeout=10)
@@ -161,8 +185,14 @@ class Training:
         self.attach()
         run, proc = self.run, self.proc
         timed_out = False
+        remaining = max(0.0, run.timeout_s - (time.monotonic() - self.started))
         try:
-            proc.wait(timeout=max(0.0, run.timeout_s - (time.monotonic() - self.started)))
+            if self._token is None:
+                proc.wait(timeout=remaining)
+            else:  # a reused process: the run ends at its token (or the process dies)
+                self._reader.join(timeout=remaining)
+                if self._reader.is_alive():
+                    raise subprocess.TimeoutExpired(self.shown, remaining)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc)
@@ -170,8 +200,14 @@ class Training:
             _kill_group(proc)
             raise
         self._reader.join(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        returncode = self._exit_code
+        if returncode is None:  # a process of its own, or a reused one that died mid-run
+            returncode = proc.wait()
+        if returncode != 0 or self._token is None:
+            if self._token is not None:  # a reused process ends after a failed run: let it go
+                _end(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
         duration = time.monotonic() - self.started
         last = "\n".join(self._tail)
 
@@ -180,23 +216,102 @@ class Training:
                 f"training ran past timeout-minutes ({run.timeout_s / 60:g} min) and was stopped; "
                 "raise timeout-minutes or train for fewer epochs. Last output:\n" + last
             )
-        if proc.returncode < 0:
+        if returncode < 0:
             raise TrainingError(
-                f"training was killed by {_signal_name(-proc.returncode)} after {duration:.0f} s "
+                f"training was killed by {_signal_name(-returncode)} after {duration:.0f} s "
                 "(out of memory, or the runner was stopping?). Last output:\n" + last,
                 retryable=True,
             )
-        if proc.returncode != 0:
+        if returncode != 0:
             # The script's last words usually say why (`train.py: error: dataset ... does not exist`): put
             # them on the first line, the one the PR comment and the commit status show.
             said = next((line.strip() for line in reversed(self._tail) if line.strip()), "")
             why = f": {said[:200]}" if said else ""
             raise TrainingError(
-                f"train command exited with status {proc.returncode}{why} ({self.shown}). Last output:\n"
-                + last,
-                retryable=proc.returncode != 2,  # 2: a usage error (bad flag or dataset): a retry fails alike
+                f"train command exited with status {returncode}{why} ({self.shown}). Last output:\n" + last,
+                retryable=returncode != 2,  # 2: a usage error (bad flag or dataset): a retry fails alike
             )
         return TrainResult(duration_s=duration, log_path=run.log_path, output_bytes=self._bytes)
+
+
+class Trainer:
+    """Starts each run of the train command in a process of its own."""
+
+    reuses = False
+
+    def start(self, run: TrainRun, runner: Runner) -> Training:
+        return Training(run, runner)
+
+    def close(self) -> None:
+        """Nothing outlives a run."""
+
+
+WORKER = Path(__file__).resolve().parent / "_trainer_worker.py"
+
+
+class ReusedTrainer(Trainer):
+    """Runs the rounds of one job in one long-lived process of the model's interpreter.
+
+    The process (``_trainer_worker.py``) imports TensorFlow, the data libraries and whatever else
+    the script imports on the first round and keeps them for the next ones; each run still gets the
+    round's arguments, environment and directory, and the user's own modules are read afresh. Only a
+    command ``<interpreter> script.py ...`` or ``<interpreter> -m module ...`` can run there; any
+    other command (``bash train.sh``) gets a process of its own, as with ``Trainer``. A run that exits
+    non-zero, crashes or times out ends the process; the next run starts a fresh one.
+    """
+
+    reuses = True
+
+    def __init__(self, interpreter: str) -> None:
+        self.interpreter = interpreter
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def runs_here(self, argv: Sequence[str]) -> bool:
+        """Whether ``argv`` can run in the reused process."""
+        if len(argv) < 2 or argv[0] != self.interpreter:
+            return False
+        return (argv[1] == "-m" and len(argv) >= 3) or not argv[1].startswith("-")
+
+    def start(self, run: TrainRun, runner: Runner) -> Training:
+        if not self.runs_here(run.argv):
+            return Training(run, runner)
+        if self._proc is None or self._proc.poll() is not None:
+            self.close()
+            shown = shlex.join(run.argv)
+            self._proc = _spawn(
+                (self.interpreter, "-u", str(WORKER)), run.cwd, run.env, shown, stdin=subprocess.PIPE
+            )
+        token = f"keras-ct-run-{uuid.uuid4().hex}"
+        request = {"argv": list(run.argv[1:]), "env": dict(run.env), "cwd": str(run.cwd), "token": token}
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:  # it died between two runs: start again with a fresh one
+            self._proc = None
+            return self.start(run, runner)
+        return Training(run, runner, worker=(self._proc, token))
+
+    def close(self) -> None:
+        """End the process: it exits when its requests end; one that hangs is killed."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _end(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Close a reused process's requests and wait for it to exit; kill its group if it does not."""
+    try:
+        if proc.stdin is not None and not proc.stdin.closed:
+            proc.stdin.close()
+    except OSError:  # a broken pipe: it is gone already
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -94,3 +94,25 @@ def test_loop_meets_a_threshold_the_start_model_misses(tmp_path: Path) -> None:
     assert len(commits) == len(rows) - 1
     assert all("Keras-CT-Round:" in c and "Keras-CT-Accuracy:" in c for c in commits)
     assert git(work, "status", "--porcelain", "--untracked-files=no") == ""
+
+    # The rounds ran in one reused training process (TensorFlow imported once), with the result a
+    # fresh process gets: round 2 trained again alone, from the same code and warm start.
+    rounds = [json.loads((work / ".keras-ct" / f"round-{n}" / "metrics.json").read_text()) for n in (1, 2)]
+    assert rounds[0]["pid"] == rounds[1]["pid"]
+    round_2_code = tmp_path / "round-2-model.py"
+    round_2_code.write_text(git(work, "show", f"HEAD~{len(rows) - 2}:ml_task/model.py") + "\n")
+    fresh = tmp_path / "fresh-metrics.json"
+    env = {
+        **base_env(tmp_path),
+        "PYTHONPATH": str(ROOT / "action"),
+        "KERAS_CT_METRICS_FILE": str(fresh),
+        "KERAS_CT_MODEL_PATH": str(tmp_path / "fresh.keras"),
+        "KERAS_CT_WARM_START_FROM": str(work / ".keras-ct" / "checkpoints" / "models" / "round-1.keras"),
+    }
+    train = [sys.executable, "ml_task/train.py", "--dataset", "digits", "--epochs", "10"]
+    subprocess.run(
+        [*train, "--model-file", str(round_2_code)], cwd=work, env=env, check=True, capture_output=True
+    )
+    again = json.loads(fresh.read_text())
+    assert again["pid"] != rounds[1]["pid"]
+    assert again["accuracy"] == rounds[1]["accuracy"] and again["history"] == rounds[1]["history"]

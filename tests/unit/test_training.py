@@ -12,7 +12,15 @@ import pytest
 
 from keras_ct.errors import TrainingError
 from keras_ct.runner import Runner
-from keras_ct.training import ECHO_LIMIT_BYTES, TrainRun, command_argv, run_training, start_training
+from keras_ct.training import (
+    ECHO_LIMIT_BYTES,
+    ReusedTrainer,
+    TrainResult,
+    TrainRun,
+    command_argv,
+    run_training,
+    start_training,
+)
 
 
 def run_script(tmp_path: Path, code: str, timeout_s: float = 30) -> tuple[Runner, io.StringIO]:
@@ -127,3 +135,94 @@ def test_started_run_holds_its_output_until_attached_and_cancel_kills_it(tmp_pat
         time.sleep(0.01)
     hang.cancel()
     assert hang.proc.returncode is not None and out.getvalue() == ""
+
+
+# -- a reused training process (rounds-per-job > 1, keras-ct loop) --------------------------------------
+
+SCRIPT = """\
+import os, sys
+import helper
+print(f"pid={os.getpid()} round={os.environ['ROUND']} args={sys.argv[1:]} helper={helper.VALUE}")
+print(f"stdin={sys.stdin.read()!r}")
+if os.environ.get("NO_NEWLINE"):
+    print("last words", end="")
+sys.exit(int(os.environ.get("EXIT", "0")))
+"""
+
+
+def reused_run(tmp_path: Path, trainer: ReusedTrainer, n: int, **env: str) -> tuple[str, TrainResult]:
+    out = io.StringIO()
+    runner = Runner(actions=False, out=out, err=io.StringIO())
+    run = TrainRun(
+        argv=(sys.executable, "train.py", "--epochs", str(n)),
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "ROUND": str(n), **env},
+        timeout_s=30,
+        log_path=tmp_path / f"round-{n}" / "train.log",
+    )
+    result = trainer.start(run, runner).wait()
+    return out.getvalue(), result
+
+
+def pid_of(output: str) -> str:
+    return output.split()[0]
+
+
+def test_reused_process_runs_each_round_with_its_own_args_env_and_fresh_user_modules(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(SCRIPT)
+    (tmp_path / "helper.py").write_text("VALUE = 'one'\n")
+    trainer = ReusedTrainer(sys.executable)
+    try:
+        first, result = reused_run(tmp_path, trainer, 1)
+        (tmp_path / "helper.py").write_text("VALUE = 'second'\n")  # the augmenter changed the user's code
+        second, _ = reused_run(tmp_path, trainer, 2, NO_NEWLINE="1")
+        third, _ = reused_run(tmp_path, trainer, 3)
+    finally:
+        trainer.close()
+    assert first.splitlines()[0].endswith("round=1 args=['--epochs', '1'] helper=one")
+    assert second.splitlines()[0].endswith("round=2 args=['--epochs', '2'] helper=second")
+    assert pid_of(first) == pid_of(second) == pid_of(third)  # one process for the three rounds
+    assert "stdin=''" in first  # the requests pipe is not the script's stdin
+    assert second.splitlines()[-1] == "last words"  # the end marker never shows, even after no newline
+    assert "keras-ct-run-" not in first + second + third
+    assert (tmp_path / "round-2" / "train.log").read_text().splitlines() == second.splitlines()
+    assert result.output_bytes == len(first)
+
+
+def test_reused_process_after_a_failed_round_is_a_fresh_one(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(SCRIPT)
+    (tmp_path / "helper.py").write_text("VALUE = 1\n")
+    trainer = ReusedTrainer(sys.executable)
+    try:
+        first, _ = reused_run(tmp_path, trainer, 1)
+        with pytest.raises(TrainingError, match="exited with status 3") as info:
+            reused_run(tmp_path, trainer, 2, EXIT="3")
+        assert info.value.retryable
+        third, _ = reused_run(tmp_path, trainer, 3)
+    finally:
+        trainer.close()
+    assert pid_of(first) != pid_of(third)
+
+
+def test_reused_process_timeout_kills_it_and_commands_it_cannot_run_get_their_own(tmp_path: Path) -> None:
+    trainer = ReusedTrainer(sys.executable)
+    runner = Runner(actions=False, out=io.StringIO(), err=io.StringIO())
+    hang = TrainRun(
+        (sys.executable, "-c", "pass"), tmp_path, {"PATH": "/usr/bin:/bin"}, 30, tmp_path / "x.log"
+    )
+    assert not trainer.runs_here(hang.argv)  # `python -c` and other flags: a process of its own
+    assert trainer.runs_here((sys.executable, "-m", "pkg.train"))
+    assert not trainer.runs_here(("bash", "train.sh"))
+    (tmp_path / "slow.py").write_text("import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    slow = TrainRun((sys.executable, "slow.py"), tmp_path, {"PATH": "/usr/bin:/bin"}, 1, tmp_path / "s.log")
+    try:
+        with pytest.raises(TrainingError, match="ran past timeout-minutes"):
+            trainer.start(slow, runner).wait()
+        gone = TrainRun(
+            (sys.executable, "missing.py"), tmp_path, {"PATH": "/usr/bin:/bin"}, 30, tmp_path / "m.log"
+        )
+        with pytest.raises(TrainingError, match=r"can't open file 'missing\.py'") as info:
+            trainer.start(gone, runner).wait()
+        assert not info.value.retryable  # exit 2, as python itself
+    finally:
+        trainer.close()
