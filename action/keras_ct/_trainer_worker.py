@@ -23,6 +23,7 @@ import os
 import runpy
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 HERE = str(Path(__file__).resolve().parent)
@@ -77,10 +78,11 @@ def run_one(request: dict[str, object]) -> int:
     sys.path.insert(0, os.path.dirname(script) if script else cwd)
     stdin, sys.stdin = sys.stdin, open(os.devnull)  # noqa: SIM115 - the requests pipe is not the script's
     try:
-        if module:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-        else:
-            runpy.run_path(script, run_name="__main__")  # type: ignore[arg-type]
+        with warnings.catch_warnings():  # a run's warning filters do not outlive it
+            if module:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(script, run_name="__main__")  # type: ignore[arg-type]
         code = 0
     except SystemExit as exc:
         code = _exit_code(exc)

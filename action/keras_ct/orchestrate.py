@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +22,17 @@ from keras_ct.publish import LocalPublisher, Publisher
 from keras_ct.report import Links, render_report
 from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome, start_early, trainer_for
 from keras_ct.runner import Runner
+from keras_ct.training import ReusedTrainer, Trainer
 
 if TYPE_CHECKING:
     from keras_ct.github_api import GitHubAPI
 
 
-def augment_model(cfg: Config, records: Sequence[RoundRecord]) -> Any:
-    """The engine's augmenter: the policy picks from the history, the build is proven, then written."""
+def augment_model(cfg: Config, records: Sequence[RoundRecord], trainer: Trainer | None = None) -> Any:
+    """The engine's augmenter: the policy picks from the history, the build is proven, then written.
+
+    With a reused training process (``trainer``), the candidates are built there: TensorFlow is
+    already imported."""
     from keras_ct.augment import augment
 
     return augment(
@@ -42,6 +47,7 @@ def augment_model(cfg: Config, records: Sequence[RoundRecord]) -> Any:
         config_file=cfg.config_file,
         train_command=cfg.train_command,
         cwd=cfg.working_directory,
+        run_script=trainer.run_script if isinstance(trainer, ReusedTrainer) else None,
     )
 
 
@@ -85,7 +91,7 @@ def run_action(
     workflow: str | None = None,
     branch: str | None = None,
     api: GitHubAPI | None = None,
-    augmenter: Callable[[Config, Sequence[RoundRecord]], Any] = augment_model,
+    augmenter: Callable[[Config, Sequence[RoundRecord]], Any] | None = None,
 ) -> int:
     """``keras-ct run``. ``api`` (a ``GitHubAPI``) and ``augmenter`` replace the defaults built here, e.g.
     a client with a test's ``RetryPolicy`` and timeout."""
@@ -122,7 +128,7 @@ def run_action(
         runner=runner,
         environ=environ,
         publisher=publisher,
-        augmenter=augmenter,
+        augmenter=augmenter or partial(augment_model, trainer=trainer),
         git=git if publisher.writable else None,
         head_branch=head_branch,
         head_sha=head_sha,
@@ -185,15 +191,16 @@ def report_config_error(
 
 def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report: Path | None = None) -> int:
     git = _git(cfg, None) if cfg.commit else None
+    trainer = trainer_for(cfg, local=True)
     engine = Engine(
         cfg=cfg,
         runner=runner,
         environ=environ,
         publisher=LocalPublisher(),
-        augmenter=augment_model,
+        augmenter=partial(augment_model, trainer=trainer),
         git=git,
         local=True,
-        trainer=trainer_for(cfg, local=True),
+        trainer=trainer,
     )
     outcome = engine.run()
     path = report or cfg.out_dir / "report.md"

@@ -8,6 +8,7 @@ it where to write the metrics file, the model and its checkpoints.
 from __future__ import annotations
 
 import collections
+import io
 import json
 import os
 import shlex
@@ -116,6 +117,9 @@ class Training:
         #: In a reused process (``ReusedTrainer``) the run ends at the worker's ``<token> exit=<code>``.
         self._token: bytes | None = None
         self._exit_code: int | None = None
+        #: Set by ``wait``: the exit status (negative: killed by that signal) and whether it timed out.
+        self.returncode: int | None = None
+        self.timed_out = False
         if worker is not None:
             self.proc, token = worker
             self._token = token.encode()
@@ -203,6 +207,7 @@ class Training:
         returncode = self._exit_code
         if returncode is None:  # a process of its own, or a reused one that died mid-run
             returncode = proc.wait()
+        self.returncode, self.timed_out = returncode, timed_out
         if returncode != 0 or self._token is None:
             if self._token is not None:  # a reused process ends after a failed run: let it go
                 _end(proc)
@@ -291,6 +296,35 @@ class ReusedTrainer(Trainer):
             self._proc = None
             return self.start(run, runner)
         return Training(run, runner, worker=(self._proc, token))
+
+    def run_script(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None, timeout_s: float
+    ) -> tuple[int, str]:
+        """Run a helper script in the reused process (the augmenter's build checks): exit code and output.
+
+        Raises ``subprocess.TimeoutExpired`` past ``timeout_s``, ``FileNotFoundError`` or
+        ``PermissionError`` when the interpreter cannot be started, as ``subprocess.run`` would.
+        """
+        out = io.StringIO()
+        run = TrainRun(
+            argv=tuple(argv),
+            cwd=cwd or Path.cwd(),
+            env=env,
+            timeout_s=timeout_s,
+            log_path=Path(argv[1]).parent / f"{Path(argv[1]).stem}.log",
+        )
+        try:
+            training = self.start(run, Runner(out=out, err=out))
+        except TrainingError as exc:
+            raise (PermissionError if "not executable" in exc.message else FileNotFoundError)(
+                exc.message
+            ) from None
+        try:
+            training.wait()
+        except TrainingError:
+            if training.timed_out:
+                raise subprocess.TimeoutExpired(list(argv), timeout_s) from None
+        return int(training.returncode or 0), out.getvalue()
 
     def close(self) -> None:
         """End the process: it exits when its requests end; one that hangs is killed."""

@@ -51,7 +51,13 @@ class Builds:
         self.batches: list[list[BuildRequest]] = []
 
     def __call__(
-        self, requests: Sequence[BuildRequest], *, python: str, cwd: Path | None, timeout_s: float
+        self,
+        requests: Sequence[BuildRequest],
+        *,
+        python: str,
+        cwd: Path | None,
+        timeout_s: float,
+        run_script: object = None,
     ) -> list[BuildResult]:
         self.batches.append(list(requests))
         return [

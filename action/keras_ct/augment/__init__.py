@@ -19,7 +19,14 @@ from pathlib import Path
 from keras_ct.augment.edit import MODEL_CHANGES, Edit, plan_edit
 from keras_ct.augment.epochs import command_epochs, plan_epochs_edit
 from keras_ct.augment.policy import CHANGES, POLICIES, Decision, decide
-from keras_ct.augment.validate import BuildRequest, BuildResult, LayerInfo, validate_build, validate_builds
+from keras_ct.augment.validate import (
+    BuildRequest,
+    BuildResult,
+    LayerInfo,
+    ScriptRunner,
+    validate_build,
+    validate_builds,
+)
 from keras_ct.errors import AugmentError, ConfigError
 from keras_ct.history import RoundRecord
 
@@ -86,6 +93,7 @@ def augment(
     dry_run: bool = False,
     cwd: Path | None = None,
     timeout_s: float = 300,
+    run_script: ScriptRunner | None = None,
 ) -> AugmentResult:
     """Change the model (or the epochs) and write the first candidate that builds, unless ``dry_run``.
 
@@ -145,7 +153,7 @@ def augment(
         BuildRequest(path, c.edit.new_source, model_function, input_shape, label=c.edit.change, shown=shown)
         for c in model_candidates
     ]
-    results = validate_builds(requests, python=python, cwd=cwd, timeout_s=timeout_s)
+    results = validate_builds(requests, python=python, cwd=cwd, timeout_s=timeout_s, run_script=run_script)
     before = results[0]
     if not before.ok:
         raise AugmentError(

@@ -16,9 +16,10 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from keras_ct.errors import AugmentError
 
@@ -161,17 +162,29 @@ main()
 """
 
 
+class ScriptRunner(Protocol):
+    """Runs ``python script args`` and returns (exit code, output); ``subprocess.TimeoutExpired`` past
+    ``timeout_s``. ``keras_ct.training.ReusedTrainer.run_script`` runs it in the job's warm process."""
+
+    def __call__(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None, timeout_s: float
+    ) -> tuple[int, str]: ...
+
+
 def validate_builds(
     requests: Sequence[BuildRequest],
     *,
     python: str = sys.executable,
     cwd: Path | None = None,
     timeout_s: float = 300,
+    run_script: ScriptRunner | None = None,
 ) -> list[BuildResult]:
     """Build every request in one subprocess of ``python``; one ``BuildResult`` per request, in order.
 
     A candidate that crashes the interpreter outright is reported as failed and the rest continue in a
     fresh process. Raises ``AugmentError`` only when ``python`` cannot be started at all.
+    ``run_script`` runs the build script instead of a new subprocess (a reused training process, where
+    TensorFlow is already imported).
     """
     if not requests:
         return []
@@ -196,7 +209,9 @@ def validate_builds(
                 }
             )
         while len(results) < len(payload):
-            results.extend(_run_batch(payload[len(results) :], folder, python, cwd, timeout_s, len(results)))
+            results.extend(
+                _run_batch(payload[len(results) :], folder, python, cwd, timeout_s, len(results), run_script)
+            )
     return results
 
 
@@ -207,6 +222,7 @@ def _run_batch(
     cwd: Path | None,
     timeout_s: float,
     offset: int,
+    run_script: ScriptRunner | None = None,
 ) -> list[BuildResult]:
     spec_file = folder / f"spec_{offset}.json"
     results_file = folder / f"results_{offset}.jsonl"
@@ -221,20 +237,25 @@ def _run_batch(
     failure = ""
     timed_out = False
     try:
-        proc = subprocess.run(
-            [python, str(folder / "keras_ct_validate.py"), str(spec_file)],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            check=False,
-        )
-        if proc.returncode != 0:
-            tail = [line for line in proc.stderr.splitlines() if line.strip() and not _LOG_LINE.match(line)]
-            failure = f"the validation process exited with code {proc.returncode}" + (
+        argv = [python, str(folder / "keras_ct_validate.py"), str(spec_file)]
+        if run_script is not None:
+            returncode, stderr = run_script(argv, env, cwd, timeout_s)
+        else:
+            proc = subprocess.run(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout_s,
+                check=False,
+            )
+            returncode, stderr = proc.returncode, proc.stderr
+        if returncode != 0:
+            tail = [line for line in stderr.splitlines() if line.strip() and not _LOG_LINE.match(line)]
+            failure = f"the validation process exited with code {returncode}" + (
                 f": {tail[-1].strip()}" if tail else ""
             )
     except FileNotFoundError:
