@@ -367,6 +367,32 @@ def render(results: Mapping[str, Any]) -> str:
             markdown_table(["per-round cost", "median (min-max, n)"], rows),
             "",
         ]
+        if "reuse_saved_s" in r:
+            imports, data = r["round2_import_s"], r["round2_data_s"]
+            reuse_rows = [
+                ["2-round `keras-ct loop`, one reused training process", _s(r["loop_reused_s"], unit=" s")],
+                ["the same, a process per training and per build check", _s(r["loop_own_s"], unit=" s")],
+                ["saved on the second round (paired)", _s(r["reuse_saved_s"], unit=" s")],
+                [
+                    "round 2's import (TensorFlow, Keras, the model): reused → own process",
+                    f"{_s(imports['true'], 3, ' s')} → {_s(imports['false'], 3, ' s')}",
+                ],
+                [
+                    "round 2's data load (scikit-learn digits): reused → own process",
+                    f"{_s(data['true'], 3, ' s')} → {_s(data['false'], 3, ' s')}",
+                ],
+                [
+                    "same accuracies both ways",
+                    ("yes: " if r["reuse_same_accuracy"] else "**no**: ")
+                    + "; ".join("/".join(f"{a:.4f}" for a in accs) for accs in r["reuse_accuracies"]),
+                ],
+            ]
+            out += [
+                f"`reuse-training-process` (default on), measured with `{r['reuse_command']}`, interleaved:",
+                "",
+                markdown_table(["figure", "median (min-max, n)"], reuse_rows),
+                "",
+            ]
     return "\n".join(out)
 
 

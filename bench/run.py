@@ -43,11 +43,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "action")]
 from bench import report  # noqa: E402
 from bench.stats import MIN_RUNS, PolicyRun, Summary, jsonable, paired_ratios  # noqa: E402
 from bench.tasks import TASKS  # noqa: E402
+from keras_ct.config import FIELDS  # noqa: E402
 
 PY = Path(sys.executable)
 KERAS_CT = PY.parent / "keras-ct"
-OVERHEAD_EPOCHS = 3
-TRAIN_COMMAND = f"python ml_task/train.py --dataset digits --epochs {OVERHEAD_EPOCHS}"
+# keras-ct's own default train command: the ml_task CNN, 10 epochs on the digits data.
+TRAIN_COMMAND = next(spec.default for spec in FIELDS if spec.name == "train-command")
 FAKE = {"repository": "acme/ml-repo", "pr": "7", "branch": "improve-model", "workflow": "ml.yml"}
 FAKE_TOKEN = "ghs_fakeWriteToken0123456789abcdefghijklmn"  # tests/fake_github/state.py WRITE_TOKEN
 
@@ -405,12 +406,55 @@ def rounds_section(tmp: Path, repeats: int, overhead_result: dict[str, Any] | No
         say(f"rounds: venv + pip install keras-ct {i + 1}/{repeats}: {install[-1]:.1f}s")
     start = [timed([str(KERAS_CT), "--version"], work, env, log) for _ in range(repeats)]
     result: dict[str, Any] = {"install_s": Summary.of(install), "cli_start_s": Summary.of(start)}
+    result.update(reuse_pairs(work, env, log, repeats))
     if overhead_result is not None:
         timings = overhead_result["train_timings"]
         result["tf_import_s"] = timings["import_s"]
         result["data_load_s"] = timings["data_s"]
         result["orchestrator_own_s"] = overhead_result["own_s"]
     return result
+
+
+REUSE_COMMAND = "python ml_task/train.py --dataset digits --epochs 3"
+
+
+def reuse_pairs(work: Path, env: dict[str, str], log: Path, repeats: int) -> dict[str, Any]:
+    """A two-round ``keras-ct loop`` of ml_task with ``reuse-training-process`` on and off, interleaved:
+    the wall-time difference is what the reused process saves on each round after a job's first."""
+    walls: dict[str, list[float]] = {"true": [], "false": []}
+    second: dict[str, list[dict[str, Any]]] = {"true": [], "false": []}
+    accuracies: dict[str, set[tuple[float, ...]]] = {"true": set(), "false": set()}
+    for i in range(repeats):
+        for reuse in ("true", "false") if i % 2 == 0 else ("false", "true"):
+            job = work / f"reuse-{reuse}-{i}"
+            (job / "ml_task").mkdir(parents=True)
+            for name in ("model.py", "train.py"):
+                shutil.copy2(ROOT / "ml_task" / name, job / "ml_task" / name)
+            argv = [
+                str(KERAS_CT), "loop", "--working-directory", str(job), "--train-command", REUSE_COMMAND,
+                "--threshold", "0.999", "--max-rounds", "2", "--python", str(PY),
+                "--reuse-training-process", reuse,
+            ]  # fmt: skip
+            walls[reuse].append(timed(argv, work, env, log))
+            metrics = [
+                json.loads((job / ".keras-ct" / f"round-{n}" / "metrics.json").read_text()) for n in (1, 2)
+            ]
+            second[reuse].append(metrics[1]["timings"])
+            accuracies[reuse].add(tuple(m["accuracy"] for m in metrics))
+            shutil.rmtree(job)
+        say(
+            f"rounds: 2-round loop, reused process {walls['true'][-1]:.1f}s, own processes {walls['false'][-1]:.1f}s"
+        )
+    return {
+        "reuse_command": REUSE_COMMAND,
+        "loop_reused_s": Summary.of(walls["true"]),
+        "loop_own_s": Summary.of(walls["false"]),
+        "reuse_saved_s": Summary.of([b - a for a, b in zip(walls["true"], walls["false"], strict=True)]),
+        "round2_import_s": {k: Summary.of([t["import_s"] for t in v]) for k, v in second.items()},
+        "round2_data_s": {k: Summary.of([t["data_s"] for t in v]) for k, v in second.items()},
+        "reuse_same_accuracy": accuracies["true"] == accuracies["false"] and len(accuracies["true"]) == 1,
+        "reuse_accuracies": sorted(accuracies["true"] | accuracies["false"]),
+    }
 
 
 def summaries(value: Any) -> Any:

@@ -232,8 +232,24 @@ def compare_policies(
                 never_more,
             ),
             Verdict(f"{better} needs at least 2x less training time in total", value, twice),
+            Verdict(
+                f"the same, as time to the threshold over the whole suite (a task {baseline} never "
+                "reaches counts as unbounded time)",
+                _to_threshold(ratio, only_better, only_baseline, baseline),
+                not only_baseline and (bool(only_better) or (math.isfinite(ratio) and ratio >= 2.0)),
+            ),
         ],
     }
+
+
+def _to_threshold(
+    ratio: float, only_better: Sequence[str], only_baseline: Sequence[str], baseline: str
+) -> str:
+    if only_baseline:
+        return f"no: {baseline} alone reached {', '.join(only_baseline)}"
+    if only_better:
+        return f"unbounded: {baseline} never reaches {len(only_better)} task(s) ({', '.join(only_better)})"
+    return f"{ratio:.2f}x" if math.isfinite(ratio) else "no task reached"
 
 
 def _yes(flag: bool) -> str:

@@ -91,9 +91,10 @@ def test_compare_policies_per_task_and_total() -> None:
     assert [t["ok"] for t in result["tasks"]] == [True, True]  # equal time is not more time
     assert result["tasks"][0]["ratio"] == pytest.approx(3.0)
     assert result["total"]["ratio"] == pytest.approx(9.0 / 5.0)
-    never_more, twice = result["verdicts"]
+    never_more, twice, to_threshold = result["verdicts"]
     assert never_more.met and never_more.value == "yes"
     assert not twice.met and twice.value == "1.80x on the tasks both reached"
+    assert not to_threshold.met and to_threshold.value == "1.80x"
 
 
 def test_compare_policies_a_slower_task_fails_the_never_more_goal() -> None:
@@ -114,8 +115,19 @@ def test_compare_policies_a_task_naive_never_reached_is_listed_not_summed() -> N
     assert result["tasks"][1]["ok"] is True
     assert result["total"]["ratio"] == pytest.approx(2.5)
     assert result["total"]["all_ratio"] == pytest.approx(6.0 / 11.0)
-    _, twice = result["verdicts"]
+    _, twice, to_threshold = result["verdicts"]
     assert twice.met and twice.value == "2.50x on the tasks both reached; naive never reached mlp"
+    assert to_threshold.met and to_threshold.value == "unbounded: naive never reaches 1 task(s) (mlp)"
+
+
+def test_compare_policies_time_to_threshold_counts_a_task_naive_never_reaches_as_unbounded() -> None:
+    runs = [run("a", "diagnose", [4.0]), run("a", "naive", [5.0])]
+    like_for_like = compare_policies(runs)["verdicts"]
+    assert not like_for_like[1].met and not like_for_like[2].met  # 1.25x either way
+    assert like_for_like[2].value == "1.25x"
+    unbounded = compare_policies([*runs, run("mlp", "diagnose", [9.0]), run("mlp", "naive", [1.0], False)])
+    assert not unbounded["verdicts"][1].met  # like for like still 1.25x
+    assert unbounded["verdicts"][2].met
 
 
 def test_compare_policies_a_task_diagnose_never_reached_fails_both_goals() -> None:
@@ -127,9 +139,10 @@ def test_compare_policies_a_task_diagnose_never_reached_fails_both_goals() -> No
             run("b", "naive", [9.0]),
         ]
     )
-    never_more, twice = result["verdicts"]
+    never_more, twice, to_threshold = result["verdicts"]
     assert not never_more.met
     assert not twice.met and twice.value == "5.00x on the tasks both reached; diagnose never reached b"
+    assert not to_threshold.met and to_threshold.value == "no: naive alone reached b"
 
 
 def test_compare_policies_needs_both_policies_per_task() -> None:
