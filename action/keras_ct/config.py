@@ -26,8 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from keras_ct.errors import ConfigError
 
 CONFIG_FILE = ".keras-ct.yml"
@@ -424,6 +422,8 @@ def _closest(name: str) -> str:
 
 def _read_config_file(path: Path) -> dict[str, tuple[Any, Source]]:
     """Parse ``.keras-ct.yml`` keeping each key's line for messages."""
+    import yaml  # only when there is a config file: keras-ct run starts the training sooner without
+
     label = str(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -121,7 +121,8 @@ def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> 
     """The train command's environment: the caller's, minus secrets and inputs, plus KERAS_CT_*."""
     env = {k: v for k, v in environ.items() if not k.startswith("INPUT_") and k not in _PRIVATE_ENV}
     package_root = str(Path(keras_ct.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, environ.get("PYTHONPATH", "")) if p)
+    paths = [package_root, *environ.get("PYTHONPATH", "").split(os.pathsep)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))  # once each, in order
     env.update(
         KERAS_CT_METRICS_FILE=str(cfg.metrics_path(round_number)),
         KERAS_CT_ROUND=str(round_number),
