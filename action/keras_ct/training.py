@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from keras_ct.errors import TrainingError
 from keras_ct.runner import Runner
@@ -83,24 +83,25 @@ def start_training(run: TrainRun, runner: Runner) -> Training:
 
 
 def _spawn(
-    argv: Sequence[str], cwd: Path, env: Mapping[str, str], shown: str, **kwargs: Any
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], shown: str, stdin: int = subprocess.DEVNULL
 ) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own process group (a timeout kills the whole tree), output on one pipe."""
     try:
         return subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env),
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            **{"stdin": subprocess.DEVNULL, **kwargs},
         )
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise TrainingError(
             f'train command not found: "{argv[0]}" (train-command: {shown}); install it or fix the command'
-        ) from None
-    except PermissionError:
-        raise TrainingError(f'train command "{argv[0]}" is not executable (train-command: {shown})') from None
+        ) from exc
+    except PermissionError as exc:
+        raise TrainingError(f'train command "{argv[0]}" is not executable (train-command: {shown})') from exc
 
 
 class Training:
@@ -242,8 +243,6 @@ class Training:
 class Trainer:
     """Starts each run of the train command in a process of its own."""
 
-    reuses = False
-
     def start(self, run: TrainRun, runner: Runner) -> Training:
         return Training(run, runner)
 
@@ -265,8 +264,6 @@ class ReusedTrainer(Trainer):
     non-zero, crashes or times out ends the process; the next run starts a fresh one.
     """
 
-    reuses = True
-
     def __init__(self, interpreter: str) -> None:
         self.interpreter = interpreter
         self._proc: subprocess.Popen[bytes] | None = None
@@ -280,21 +277,32 @@ class ReusedTrainer(Trainer):
     def start(self, run: TrainRun, runner: Runner) -> Training:
         if not self.runs_here(run.argv):
             return Training(run, runner)
-        if self._proc is None or self._proc.poll() is not None:
-            self.close()
-            shown = shlex.join(run.argv)
-            self._proc = _spawn(
-                (self.interpreter, "-u", str(WORKER)), run.cwd, run.env, shown, stdin=subprocess.PIPE
-            )
         token = f"keras-ct-run-{uuid.uuid4().hex}"
-        request = {"argv": list(run.argv[1:]), "env": dict(run.env), "cwd": str(run.cwd), "token": token}
-        assert self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(json.dumps(request).encode() + b"\n")
-            self._proc.stdin.flush()
-        except BrokenPipeError:  # it died between two runs: start again with a fresh one
-            self._proc = None
-            return self.start(run, runner)
+        request = json.dumps(
+            {"argv": list(run.argv[1:]), "env": dict(run.env), "cwd": str(run.cwd), "token": token}
+        ).encode()
+        for fresh in (False, True):
+            if fresh or self._proc is None or self._proc.poll() is not None:
+                self.close()
+                self._proc = _spawn(
+                    (self.interpreter, "-u", str(WORKER)),
+                    run.cwd,
+                    run.env,
+                    shlex.join(run.argv),
+                    stdin=subprocess.PIPE,
+                )
+            assert self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(request + b"\n")
+                self._proc.stdin.flush()
+                break
+            except BrokenPipeError:  # it ended between two runs: once more, with a fresh process
+                if fresh:
+                    raise TrainingError(
+                        f"the training process of {self.interpreter} ended as soon as it started; "
+                        "set reuse-training-process to false to run each round in a process of its own"
+                    ) from None
+        assert self._proc is not None
         return Training(run, runner, worker=(self._proc, token))
 
     def run_script(
@@ -316,9 +324,9 @@ class ReusedTrainer(Trainer):
         try:
             training = self.start(run, Runner(out=out, err=out))
         except TrainingError as exc:
-            raise (PermissionError if "not executable" in exc.message else FileNotFoundError)(
-                exc.message
-            ) from None
+            if isinstance(exc.__cause__, OSError):  # the interpreter: not found or not executable
+                raise exc.__cause__ from None
+            raise
         try:
             training.wait()
         except TrainingError:

@@ -6,6 +6,7 @@ import io
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -168,17 +169,23 @@ def pid_of(output: str) -> str:
     return output.split()[0]
 
 
-def test_reused_process_runs_each_round_with_its_own_args_env_and_fresh_user_modules(tmp_path: Path) -> None:
+@pytest.fixture
+def trainer(tmp_path: Path) -> Iterator[ReusedTrainer]:
+    """A reused process for SCRIPT, which imports the user's module helper.py (VALUE = 'one')."""
     (tmp_path / "train.py").write_text(SCRIPT)
     (tmp_path / "helper.py").write_text("VALUE = 'one'\n")
-    trainer = ReusedTrainer(sys.executable)
-    try:
-        first, result = reused_run(tmp_path, trainer, 1)
-        (tmp_path / "helper.py").write_text("VALUE = 'second'\n")  # the augmenter changed the user's code
-        second, _ = reused_run(tmp_path, trainer, 2, NO_NEWLINE="1")
-        third, _ = reused_run(tmp_path, trainer, 3)
-    finally:
-        trainer.close()
+    reused = ReusedTrainer(sys.executable)
+    yield reused
+    reused.close()
+
+
+def test_reused_process_runs_each_round_with_its_own_args_env_and_fresh_user_modules(
+    tmp_path: Path, trainer: ReusedTrainer
+) -> None:
+    first, result = reused_run(tmp_path, trainer, 1)
+    (tmp_path / "helper.py").write_text("VALUE = 'second'\n")  # the augmenter changed the user's code
+    second, _ = reused_run(tmp_path, trainer, 2, NO_NEWLINE="1")
+    third, _ = reused_run(tmp_path, trainer, 3)
     assert first.splitlines()[0].endswith("round=1 args=['--epochs', '1'] helper=one")
     assert second.splitlines()[0].endswith("round=2 args=['--epochs', '2'] helper=second")
     assert pid_of(first) == pid_of(second) == pid_of(third)  # one process for the three rounds
@@ -189,18 +196,12 @@ def test_reused_process_runs_each_round_with_its_own_args_env_and_fresh_user_mod
     assert result.output_bytes == len(first)
 
 
-def test_reused_process_after_a_failed_round_is_a_fresh_one(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(SCRIPT)
-    (tmp_path / "helper.py").write_text("VALUE = 1\n")
-    trainer = ReusedTrainer(sys.executable)
-    try:
-        first, _ = reused_run(tmp_path, trainer, 1)
-        with pytest.raises(TrainingError, match="exited with status 3") as info:
-            reused_run(tmp_path, trainer, 2, EXIT="3")
-        assert info.value.retryable
-        third, _ = reused_run(tmp_path, trainer, 3)
-    finally:
-        trainer.close()
+def test_reused_process_after_a_failed_round_is_a_fresh_one(tmp_path: Path, trainer: ReusedTrainer) -> None:
+    first, _ = reused_run(tmp_path, trainer, 1)
+    with pytest.raises(TrainingError, match="exited with status 3") as info:
+        reused_run(tmp_path, trainer, 2, EXIT="3")
+    assert info.value.retryable
+    third, _ = reused_run(tmp_path, trainer, 3)
     assert pid_of(first) != pid_of(third)
 
 
