@@ -36,7 +36,7 @@ if os.environ.get("FAKE_CONCURRENT_PUSH"):  # someone pushes to the PR branch wh
 curve = [round(acc - 0.1 + 0.02 * i, 4) for i in range(5)]
 doc = {"schema_version": 1, "metric": "accuracy", "accuracy": acc,
        "history": {"accuracy": curve, "val_accuracy": curve, "loss": [1.0] * 5, "val_loss": [1.0] * 5},
-       "epochs": 5, "params": 1000 * convs, "duration_s": 0.1, "dataset": "stand-in"}
+       "epochs": 5, "params": 1000 * convs, "duration_s": 0.1, "dataset": "stand-in", "pid": os.getpid()}
 Path(os.environ["KERAS_CT_METRICS_FILE"]).write_text(json.dumps(doc))
 print(f"stand-in accuracy {acc:.2f} for {convs} conv layers")
 """

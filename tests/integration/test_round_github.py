@@ -3,6 +3,7 @@ augmenter, and real HTTP to the fake GitHub (every exchange checked against GitH
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -117,6 +118,36 @@ def test_missed_round_commits_pushes_and_dispatches_then_next_round_passes(
     assert main(["run"], env) == 0
     assert len(repo.dispatches) == 1
     assert checkout.remote_head() == pushed
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("reuse", ["true", "false"])
+def test_rounds_per_job_trains_two_rounds_commits_both_then_dispatches_the_third(
+    tmp_path: Path, world, reuse: str
+) -> None:  # type: ignore[no-untyped-def]
+    checkout, fake, repo = world
+    inputs = {"threshold": "0.95", "rounds-per-job": "2", "reuse-training-process": reuse}
+    env = actions_env(tmp_path, checkout, fake.api_url, WRITE_TOKEN, event=pr_event(checkout), inputs=inputs)
+    trained = checkout.head()
+
+    assert main(["run"], env) == 0
+
+    # Rounds 1 (0.80) and 2 (0.90) in this job, each committed with its trailers; one push, one dispatch.
+    log = checkout.remote_log(2)
+    assert "Keras-CT-Round: 2" in log and "Keras-CT-Round: 1" in log
+    assert git(checkout.bare, "rev-list", "--count", f"{trained}..{checkout.branch}") == "2"
+    assert [d.inputs for d in repo.dispatches] == [{"round": "3", "pr-number": "7"}]
+    assert len(repo.comments) == 1
+    body = repo.comments[0].body
+    assert "| 1 |" in body and "| 2 |" in body and "round 3 is on its way" in body
+    assert "round 3 dispatched" in repo.statuses[-1].description
+    out = outputs(tmp_path)
+    assert (out["round"], out["next-round"], out["dispatched"]) == ("2", "3", "true")
+    pids = [
+        json.loads((checkout.work / ".keras-ct" / f"round-{n}" / "metrics.json").read_text())["pid"]
+        for n in (1, 2)
+    ]
+    assert (pids[0] == pids[1]) is (reuse == "true")  # one training process for the job's rounds, or one each
 
 
 def test_last_round_miss_fails_without_augmenting(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]
