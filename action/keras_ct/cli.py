@@ -111,14 +111,28 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str], **overrides: A
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
-    from keras_ct import orchestrate
-
     try:
         cfg = _config(args, environ)
     except ConfigError as exc:
+        from keras_ct import orchestrate
+
         orchestrate.report_config_error(
             exc, runner, environ, api_url=args.api_url, repository=args.repository
         )
+        raise
+    # The round's training starts now, before the rest of keras-ct (the GitHub client, git, the
+    # reports) is even imported: all of that overlaps the training. run_action owns it from here.
+    from keras_ct.launch import start_early, trainer_for
+
+    runner.mask(cfg.github_token)
+    trainer = trainer_for(cfg, local=False)
+    early = start_early(cfg, runner, environ, trainer)
+    try:
+        from keras_ct import orchestrate
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        trainer.close()
         raise
     return orchestrate.run_action(
         cfg,
@@ -128,6 +142,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -
         repository=args.repository,
         workflow=args.workflow,
         branch=args.branch,
+        trainer=trainer,
+        early=early,
     )
 
 

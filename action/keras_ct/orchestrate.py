@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.history import RoundRecord
+from keras_ct.launch import start_early, trainer_for
 from keras_ct.publish import LocalPublisher, Publisher
 from keras_ct.report import Links, render_report
-from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome, start_early, trainer_for
+from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
 from keras_ct.runner import Runner
-from keras_ct.training import ReusedTrainer, Trainer
+from keras_ct.training import ReusedTrainer, Trainer, Training
 
 if TYPE_CHECKING:
     from keras_ct.github_api import GitHubAPI
@@ -92,25 +93,29 @@ def run_action(
     branch: str | None = None,
     api: GitHubAPI | None = None,
     augmenter: Callable[[Config, Sequence[RoundRecord]], Any] | None = None,
+    trainer: Trainer | None = None,
+    early: Training | None = None,
 ) -> int:
     """``keras-ct run``. ``api`` (a ``GitHubAPI``) and ``augmenter`` replace the defaults built here, e.g.
-    a client with a test's ``RetryPolicy`` and timeout."""
-    from keras_ct import github_publish
-
+    a client with a test's ``RetryPolicy`` and timeout. ``early``: the round's training, already
+    started with ``trainer`` (``keras_ct.launch.start_early``, as the CLI does); else it starts here."""
     runner.mask(cfg.github_token)
-    target = github_publish.resolve_target(
-        cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch
-    )
-    git = None
-    if target is not None and cfg.commit:
-        # What this run checked out is what it trains, reports on and expects on the remote when pushing.
-        git = _git(cfg, (BOT_NAME, BOT_EMAIL))
-        target = replace(target, head_sha=git.head())
-    # Training starts now and runs while the GitHub client loads and the history, the duplicate-run
-    # guard and the pending status go back and forth: the engine takes it over, or cancels it.
-    trainer = trainer_for(cfg, local=False)
-    early = start_early(cfg, runner, environ, trainer)
+    if trainer is None:
+        trainer = trainer_for(cfg, local=False)
+        early = start_early(cfg, runner, environ, trainer)
+    # The training runs while the GitHub client loads and the history, the duplicate-run guard and the
+    # pending status go back and forth: the engine takes it over, or it is stopped here on an error.
     try:
+        from keras_ct import github_publish
+
+        target = github_publish.resolve_target(
+            cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch
+        )
+        git = None
+        if target is not None and cfg.commit:
+            # What this run checked out is what it trains, reports on and expects on the remote when pushing.
+            git = _git(cfg, (BOT_NAME, BOT_EMAIL))
+            target = replace(target, head_sha=git.head())
         publisher: Publisher = (
             LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
         )

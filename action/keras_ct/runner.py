@@ -112,7 +112,7 @@ class Runner:
     # -- secrets -----------------------------------------------------------------------------
     def mask(self, secret: str) -> None:
         """Register a secret: the runner masks it in logs, and we never print it ourselves."""
-        if not secret:
+        if not secret or secret in self._secrets:
             return
         self._secrets.append(secret)
         if self.actions:

@@ -1,0 +1,151 @@
+"""What starts a round's training: the model-file check, the training environment and the trainer.
+
+Kept apart from the round engine (``keras_ct.round``) so that ``keras-ct run`` can start the training
+right after reading its configuration, before it imports the GitHub client, the reports and git.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import keras_ct
+from keras_ct.config import Config
+from keras_ct.errors import KerasCTError
+from keras_ct.runner import Runner
+from keras_ct.training import ReusedTrainer, Trainer, Training, TrainRun, command_argv
+
+#: Environment variables that never reach the training subprocess (tokens, action inputs).
+_PRIVATE_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+
+# -- checks before anything runs --------------------------------------------------------------------
+
+
+def check_model_file(cfg: Config) -> None:
+    """The model file exists, parses, and defines the model function (read, never run)."""
+    path = cfg.model_path
+    shown = str(cfg.model_file)
+    if not path.is_file():
+        raise KerasCTError(
+            f'model-file "{shown}" does not exist (looked in {cfg.working_directory}); '
+            "set model-file to the Python file that defines the model",
+            file=shown,
+        )
+    try:
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source, filename=shown)
+    except SyntaxError as exc:
+        raise KerasCTError(
+            f"model-file {shown} has a syntax error at line {exc.lineno}: {exc.msg}; fix it before training",
+            file=shown,
+            line=exc.lineno,
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise KerasCTError(f"model-file {shown} is not UTF-8 text ({exc.reason})", file=shown) from None
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if cfg.model_function not in names:
+        found = f"; it defines {', '.join(names)}" if names else "; it defines no functions"
+        raise KerasCTError(
+            f"model-file {shown} has no top-level function {cfg.model_function}(){found}. "
+            "Set model-function to the function that returns the compiled model",
+            file=shown,
+        )
+
+
+def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> dict[str, str]:
+    """The train command's environment: the caller's, minus secrets and inputs, plus KERAS_CT_*."""
+    env = {k: v for k, v in environ.items() if not k.startswith("INPUT_") and k not in _PRIVATE_ENV}
+    package_root = str(Path(keras_ct.__file__).resolve().parent.parent)
+    paths = [package_root, *environ.get("PYTHONPATH", "").split(os.pathsep)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))  # once each, in order
+    env.update(
+        KERAS_CT_METRICS_FILE=str(cfg.metrics_path(round_number)),
+        KERAS_CT_ROUND=str(round_number),
+        KERAS_CT_CHECKPOINT_DIR=str(resume_dir(cfg, round_number)),
+        KERAS_CT_MODEL_FILE=str(cfg.model_path),
+        KERAS_CT_MODEL_FUNCTION=cfg.model_function,
+        KERAS_CT_MODEL_PATH=str(cfg.round_dir(round_number) / "model.keras"),
+    )
+    previous = warm_start_source(cfg, round_number)
+    if previous is not None:
+        env["KERAS_CT_WARM_START_FROM"] = str(previous)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def resume_dir(cfg: Config, round_number: int) -> Path:
+    """The round's checkpoint folder for exactly what is trained: the model file, the train command
+    and the files it names (the training script). A backup left by other code (the author changed
+    the model after a crash) is never resumed: it would not load, or would resume a different run."""
+    digest = hashlib.sha256()
+    digest.update(f"{cfg.model_file}\0{cfg.model_function}\0{cfg.train_command}\0".encode())
+    for path in (cfg.model_path, *cfg.command_files()):
+        if path.is_file():
+            # Code by content; anything else (a dataset of gigabytes) by size only. No absolute paths:
+            # a rerun on another runner (another workspace folder) must find the same folder.
+            content = path.read_bytes() if path.suffix == ".py" or path == cfg.model_path else b""
+            digest.update(f"{path.stat().st_size}\0".encode() + content + b"\0")
+    return cfg.checkpoint_path(round_number) / digest.hexdigest()[:16]
+
+
+def warm_start_store(cfg: Config) -> Path:
+    """Durable directory of trained models, one per round (cached between jobs on GitHub)."""
+    base = cfg.resolve(cfg.checkpoint_dir) if cfg.checkpoint_dir else cfg.out_dir / "checkpoints"
+    return base / "models"
+
+
+def warm_start_source(cfg: Config, round_number: int) -> Path | None:
+    if not cfg.warm_start or round_number <= 1:
+        return None
+    candidate = warm_start_store(cfg) / f"round-{round_number - 1}.keras"
+    return candidate if candidate.is_file() else None
+
+
+def train_run(cfg: Config, environ: Mapping[str, str], round_number: int) -> TrainRun:
+    """Round ``round_number``'s run of the train command: argv, directory, environment, limit, log."""
+    return TrainRun(
+        argv=command_argv(cfg.train_command, cfg.interpreter),
+        cwd=cfg.working_directory,
+        env=training_env(cfg, environ, round_number),
+        timeout_s=cfg.timeout_minutes * 60,
+        log_path=cfg.round_dir(round_number) / "train.log",
+    )
+
+
+def forget_metrics(cfg: Config, round_number: int) -> Path:
+    """Remove an earlier attempt's metrics file for the round, so that only this run's is read."""
+    metrics_path = cfg.metrics_path(round_number)
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    if metrics_path.exists():
+        metrics_path.unlink()  # never read a stale file from an earlier attempt
+    return metrics_path
+
+
+def trainer_for(cfg: Config, *, local: bool) -> Trainer:
+    """How the job's rounds run: one reused process when it trains more than one round and
+    ``reuse-training-process`` is on, else a process per round."""
+    last = cfg.max_rounds if local else min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
+    if cfg.reuse_training_process and last > cfg.round:
+        return ReusedTrainer(cfg.interpreter)
+    return Trainer()
+
+
+def start_early(
+    cfg: Config, runner: Runner, environ: Mapping[str, str], trainer: Trainer | None = None
+) -> Training | None:
+    """Start round ``cfg.round``'s training now, so it runs while the orchestrator talks to GitHub.
+
+    Only when the model file checks out: a round that cannot train is reported by the engine as usual.
+    The engine takes the run over (``train(..., started=...)``); the caller cancels it if it does not.
+    """
+    try:
+        check_model_file(cfg)
+        run = train_run(cfg, environ, cfg.round)
+        forget_metrics(cfg, cfg.round)
+        return (trainer or Trainer()).start(run, runner)
+    except KerasCTError:
+        return None  # the engine meets the same error at its own check and reports it
