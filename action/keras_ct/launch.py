@@ -134,9 +134,7 @@ def trainer_for(cfg: Config, *, local: bool) -> Trainer:
     return Trainer()
 
 
-def start_early(
-    cfg: Config, runner: Runner, environ: Mapping[str, str], trainer: Trainer | None = None
-) -> Training | None:
+def start_early(cfg: Config, runner: Runner, environ: Mapping[str, str], trainer: Trainer) -> Training | None:
     """Start round ``cfg.round``'s training now, so it runs while the orchestrator talks to GitHub.
 
     Only when the model file checks out: a round that cannot train is reported by the engine as usual.
@@ -146,6 +144,6 @@ def start_early(
         check_model_file(cfg)
         run = train_run(cfg, environ, cfg.round)
         forget_metrics(cfg, cfg.round)
-        return (trainer or Trainer()).start(run, runner)
+        return trainer.start(run, runner)
     except KerasCTError:
         return None  # the engine meets the same error at its own check and reports it

@@ -88,18 +88,20 @@ def train(
     runner: Runner,
     environ: Mapping[str, str],
     round_number: int,
+    *,
+    trainer: Trainer,
     started: Training | None = None,
-    trainer: Trainer | None = None,
 ) -> tuple[Metrics, float]:
     """Run the train command, retrying a crash ``train-retries`` times (resuming); return metrics, seconds.
 
-    ``started``: the first attempt, already running (``start_early``); ``trainer``: how runs start.
+    ``trainer``: how runs start; ``started``: the first attempt, already running (``start_early``).
     """
-    trainer = trainer or Trainer()
     metrics_path = cfg.metrics_path(round_number)
     if started is None:
         forget_metrics(cfg, round_number)
-    run = train_run(cfg, environ, round_number)
+        run = train_run(cfg, environ, round_number)
+    else:
+        run = started.run
     attempts = 1 + cfg.train_retries
     total = 0.0
     for attempt in range(1, attempts + 1):

@@ -70,16 +70,7 @@ def _signal_name(number: int) -> str:
 
 def run_training(run: TrainRun, runner: Runner) -> TrainResult:
     """Run once; raise ``TrainingError`` when the command is missing, fails, is killed or times out."""
-    return start_training(run, runner).wait()
-
-
-def start_training(run: TrainRun, runner: Runner) -> Training:
-    """Start the train command and return at once; ``Training.wait`` echoes its output and judges it.
-
-    Until ``wait`` (or ``attach``) is called the output goes to the log file and is held back from the
-    runner, so a job log never mixes training lines with what the orchestrator does meanwhile.
-    """
-    return Training(run, runner)
+    return Trainer().start(run, runner).wait()
 
 
 def _spawn(
@@ -105,7 +96,11 @@ def _spawn(
 
 
 class Training:
-    """One started run of the train command (see ``start_training`` and ``ReusedTrainer``)."""
+    """One started run of the train command (``Trainer.start``, ``ReusedTrainer.start``).
+
+    Until ``wait`` (or ``attach``) is called the output goes to the log file and is held back from the
+    runner, so a job log never mixes training lines with what the orchestrator does meanwhile.
+    """
 
     def __init__(
         self, run: TrainRun, runner: Runner, worker: tuple[subprocess.Popen[bytes], str] | None = None
@@ -244,6 +239,7 @@ class Trainer:
     """Starts each run of the train command in a process of its own."""
 
     def start(self, run: TrainRun, runner: Runner) -> Training:
+        """Start the train command and return at once; ``Training.wait`` echoes its output and judges it."""
         return Training(run, runner)
 
     def close(self) -> None:

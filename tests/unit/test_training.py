@@ -16,11 +16,11 @@ from keras_ct.runner import Runner
 from keras_ct.training import (
     ECHO_LIMIT_BYTES,
     ReusedTrainer,
+    Trainer,
     TrainResult,
     TrainRun,
     command_argv,
     run_training,
-    start_training,
 )
 
 
@@ -114,14 +114,14 @@ def test_started_run_holds_its_output_until_attached_and_cancel_kills_it(tmp_pat
     runner = Runner(actions=False, out=out, err=io.StringIO())
     code = "import time; print('early line', flush=True); time.sleep(0.3); print('late line')"
     env = {"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
-    training = start_training(
+    training = Trainer().start(
         TrainRun((sys.executable, "-c", code), tmp_path, env, 30, tmp_path / "a.log"), runner
     )
     result = training.wait()
     assert out.getvalue() == "early line\nlate line\n" and result.output_bytes == len(out.getvalue())
 
     out.truncate(0), out.seek(0)
-    hang = start_training(
+    hang = Trainer().start(
         TrainRun(
             (sys.executable, "-c", "print('hi', flush=True); import time; time.sleep(60)"),
             tmp_path,

@@ -224,14 +224,9 @@ class _Doc:
                     self.bindings[local] = f"{module}.{name}"
                     self.bare_imports[local] = (module, stmt)
         for stmt in self.module.body:
-            if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-                assign = stmt.body[0]
-                if (
-                    isinstance(assign, cst.Assign)
-                    and len(assign.targets) == 1
-                    and isinstance(assign.targets[0].target, cst.Name)
-                ):
-                    self.constants[assign.targets[0].target.value] = assign.value
+            found = _single_assign(stmt)
+            if found is not None:
+                self.constants[found[0]] = found[1]
 
     def resolve(self, expr: cst.BaseExpression) -> str | None:
         """The canonical Keras path of a name (``keras.layers.Conv2D``, ``keras.Sequential``) or None."""
