@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_ct.errors import ConfigError, KerasCTError
+from keras_ct.event import dig, pull_request_facts
 
 FRAMEWORKS = ("keras", "tensorflow", "pytorch", "sklearn", "unknown")
 FORK_POLICIES = ("skip", "cpu")
@@ -368,14 +369,6 @@ def _positive_int(value: Any, name: str, source: str) -> int:
     return int(text)
 
 
-def _get(mapping: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(mapping, Mapping):
-            return None
-        mapping = mapping.get(key)
-    return mapping
-
-
 def resolve_event(
     event_name: str,
     payload: Mapping[str, Any],
@@ -390,7 +383,7 @@ def resolve_event(
     An explicit input wins over the event payload. In a ``workflow_dispatch`` run the payload's
     ``inputs`` (``round``, ``pr-number``) are used when the caller did not pass them on.
     """
-    base_repo = _get(payload, "repository", "full_name") or repository
+    base_repo = dig(payload, "repository", "full_name") or repository
     round_value: Any = round_input.strip()
     round_source = "the round input"
     pr_value: Any = pr_input.strip()
@@ -399,18 +392,14 @@ def resolve_event(
     head_ref = ref_name
     head_repo = repository or base_repo
 
-    if event_name.startswith("pull_request"):
-        pull = _get(payload, "pull_request") or {}
+    pull = pull_request_facts(event_name, payload, repository)
+    if pull is not None:
         if not pr_value:
-            pr_value = payload.get("number") or _get(pull, "number") or ""
-            pr_source = "the pull_request event"
-        head_ref = _get(pull, "head", "ref") or head_ref
-        head_repo = _get(pull, "head", "repo", "full_name") or ""
-        base_repo = _get(pull, "base", "repo", "full_name") or base_repo
-        # A deleted fork has head.repo null: still not this repository.
-        fork = head_repo.lower() != str(base_repo).lower() if base_repo else not head_repo
+            pr_value, pr_source = pull.number, "the pull_request event"
+        head_ref = pull.head_ref or head_ref
+        head_repo, base_repo, fork = pull.head_repo, pull.base_repo, pull.fork
     elif event_name == "workflow_dispatch":
-        inputs = _get(payload, "inputs") or {}
+        inputs = dig(payload, "inputs") or {}
         if not round_value and inputs.get("round") not in (None, ""):
             round_value, round_source = inputs["round"], "the workflow_dispatch input round"
         if not pr_value and inputs.get("pr-number") not in (None, ""):

@@ -35,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from keras_ct.errors import GitHubError
+from keras_ct.event import is_fork
 
 API_VERSION = "2022-11-28"
 ACCEPT = "application/vnd.github+json"
@@ -112,7 +113,7 @@ class PullRequest:
     @property
     def is_fork(self) -> bool:
         """True when the head branch lives in another repository: the token is read-only there."""
-        return self.head_repo != self.base_repo
+        return is_fork(self.head_repo, self.base_repo)
 
 
 @dataclass(frozen=True)

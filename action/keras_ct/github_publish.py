@@ -8,12 +8,12 @@ results go to the job summary with a note that says why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from keras_ct.config import Config, GitHubContext
 from keras_ct.errors import KerasCTError
+from keras_ct.event import pull_request_facts
 from keras_ct.github_api import (
     GitHubAPI,
     GitHubClient,
@@ -44,14 +44,6 @@ class Target:
     head_sha: str
     workflow: str
     fork: bool = False
-
-
-def _get(data: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)  # type: ignore[assignment]
-    return data
 
 
 def resolve_target(
@@ -86,19 +78,16 @@ def target_from_context(
     repository = repository or gh.repository
     if not repository or not (gh.actions or api_url):
         return None
-    event = gh.event if isinstance(gh.event, Mapping) else {}
-    pr = _get(event, "pull_request") or {}
-    number = pr_number or _get(pr, "number") or event.get("number")
-    head_repo = _get(pr, "head", "repo", "full_name")
-    base_repo = _get(pr, "base", "repo", "full_name") or _get(event, "repository", "full_name") or repository
+    pull = pull_request_facts(gh.event_name, gh.event, repository)
+    number = pr_number or (int(pull.number) if pull is not None and pull.number.isdigit() else None)
     return Target(
         api_url=(api_url or gh.api_url).rstrip("/"),
         repository=repository,
-        pr_number=int(number) if number else None,
-        head_branch=branch or _get(pr, "head", "ref") or gh.head_ref or gh.ref_name,
-        head_sha=_get(pr, "head", "sha") or "",
+        pr_number=number,
+        head_branch=branch or (pull.head_ref if pull else "") or gh.head_ref or gh.ref_name,
+        head_sha=pull.head_sha if pull else "",
         workflow=workflow or (workflow_file_from_ref(gh.workflow_ref) if gh.workflow_ref else ""),
-        fork=bool(pr) and head_repo is not None and head_repo != base_repo,
+        fork=pull is not None and pull.fork,
     )
 
 
