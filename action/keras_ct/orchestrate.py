@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keras_ct import preflight
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.history import RoundRecord
@@ -98,9 +99,11 @@ def run_action(
 ) -> int:
     """``keras-ct run``. ``api`` (a ``GitHubAPI``) and ``augmenter`` replace the defaults built here, e.g.
     a client with a test's ``RetryPolicy`` and timeout. ``early``: the round's training, already
-    started with ``trainer`` (``keras_ct.launch.start_early``, as the CLI does); else it starts here."""
+    started with ``trainer`` (``keras_ct.launch.start_early``, as the CLI does, after its preflight); else
+    the preflight runs and the training starts here."""
     runner.mask(cfg.github_token)
     if trainer is None:
+        preflight.check_run(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
         trainer = trainer_for(cfg, local=False)
         early = start_early(cfg, runner, environ, trainer)
     # The training runs while the GitHub client loads and the history, the duplicate-run guard and the
@@ -195,6 +198,7 @@ def report_config_error(
 
 
 def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report: Path | None = None) -> int:
+    preflight.check_loop(cfg, report=report)
     git = _git(cfg, None) if cfg.commit else None
     trainer = trainer_for(cfg, local=True)
     engine = Engine(
@@ -208,9 +212,10 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
         trainer=trainer,
     )
     outcome = engine.run()
-    path = report or cfg.out_dir / "report.md"
+    path = preflight.report_path(cfg, report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(outcome.records, outcome.verdict, diff=outcome.diff), encoding="utf-8")
+    text = render_report(outcome.records, outcome.verdict, diff=outcome.diff)
+    path.write_text(f"{preflight.REPORT_MARKER}\n{text}", encoding="utf-8")  # the marker: keras-ct's file
     runner.info(f"report: {path}")
     write_outputs(runner, cfg, outcome)
     return exit_status(cfg, outcome)
