@@ -159,7 +159,8 @@ def report_config_error(
     repository: str | None = None,
     api: GitHubAPI | None = None,
 ) -> None:
-    """Under Actions, mark the commit under test failed when the configuration is invalid.
+    """Under Actions, mark the commit under test failed when the configuration is invalid, or the
+    preflight refused the round (``keras_ct.preflight``).
 
     There is no trusted config then, so only what the runner itself says is used: the pull request's
     head commit (or the dispatched commit), the token, the API URL. The status links to the run,
@@ -190,9 +191,12 @@ def report_config_error(
             timeout_s=10,
             retry=RetryPolicy(max_attempts=3, max_elapsed_s=30.0),
         )
-        client.create_commit_status(
-            sha, "failure", f"invalid keras-ct configuration: {exc.message}", gh.run_url or None
+        what = (
+            "refused before training"
+            if isinstance(exc, preflight.PreflightError)
+            else "invalid keras-ct configuration"
         )
+        client.create_commit_status(sha, "failure", f"{what}: {exc.message}", gh.run_url or None)
     except GitHubError as error:
         runner.warning(f"could not mark commit {sha[:7]} failed on GitHub: {error.message}")
 

@@ -287,11 +287,29 @@ def test_rerunning_over_keras_cts_own_report_and_metrics_file_works(
     assert (repo / "keep.txt").read_bytes() == KEEP
 
 
+def test_a_checkpoint_dir_an_earlier_keras_ct_left_is_taken_as_its_own(
+    repo: Path, clean_environ: dict[str, str]
+) -> None:
+    """A checkpoint-dir from before the marker (an Actions cache, a runner's disk) is keras-ct's by its
+    content: resume folders and warm-start models only. It gets the marker and the round runs."""
+    resume = repo.parent / "ckpt" / "round-1" / "0123456789abcdef"
+    resume.mkdir(parents=True)
+    (resume / "epochs.json").write_text("[]")
+    (repo.parent / "ckpt" / "models").mkdir()
+    (repo.parent / "ckpt" / "models" / "round-1.keras").write_bytes(b"a model")
+    argv = ["run", "--working-directory", str(repo), "--checkpoint-dir", str(repo.parent / "ckpt")]
+
+    ran = keras_ct(argv, clean_environ, command=PASSES)
+
+    assert ran.code == 0, ran.out + ran.err
+    assert (repo.parent / "ckpt" / preflight.MARKER).is_file()
+
+
 def test_forget_metrics_never_deletes_a_file_preflight_did_not_clear(
     repo: Path, clean_environ: dict[str, str]
 ) -> None:
     cfg = load_config({"metrics-file": "keep.txt"}, clean_environ, cwd=repo)
-    with pytest.raises(preflight.PreflightError, match="keep.txt exists and keras-ct did not write it"):
+    with pytest.raises(preflight.PreflightError, match=r"keep\.txt exists and keras-ct did not write it"):
         forget_metrics(cfg, 1)
     assert (repo / "keep.txt").read_bytes() == KEEP
 
@@ -337,4 +355,5 @@ def test_dirty_tree_on_a_pull_request_is_refused_before_training(world: World) -
     assert model.read_bytes() == edited
     # Refused before any round: a failure status on the commit under test, no comment, no push.
     assert [(sha, state) for sha, state, _ in world.statuses()] == [(head, "failure")]
+    assert world.statuses()[0][2].startswith("refused before training: commit is on, but the working tree")
     assert world.repo.comments == [] and world.repo.dispatches == []
