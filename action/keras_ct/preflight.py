@@ -21,9 +21,10 @@ one left and accepts it.
 
 - A folder keras-ct creates gets a marker file, ``.keras-ct-owned``; everything inside a marked
   folder is keras-ct's. A folder named ``.keras-ct`` (the default output-dir) is keras-ct's by its
-  name, and so is an existing folder that is empty or holds only what keras-ct leaves
-  (``round-N``, ``checkpoints`` and ``models`` folders, a ``report.md``, as versions before the marker
-  left them): such a folder gets the marker.
+  name, and so is an existing folder that is empty or holds only what keras-ct writes, as versions
+  before the marker left it (an Actions cache of checkpoint-dir): ``round-N``, ``checkpoints``,
+  ``models`` and resume folders, ``train.log``, ``model.keras``, ``round-N.keras``, and a metrics file
+  and a report by their content. Such a folder gets the marker.
 - Any other existing folder (``output-dir: ml_task``) is the user's: keras-ct only creates its own
   sub-folders there (``round-1``...), and refuses one that exists without the marker.
 - A Markdown report keras-ct writes starts with ``<!-- keras-ct:report -->``, so ``loop --report
@@ -41,17 +42,15 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from keras_ct.config import Config
 from keras_ct.errors import ConfigError, GitError
 
 MARKER = ".keras-ct-owned"
-MARKER_TEXT = (
-    "keras-ct created this folder: it may overwrite or delete anything in it.\n"
-    "Delete this file and keras-ct will no longer write here.\n"
-)
+MARKER_TEXT = "keras-ct created this folder: it may overwrite or delete anything in it.\n"
 #: The first line of every report file keras-ct writes.
 REPORT_MARKER = "<!-- keras-ct:report -->"
 #: The default output-dir's name: a folder of this name is keras-ct's.
@@ -124,46 +123,65 @@ def check_loop(cfg: Config, *, report: Path | None = None) -> None:
 def check(cfg: Config, *, rounds: Sequence[int], commits: bool, report: Path | None = None) -> None:
     """Refuse the round now if it could only fail, or harm a user's file, after training."""
     root = _git_root(cfg.working_directory)
-    _check_model_location(cfg, root)
+    with _from_input(cfg, "model-file"):
+        _check_model_location(cfg, root)
     if commits:
-        _check_git(cfg)
+        with _from_input(cfg, "commit"):
+            _check_git(cfg)
+    written = _check_folders(cfg, rounds)  # (path keras-ct writes, input label, input name)
     protected = _protected(cfg)
-    written: list[tuple[Path, str, str]] = []  # (path keras-ct writes, input label, input name)
-
-    out_label = f"{cfg.describe('output-dir')} {cfg.output_dir or cfg.out_dir}"
-    out_owned = _claim(cfg.out_dir, out_label, "output-dir", shared=True)
-    ckpt_base = cfg.checkpoint_path().parent
-    if cfg.checkpoint_dir is not None:
-        ckpt_label, ckpt_name = f"{cfg.describe('checkpoint-dir')} {cfg.checkpoint_dir}", "checkpoint-dir"
-        ckpt_owned = _claim(ckpt_base, ckpt_label, ckpt_name, shared=True)
-    else:  # a sub-folder of output-dir, keras-ct's own even in a user's output-dir
-        ckpt_label, ckpt_name = out_label, "output-dir"
-        _claim_inside(ckpt_base, out_owned, ckpt_label, ckpt_name)
-        ckpt_owned = True
-    for number in rounds:
-        round_dir = cfg.round_dir(number)
-        _claim_inside(round_dir, out_owned, out_label, "output-dir")
-        written.append((round_dir, out_label, "output-dir"))
-        resume = cfg.checkpoint_path(number)
-        _claim_inside(resume, ckpt_owned, ckpt_label, ckpt_name)
-        written.append((resume, ckpt_label, ckpt_name))
-    store = ckpt_base / "models"  # launch.warm_start_store
-    _claim_inside(store, ckpt_owned, ckpt_label, ckpt_name)
-    written.append((store, ckpt_label, ckpt_name))
-
-    for number in rounds:
-        metrics = cfg.metrics_path(number)
-        label = f"{cfg.describe('metrics-file')} {cfg.metrics_file or metrics}"
-        _check_file(metrics, label, "metrics-file", protected, _is_metrics_document)
-        written.append((metrics, label, "metrics-file"))
-        if cfg.metrics_file is not None:
-            break  # the same file every round
+    with _from_input(cfg, "metrics-file"):
+        for number in rounds:
+            metrics = cfg.metrics_path(number)
+            label = f"{cfg.describe('metrics-file')} {cfg.metrics_file or metrics}"
+            _check_file(metrics, label, "metrics-file", protected, _is_metrics_document)
+            written.append((metrics, label, "metrics-file"))
+            if cfg.metrics_file is not None:
+                break  # the same file every round
     if report is not None:
         shown = f"--report {report}"
         _check_file(report.absolute(), shown, "--report", protected, _is_report)
         written.append((report.absolute(), shown, "--report"))
     if root is not None:
         _check_untracked(root, written)
+
+
+def _check_folders(cfg: Config, rounds: Sequence[int]) -> list[tuple[Path, str, str]]:
+    """output-dir, checkpoint-dir and the folders keras-ct makes in them; returns what it writes there."""
+    out_label = f"{cfg.describe('output-dir')} {cfg.output_dir or cfg.out_dir}"
+    with _from_input(cfg, "output-dir"):
+        out_owned = _claim(cfg.out_dir, out_label, "output-dir", shared=True)
+        for number in rounds:
+            _claim_inside(cfg.round_dir(number), out_owned, out_label, "output-dir")
+    written = [(cfg.round_dir(number), out_label, "output-dir") for number in rounds]
+    base = cfg.checkpoint_path().parent
+    if cfg.checkpoint_dir is None:  # a sub-folder of output-dir, keras-ct's own even in a user's output-dir
+        label, name = out_label, "output-dir"
+    else:
+        label, name = f"{cfg.describe('checkpoint-dir')} {cfg.checkpoint_dir}", "checkpoint-dir"
+    store = base / "models"  # launch.warm_start_store
+    with _from_input(cfg, name):
+        if cfg.checkpoint_dir is None:
+            _claim_inside(base, out_owned, label, name)
+            owned = True
+        else:
+            owned = _claim(base, label, name, shared=True)
+        for folder in (*(cfg.checkpoint_path(number) for number in rounds), store):
+            _claim_inside(folder, owned, label, name)
+            written.append((folder, label, name))
+    return written
+
+
+@contextmanager
+def _from_input(cfg: Config, name: str) -> Iterator[None]:
+    """A refusal about input ``name`` points at the config file line it came from, when it did."""
+    try:
+        yield
+    except PreflightError as exc:
+        source = cfg.sources.get(name)
+        if exc.file is None and source is not None and source.file:
+            exc.file, exc.line = source.file, source.line
+        raise
 
 
 # -- ownership ------------------------------------------------------------------------------------

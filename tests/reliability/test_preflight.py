@@ -120,6 +120,16 @@ REFUSALS = [
     ),
     pytest.param(
         Refusal(
+            ["run"],
+            (".keras-ct.yml line 2 (metrics-file) keep.txt exists", "did not write it"),
+            setup=lambda work: (work / ".keras-ct.yml").write_text(
+                "threshold: 0.95\nmetrics-file: keep.txt\n"
+            ),
+        ),
+        id="metrics-file-from-the-config-file-names-a-user-file",
+    ),
+    pytest.param(
+        Refusal(
             ["run", "--metrics-file", "ml_task/model.py"],
             ("--metrics-file ml_task/model.py", "is the model-file"),
             kept="ml_task/model.py",
