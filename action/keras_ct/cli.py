@@ -111,8 +111,14 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str], **overrides: A
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    from keras_ct import preflight
+
     try:
         cfg = _config(args, environ)
+        # Everything that can refuse the round without training, before the training starts.
+        preflight.check_run(
+            cfg, api_url=args.api_url, repository=args.repository, workflow=args.workflow, branch=args.branch
+        )
     except ConfigError as exc:
         from keras_ct import orchestrate
 

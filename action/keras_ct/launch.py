@@ -15,6 +15,7 @@ from pathlib import Path
 import keras_ct
 from keras_ct.config import Config
 from keras_ct.errors import KerasCTError
+from keras_ct.preflight import PreflightError, may_delete_metrics
 from keras_ct.runner import Runner
 from keras_ct.training import ReusedTrainer, Trainer, Training, TrainRun, command_argv
 
@@ -117,10 +118,19 @@ def train_run(cfg: Config, environ: Mapping[str, str], round_number: int) -> Tra
 
 
 def forget_metrics(cfg: Config, round_number: int) -> Path:
-    """Remove an earlier attempt's metrics file for the round, so that only this run's is read."""
+    """Remove an earlier attempt's metrics file for the round, so that only this run's is read.
+
+    Only a file that ``keras_ct.preflight`` cleared as keras-ct's is ever deleted; any other is refused.
+    """
     metrics_path = cfg.metrics_path(round_number)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    if metrics_path.exists():
+    if metrics_path.exists() or metrics_path.is_symlink():
+        if not may_delete_metrics(metrics_path):
+            raise PreflightError(
+                f"{cfg.describe('metrics-file')} {metrics_path} exists and keras-ct did not write it; "
+                "keras-ct replaces the metrics file on every run, so it refuses to: give a path that does "
+                "not exist yet, or leave metrics-file unset"
+            )
         metrics_path.unlink()  # never read a stale file from an earlier attempt
     return metrics_path
 

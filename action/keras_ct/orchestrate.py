@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keras_ct import preflight
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.history import RoundRecord
@@ -98,9 +99,11 @@ def run_action(
 ) -> int:
     """``keras-ct run``. ``api`` (a ``GitHubAPI``) and ``augmenter`` replace the defaults built here, e.g.
     a client with a test's ``RetryPolicy`` and timeout. ``early``: the round's training, already
-    started with ``trainer`` (``keras_ct.launch.start_early``, as the CLI does); else it starts here."""
+    started with ``trainer`` (``keras_ct.launch.start_early``, as the CLI does, after its preflight); else
+    the preflight runs and the training starts here."""
     runner.mask(cfg.github_token)
     if trainer is None:
+        preflight.check_run(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
         trainer = trainer_for(cfg, local=False)
         early = start_early(cfg, runner, environ, trainer)
     # The training runs while the GitHub client loads and the history, the duplicate-run guard and the
@@ -156,7 +159,8 @@ def report_config_error(
     repository: str | None = None,
     api: GitHubAPI | None = None,
 ) -> None:
-    """Under Actions, mark the commit under test failed when the configuration is invalid.
+    """Under Actions, mark the commit under test failed when the configuration is invalid, or the
+    preflight refused the round (``keras_ct.preflight``).
 
     There is no trusted config then, so only what the runner itself says is used: the pull request's
     head commit (or the dispatched commit), the token, the API URL. The status links to the run,
@@ -187,14 +191,18 @@ def report_config_error(
             timeout_s=10,
             retry=RetryPolicy(max_attempts=3, max_elapsed_s=30.0),
         )
-        client.create_commit_status(
-            sha, "failure", f"invalid keras-ct configuration: {exc.message}", gh.run_url or None
+        what = (
+            "refused before training"
+            if isinstance(exc, preflight.PreflightError)
+            else "invalid keras-ct configuration"
         )
+        client.create_commit_status(sha, "failure", f"{what}: {exc.message}", gh.run_url or None)
     except GitHubError as error:
         runner.warning(f"could not mark commit {sha[:7]} failed on GitHub: {error.message}")
 
 
 def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report: Path | None = None) -> int:
+    preflight.check_loop(cfg, report=report)
     git = _git(cfg, None) if cfg.commit else None
     trainer = trainer_for(cfg, local=True)
     engine = Engine(
@@ -208,9 +216,10 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
         trainer=trainer,
     )
     outcome = engine.run()
-    path = report or cfg.out_dir / "report.md"
+    path = preflight.report_path(cfg, report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(outcome.records, outcome.verdict, diff=outcome.diff), encoding="utf-8")
+    text = render_report(outcome.records, outcome.verdict, diff=outcome.diff)
+    path.write_text(f"{preflight.REPORT_MARKER}\n{text}", encoding="utf-8")  # the marker: keras-ct's file
     runner.info(f"report: {path}")
     write_outputs(runner, cfg, outcome)
     return exit_status(cfg, outcome)

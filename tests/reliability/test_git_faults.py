@@ -89,13 +89,23 @@ def test_protected_branch_push_rejected_no_dispatch(fresh_world: World) -> None:
 
 
 def test_dirty_tree_before_augmenting_is_refused_and_kept(world: World) -> None:
+    """A tracked file edited while the round trained: the last check before the edit refuses it.
+    (A tree dirty before training is refused before it: tests/reliability/test_preflight.py.)"""
     trained = world.checkout.head()
     notes = world.work / "train_fake.py"
-    edited = notes.read_text() + "# a local edit nobody committed\n"
+    original = notes.read_text()
+    edited = original + "# a local edit nobody committed\n"
     notes.write_text(edited)
     before = Snapshot.take(world.checkout)
+    notes.write_text(original)
+    edit_then_train = python_command(
+        "from pathlib import Path\n"
+        "code = Path('train_fake.py').read_text()\n"
+        "Path('train_fake.py').write_text(code + '# a local edit nobody committed\\n')\n"
+        "exec(compile(code, 'train_fake.py', 'exec'))"
+    )
 
-    result = run_wired(world.env(), api=fast_client(world))
+    result = run_wired(world.env({"train-command": edit_then_train}), api=fast_client(world))
 
     assert result.code == 1
     error = result.one_error().message
