@@ -381,13 +381,14 @@ class GitRepo:
         if hook:
             return CommitFailedError(
                 f"git commit failed: your {hook} hook exited non-zero ({last}); {kept}. Fix what the hook "
-                "reports and run again, or commit by hand",
+                "reports, then run again",
                 hook=hook,
             )
-        if not self.bot and "sign" in detail.lower() and self._signing_on():
+        signing = next((line.strip() for line in reversed(detail.splitlines()) if "sign" in line.lower()), "")
+        if not self.bot and signing and self._signing_on():
             return CommitFailedError(
                 f"git commit failed: it could not be signed (commit.gpgsign is on in your git config): "
-                f"{last}; {kept}. Fix the signing set-up (gpg-agent, user.signingkey, gpg.format) or turn "
+                f"{signing}; {kept}. Fix the signing set-up (gpg-agent, user.signingkey, gpg.format) or turn "
                 "signing off for this repository (`git config commit.gpgsign false`)"
             )
         hint = (

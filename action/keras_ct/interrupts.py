@@ -55,6 +55,7 @@ def put_back(originals: Mapping[Path, bytes]) -> list[Path]:
 
 
 def _replace(path: Path, content: bytes) -> None:
+    path = path.resolve()  # through a symlink, to the file it names (as writing into it would)
     mode = path.stat().st_mode & 0o7777 if path.exists() else None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".keras-ct", dir=path.parent)
     try:
@@ -70,14 +71,14 @@ def _replace(path: Path, content: bytes) -> None:
 
 # -- what to tell the user -------------------------------------------------------------------------
 
-#: The steps of a round, in order, as ``Engine`` records them.
-PHASES = ("training", "augmenting", "committing", "committed", "pushing", "dispatching", "reporting")
-
 
 @dataclass(frozen=True)
 class Interrupted:
     """Where a round was when the interrupt came.
 
+    ``phase``, in a round's order: training, augmenting (choosing the change, the build check,
+    writing it), committing, committed (the commit made, or the edit written with commits off),
+    pushing, dispatching, reporting (the round's git and GitHub steps are done).
     ``commit``: the SHA of the round's commit once made. ``edited``: the files the round's edit
     may touch (shown as they were put back). ``local``: ``keras-ct loop``; else a job of the action.
     ``committing``: commits are on (``loop --commit``, or ``commit: true`` in the action).
@@ -104,16 +105,19 @@ def interrupted_note(at: Interrupted) -> str:
     n, sha = at.round, at.commit[:7]
     files = ", ".join(at.edited) or "the model file"
     first = at.job_first or n  # the round a re-run of the job trains (the job's first)
+    loop = f"the next `keras-ct loop{' --commit' if at.committing else ''}`"
     if at.local:
-        rerun = f"the next `keras-ct loop{' --commit' if at.committing else ''}` "
-        again = f"{rerun}{'continues at' if at.after_commit else 'trains'} round {n}{'' if at.after_commit else ' again'}"
-    else:
-        unpushed = (
-            f"the changes rounds {first}-{n - 1} committed in this job were not pushed, so "
-            if n > first
-            else ""
+        again = f"{loop} continues at round {n}" if at.after_commit else f"{loop} trains round {n} again"
+    elif n > first:  # rounds-per-job: the earlier rounds' commits were to be pushed at the job's end
+        earlier = (
+            f"round {first} of this job committed its change"
+            if n - 1 == first
+            else f"rounds {first}-{n - 1} of this job committed their changes"
         )
-        again = f"{unpushed}a re-run of the job trains round {first} again"
+        again = f"{earlier} but did not push, so a re-run of the job trains round {first} again"
+    else:
+        again = f"a re-run of the job trains round {n} again"
+    resumes = at.local or n == first  # the next run trains this very round again
     if at.phase == "training":
         if at.earlier_edits:
             return (
@@ -121,9 +125,10 @@ def interrupted_note(at: Interrupted) -> str:
                 "working tree, not committed: the next `keras-ct loop` starts at round 1 on the code as "
                 "it is now"
             )
+        resuming = ", resuming from the checkpoint if the training script keeps one" if resumes else ""
         return (
             f"round {n} was interrupted while training; nothing of this round was changed or committed: "
-            f"{again}, resuming from the checkpoint if the training script keeps one"
+            f"{again}{resuming}"
         )
     if at.phase in ("augmenting", "committing") and not sha:
         step = "choosing or writing the change" if at.phase == "augmenting" else "committing the change"
@@ -137,8 +142,7 @@ def interrupted_note(at: Interrupted) -> str:
             return f"round {n} was interrupted while reporting its result; no change was made or committed"
         return f"round {n} was interrupted after writing its change to {files} (not committed: commit is off)"
     if at.local:
-        rerun = f"the next `keras-ct loop{' --commit' if at.committing else ''}`"
-        return f"round {n} was interrupted after committing its change ({sha}): {rerun} continues at round {n + 1} from it"
+        return f"round {n} was interrupted after committing its change ({sha}): {loop} continues at round {n + 1} from it"
     branch = at.branch or "the branch"
     if at.phase in ("committing", "committed"):
         return (

@@ -17,30 +17,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from keras_ct import augment as augment_module
-from keras_ct.augment.validate import BuildRequest, BuildResult
-from keras_ct.cli import main
 from keras_ct.config import load_config
 from keras_ct.github_publish import GitHubPublisher
 from keras_ct.gitops import GitRepo
 from keras_ct.launch import resume_dir
 from keras_ct.training import Training
-from tests.integration.repo_setup import ROOT, Checkout, git, make_checkout
-from tests.reliability.harness import Result, World, run_cli
+from tests.integration.repo_setup import ROOT, git
+from tests.reliability.harness import World, run_cli
+from tests.reliability.local_loop import builds_without_tensorflow, loop_argv, loop_env, loop_repo, run_loop
 
 MODEL = "ml_task/model.py"
 EDITED = "ml_task/model.py, train_fake.py"  # what the round may edit: the model and the training script
-
-
-def builds_without_tensorflow(requests: Sequence[BuildRequest], **_: Any) -> list[BuildResult]:
-    """The build check's answer for models that build (the stand-in's models do)."""
-    return [BuildResult(label=r.label, ok=True, params=1000) for r in requests]
 
 
 def interrupt(*_: Any, **__: Any) -> Any:
@@ -173,38 +167,6 @@ def test_an_interrupt_in_any_phase_leaves_the_step_done_or_the_tree_as_before(
     assert [d.inputs["round"] for d in world.repo.dispatches] == (["2"] if target[1] == "publish" else [])
     notes = [line for line in result.out.splitlines() if line.startswith("::warning::round 1")]
     assert len(notes) == 1 and said.format(sha=now[:7]) in notes[0], notes
-
-
-def loop_repo(tmp_path: Path) -> Checkout:
-    checkout = make_checkout(tmp_path)
-    git(checkout.work, "config", "commit.gpgsign", "false")
-    return checkout
-
-
-def loop_argv(work: Path, *extra: str) -> list[str]:
-    return [
-        "loop", "--commit", "--working-directory", str(work), "--threshold", "0.85", "--max-rounds", "3",
-        "--train-command", f"{sys.executable} train_fake.py", "--reuse-training-process", "false", *extra,
-    ]  # fmt: skip
-
-
-def loop_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "KERAS_HOME": str(tmp_path / "keras-home"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-
-
-def run_loop(tmp_path: Path, work: Path, *extra: str) -> Result:
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(loop_argv(work, *extra), loop_env(tmp_path))
-    return Result(code, out.getvalue(), err.getvalue())
 
 
 def second_training_interrupted() -> Callable[..., Any]:
