@@ -23,13 +23,14 @@ from typing import Any
 
 import pytest
 
+import keras_ct
 from keras_ct import augment as augment_module
 from keras_ct.config import load_config
 from keras_ct.github_publish import GitHubPublisher
 from keras_ct.gitops import GitRepo
 from keras_ct.launch import resume_dir
 from keras_ct.training import Training
-from tests.integration.repo_setup import ROOT, git
+from tests.integration.repo_setup import git
 from tests.reliability.harness import World, run_cli
 from tests.reliability.local_loop import builds_without_tensorflow, loop_argv, loop_env, loop_repo, run_loop
 
@@ -293,7 +294,8 @@ def test_sigint_while_git_commit_runs_leaves_nothing_staged_and_the_next_loop_st
     slow = script(tmp_path / "slow-bin" / "git", SLOW_GIT.format(python=sys.executable, git=real_git))
     python = script(tmp_path / "bin" / "builds", BUILDS.format(python=sys.executable))
     argv = [sys.executable, "-m", "keras_ct", *loop_argv(work, "--python", str(python))]
-    env = {**loop_env(tmp_path), "PYTHONPATH": str(ROOT / "action"), "SLOW_GIT_MARKER": str(marker)}
+    package = Path(keras_ct.__file__).resolve().parent.parent  # the keras_ct under test
+    env = {**loop_env(tmp_path), "PYTHONPATH": str(package), "SLOW_GIT_MARKER": str(marker)}
     before = tree_state(work)
 
     proc = subprocess.Popen(
