@@ -280,3 +280,24 @@ def test_build_message_appends_a_trailer_block_and_refuses_bad_keys() -> None:
     )
     with pytest.raises(GitError, match="invalid commit trailer"):
         build_message("subject", {"Bad Key": "1"})
+
+
+def test_the_bots_commit_runs_no_hook_and_is_not_signed(remote: Path, tmp_path: Path) -> None:
+    """Under Actions keras-ct commits as github-actions[bot]: no hook of the checkout runs (not even
+    post-commit, which --no-verify alone does not skip) and a signing config is not applied."""
+    work = clone(remote, tmp_path / "work")
+    ran = tmp_path / "hooks-ran.txt"
+    for name in ("pre-commit", "commit-msg", "post-commit"):
+        hook = work / ".git" / "hooks" / name
+        hook.write_text(f"#!/bin/sh\necho {name} >> '{ran}'\nexit 1\n")
+        hook.chmod(0o755)
+    git(work, "config", "commit.gpgsign", "true")
+    git(work, "config", "gpg.program", str(tmp_path / "no-such-gpg"))
+
+    sha = open_repo(work, author=BOT, bot=True).commit(
+        [augment(work)], "round 1", {"Keras-CT-Round": "1", "Keras-CT-Accuracy": "0.5"}
+    )
+
+    assert not ran.exists()
+    assert "gpgsig" not in git(work, "cat-file", "commit", sha)
+    assert git(work, "status", "--porcelain") == ""

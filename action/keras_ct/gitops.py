@@ -1,6 +1,8 @@
 """The git edge: clean-tree check, the augmented commit with trailers, round trailers, a safe push.
 
-A thin layer over the ``git`` command (subprocess, no shell). It never force-pushes: before pushing
+A thin layer over the ``git`` command (subprocess, no shell). An interrupt while git runs stops it
+with SIGTERM (git then removes its lock files) rather than SIGKILL, and a commit that did not happen
+leaves nothing staged. It never force-pushes: before pushing
 it compares the remote branch with the SHA this run checked out (``git ls-remote``), and a push the
 remote rejects as non-fast-forward means the same thing; both raise ``BranchMovedError`` so the
 caller skips the push/dispatch and says why. Credentials never reach a message: URLs with a user
@@ -9,19 +11,25 @@ or password and any secret given to ``open_repo`` are replaced by ``***`` in eve
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from keras_ct.errors import GitError
+from keras_ct.interrupts import deferred_signals
 
 ROUND_TRAILER = "Keras-CT-Round"
 ACCURACY_TRAILER = "Keras-CT-Accuracy"
 NETWORK_TIMEOUT_S = 120.0
 LOCAL_TIMEOUT_S = 60.0
+#: How long an interrupted git command gets to end on SIGTERM (and remove its locks) before SIGKILL.
+STOP_GRACE_S = 5.0
 
 
 class DirtyTreeError(GitError):
@@ -30,6 +38,20 @@ class DirtyTreeError(GitError):
     def __init__(self, message: str, *, paths: tuple[str, ...]) -> None:
         super().__init__(message)
         self.paths = paths
+
+
+class DetachedHeadError(GitError):
+    """``loop --commit`` on a detached HEAD: the commits would be on no branch (exit 2, before training)."""
+
+    exit_code = 2
+
+
+class CommitFailedError(GitError):
+    """``git commit`` refused (a hook, signing, the identity); nothing was committed or left staged."""
+
+    def __init__(self, message: str, *, hook: str = "") -> None:
+        super().__init__(message)
+        self.hook = hook
 
 
 class BranchMovedError(GitError):
@@ -96,13 +118,19 @@ def build_message(message: str, trailers: Mapping[str, str]) -> str:
 
 @dataclass
 class GitRepo:
-    """A working tree keras-ct may commit in and push from."""
+    """A working tree keras-ct may commit in and push from.
+
+    ``bot``: keras-ct's own commit under Actions (as ``author``, github-actions[bot]): no hooks run and
+    it is not signed, whatever the checkout's git config says. Otherwise (``keras-ct loop --commit``)
+    the commit is the user's: their hooks run and their signing config (``commit.gpgsign``) applies.
+    """
 
     root: Path
     author: tuple[str, str] | None = None  # (name, email); None: the user's git identity
     remote: str = "origin"
     secrets: tuple[str, ...] = ()
     log: Callable[[str], None] | None = None  # receives each command, redacted
+    bot: bool = False
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -119,30 +147,43 @@ class GitRepo:
 
     # -- plumbing ------------------------------------------------------------------------------
     def _git(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = LOCAL_TIMEOUT_S
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = LOCAL_TIMEOUT_S,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         shown = redact("git " + " ".join(args), self.secrets)
         if self.log is not None:
             self.log(shown)
+        argv = ["git", *args]
         try:
-            done = subprocess.run(
-                ["git", *args],
+            proc = subprocess.Popen(
+                argv,
                 cwd=self.root,
-                input=input,
-                capture_output=True,
+                stdin=subprocess.PIPE if input is not None else None,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                env={**os.environ, **self._env},
-                timeout=timeout,
-                check=False,
+                env={**os.environ, **self._env, **(env or {})},
             )
         except FileNotFoundError:
             raise GitError(
                 "git is not installed or not on PATH; keras-ct needs it to commit and push"
             ) from None
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
+            _stop(proc)
             raise GitError(
                 f"`{shown}` did not finish within {timeout:.0f} s (network or credential prompt?)"
             ) from None
+        except BaseException:  # an interrupt: let git clean up its lock files, then go on unwinding
+            with deferred_signals():
+                _stop(proc)
+            raise
+        done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
         if check and done.returncode != 0:
             raise GitError(
                 f"`{shown}` failed (exit {done.returncode}): {self._clean(done.stderr or done.stdout)}"
@@ -161,6 +202,19 @@ class GitRepo:
         """The checked-out branch, or None when HEAD is detached."""
         done = self._git("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
         return done.stdout.strip() or None
+
+    def ensure_branch(self) -> str:
+        """The checked-out branch; ``DetachedHeadError`` (before training) when HEAD is detached."""
+        branch = self.current_branch()
+        if branch is None:
+            at = self._git("rev-parse", "--short", "HEAD", check=False).stdout.strip()
+            raise DetachedHeadError(
+                f"HEAD is detached in {self.root}{f' (at {at})' if at else ''}: `keras-ct loop --commit` "
+                "commits each change on the checked-out branch, and a detached HEAD has none, so the "
+                "commits would be easy to lose. Create a branch here first (`git switch -c <branch>`), "
+                "or run without --commit."
+            )
+        return branch
 
     def dirty_paths(self) -> list[str]:
         """Tracked files with staged or unstaged changes (untracked files are not counted)."""
@@ -262,38 +316,92 @@ class GitRepo:
     def commit(self, paths: Sequence[Path | str], message: str, trailers: Mapping[str, str]) -> str:
         """Commit exactly ``paths`` (nothing else that may be staged) with ``message`` and trailers.
 
-        Hooks are skipped (``--no-verify``) and signing is off: the bot's commit must not depend on a
-        developer's local pre-commit set-up or GPG agent.
+        The user's commit (``bot`` false) runs their hooks and follows their signing config; the bot's
+        skips every hook and is unsigned (see ``GitRepo``). When the commit does not happen (a hook or
+        signing fails, an interrupt) ``paths`` are unstaged again: the index is as before the call.
         """
         if not paths:
             raise GitError("nothing to commit: no paths were given")
         relative = [self._relative(p) for p in paths]
-        self._git("add", "--", *relative)
-        if not self._git("diff", "--cached", "--quiet", "--", *relative, check=False).returncode:
-            raise GitError(f"nothing to commit: {', '.join(relative)} did not change")
-        done = self._git(
-            "-c",
-            "commit.gpgsign=false",
-            "commit",
-            "--quiet",
-            "--no-verify",
-            "-F",
-            "-",
-            "--",
-            *relative,
-            input=build_message(message, trailers),
-            check=False,
-        )
-        if done.returncode != 0:
-            detail = self._clean(done.stderr or done.stdout)
-            hint = (
-                " Set an identity (git config user.name / user.email) or run under Actions, where keras-ct "
-                "commits as github-actions[bot]."
-                if "tell me who you are" in detail.lower() or "empty ident" in detail.lower()
-                else ""
-            )
-            raise GitError(f"git commit failed: {detail}.{hint}")
+        before = self._head_or_none()
+        with tempfile.TemporaryDirectory(prefix="keras-ct-commit-") as scratch:
+            trace = Path(scratch) / "trace2.json"
+            try:
+                self._git("add", "--", *relative)
+                if not self._git("diff", "--cached", "--quiet", "--", *relative, check=False).returncode:
+                    raise GitError(f"nothing to commit: {', '.join(relative)} did not change")
+                done = self._git(
+                    *self._commit_args(),
+                    "--",
+                    *relative,
+                    input=build_message(message, trailers),
+                    check=False,
+                    env={"GIT_TRACE2_EVENT": str(trace)},
+                )
+                if done.returncode != 0:
+                    raise self._commit_failed(done, relative, _failed_hook(trace))
+            except BaseException:
+                self._unstage_unless_committed(before, relative)
+                raise
         return self.head()
+
+    def _commit_args(self) -> list[str]:
+        if self.bot:  # no hook at all (not only pre-commit and commit-msg), and unsigned
+            return ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "commit", "--quiet",
+                    "--no-verify", "-F", "-"]  # fmt: skip
+        return ["commit", "--quiet", "-F", "-"]
+
+    def _head_or_none(self) -> str | None:
+        done = self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False)
+        return done.stdout.strip() or None
+
+    def _unstage_unless_committed(self, before: str | None, relative: Sequence[str]) -> None:
+        """Put ``relative`` back in the index as HEAD has them, unless HEAD moved (the commit happened)."""
+        with deferred_signals():
+            if self._head_or_none() != before:
+                return  # committed: keep it
+            args = (
+                ("reset", "--quiet", "--", *relative)
+                if before
+                else ("rm", "--cached", "--quiet", "--", *relative)
+            )
+            done = self._git(*args, check=False)
+        if done.returncode != 0:
+            raise GitError(
+                f"{', '.join(relative)} could not be unstaged after the commit did not happen "
+                f"({self._clean(done.stderr or done.stdout)}); run `git reset -- {' '.join(relative)}`"
+            )
+
+    def _commit_failed(
+        self, done: subprocess.CompletedProcess[str], relative: Sequence[str], hook: str
+    ) -> GitError:
+        detail = self._clean(done.stderr or done.stdout)
+        last = next((line.strip() for line in reversed(detail.splitlines()) if line.strip()), "no output")
+        kept = f"nothing was committed, and keras-ct puts {', '.join(relative)} back as before"
+        if hook:
+            return CommitFailedError(
+                f"git commit failed: your {hook} hook exited non-zero ({last}); {kept}. Fix what the hook "
+                "reports, then run again",
+                hook=hook,
+            )
+        signing = next((line.strip() for line in reversed(detail.splitlines()) if "sign" in line.lower()), "")
+        if not self.bot and signing and self._signing_on():
+            return CommitFailedError(
+                f"git commit failed: it could not be signed (commit.gpgsign is on in your git config): "
+                f"{signing}; {kept}. Fix the signing set-up (gpg-agent, user.signingkey, gpg.format) or turn "
+                "signing off for this repository (`git config commit.gpgsign false`)"
+            )
+        hint = (
+            " Set an identity (git config user.name / user.email) or run under Actions, where keras-ct "
+            "commits as github-actions[bot]."
+            if "tell me who you are" in detail.lower() or "empty ident" in detail.lower()
+            else ""
+        )
+        return CommitFailedError(f"git commit failed: {detail}.{hint}")
+
+    def _signing_on(self) -> bool:
+        done = self._git("config", "--type=bool", "commit.gpgsign", check=False)
+        return done.stdout.strip() == "true"
 
     def push(self, branch: str, expected_remote_sha: str) -> PushResult:
         """Push HEAD to ``branch`` without force, only if the remote is still at ``expected_remote_sha``.
@@ -354,6 +462,40 @@ class GitRepo:
         )
 
 
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """End a git command: SIGTERM first (git removes its lock files on it), SIGKILL after a grace."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def _failed_hook(trace: Path) -> str:
+    """The commit hook that exited non-zero, from git's trace2 events (empty when none did)."""
+    try:
+        lines = trace.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    hooks: dict[object, str] = {}
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "child_start" and event.get("child_class") == "hook":
+            hooks[event.get("child_id")] = str(event.get("hook_name") or "")
+        elif event.get("event") == "child_exit" and event.get("child_id") in hooks and event.get("code"):
+            return hooks[event["child_id"]]
+    return ""
+
+
 def open_repo(
     path: Path | str,
     *,
@@ -361,8 +503,11 @@ def open_repo(
     remote: str = "origin",
     secrets: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
+    bot: bool = False,
 ) -> GitRepo:
-    """The git working tree that contains ``path`` (its top level), or a ``GitError`` saying why not."""
+    """The git working tree that contains ``path`` (its top level), or a ``GitError`` saying why not.
+
+    ``bot``: commits are keras-ct's own under Actions (no hooks, unsigned; see ``GitRepo``)."""
     start = Path(path)
     try:
         done = subprocess.run(
@@ -382,4 +527,6 @@ def open_repo(
             f"{start} is not inside a git repository ({done.stderr.strip()}); keras-ct commits the "
             "augmented model there. Run it in a clone, or turn commits off (`commit: false`)."
         )
-    return GitRepo(Path(done.stdout.strip()), author=author, remote=remote, secrets=tuple(secrets), log=log)
+    return GitRepo(
+        Path(done.stdout.strip()), author=author, remote=remote, secrets=tuple(secrets), log=log, bot=bot
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,6 +94,41 @@ def resume_dir(cfg: Config, round_number: int) -> Path:
     return cfg.checkpoint_path(round_number) / digest.hexdigest()[:16]
 
 
+def checkpoint_epochs(directory: Path) -> int | None:
+    """How many epochs the run that left ``directory`` finished (``BackupAndRestore``'s
+    ``training_metadata.json``: in ``backup/``, where ``resume_callbacks`` keep it, or in the folder
+    itself), or None when there is no checkpoint. A finished fit deletes it: one left means a killed run."""
+    for metadata in (directory / "backup" / "training_metadata.json", directory / "training_metadata.json"):
+        try:
+            data = json.loads(metadata.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        epoch = data.get("epoch") if isinstance(data, dict) else None
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0:
+            return epoch
+    return None
+
+
+def announce_resume(cfg: Config, runner: Runner, round_number: int) -> None:
+    """Say, before the training starts, that it resumes a killed run's checkpoint (and at which epoch)."""
+    directory = resume_dir(cfg, round_number)
+    finished = checkpoint_epochs(directory)
+    if finished is None:
+        return
+    from keras_ct.augment.epochs import command_epochs  # only now: it imports libcst
+
+    total = command_epochs(cfg.train_command)
+    of = f" of {total}" if total is not None and total > finished else ""
+    try:
+        shown: Path = directory.relative_to(cfg.working_directory)
+    except ValueError:
+        shown = directory
+    runner.notice(
+        f"resuming round {round_number} at epoch {finished + 1}{of} from the checkpoint a killed run left "
+        f"in {shown}"
+    )
+
+
 def warm_start_store(cfg: Config) -> Path:
     """Durable directory of trained models, one per round (cached between jobs on GitHub)."""
     base = cfg.resolve(cfg.checkpoint_dir) if cfg.checkpoint_dir else cfg.out_dir / "checkpoints"
@@ -154,6 +190,7 @@ def start_early(cfg: Config, runner: Runner, environ: Mapping[str, str], trainer
         check_model_file(cfg)
         run = train_run(cfg, environ, cfg.round)
         forget_metrics(cfg, cfg.round)
+        announce_resume(cfg, runner, cfg.round)
         return trainer.start(run, runner)
     except KerasCTError:
         return None  # the engine meets the same error at its own check and reports it

@@ -53,10 +53,10 @@ def augment_model(cfg: Config, records: Sequence[RoundRecord], trainer: Trainer 
     )
 
 
-def _git(cfg: Config, author: tuple[str, str] | None) -> Any:
+def _git(cfg: Config, author: tuple[str, str] | None, *, bot: bool = False) -> Any:
     from keras_ct import gitops
 
-    return gitops.open_repo(cfg.working_directory, author=author)
+    return gitops.open_repo(cfg.working_directory, author=author, bot=bot)
 
 
 def write_outputs(runner: Runner, cfg: Config, outcome: RoundOutcome) -> None:
@@ -117,7 +117,7 @@ def run_action(
         git = None
         if target is not None and cfg.commit:
             # What this run checked out is what it trains, reports on and expects on the remote when pushing.
-            git = _git(cfg, (BOT_NAME, BOT_EMAIL))
+            git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
             target = replace(target, head_sha=git.head())
         publisher: Publisher = (
             LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
@@ -204,6 +204,8 @@ def report_config_error(
 def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report: Path | None = None) -> int:
     preflight.check_loop(cfg, report=report)
     git = _git(cfg, None) if cfg.commit else None
+    if git is not None:
+        git.ensure_branch()  # a detached HEAD is refused before training (preflight can call it too)
     trainer = trainer_for(cfg, local=True)
     engine = Engine(
         cfg=cfg,

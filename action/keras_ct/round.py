@@ -6,7 +6,9 @@ remain: augment the model (the policy picks the change, the build is proven firs
 then either go on in this process (``keras-ct loop``, ``rounds-per-job``) or push and dispatch the
 next round. Every outcome is published: status, sticky comment, job summary, outputs.
 
-Nothing is committed, pushed or dispatched after an error, and the model file is restored.
+Nothing is committed, pushed or dispatched after an error, and the model file is restored. An
+interrupt (Ctrl-C, SIGTERM) leaves each step done or undone, never half done, and one line says
+which and what the next run does (``keras_ct.interrupts``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Any, Protocol, TypedDict
 from keras_ct import history as hist
 from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError, TrainingError
-from keras_ct.gitops import BranchMovedError
+from keras_ct.gitops import BranchMovedError, TrailerCommit
 from keras_ct.history import RoundRecord
+from keras_ct.interrupts import Interrupted, deferred_signals, interrupted_note, put_back
 from keras_ct.launch import (
+    announce_resume,
     check_model_file,
     forget_metrics,
     train_run,
@@ -51,6 +55,8 @@ class Git(Protocol):
     def push(self, branch: str, expected_remote_sha: str) -> None: ...
 
     def round_trailers(self) -> dict[int, str]: ...
+
+    def trailer_commits(self) -> list[TrailerCommit]: ...
 
 
 class Augmenter(Protocol):
@@ -112,6 +118,7 @@ def train(
             training, started = started, None
             try:
                 if training is None:
+                    announce_resume(cfg, runner, round_number)
                     training = trainer.start(run, runner)
                 result = training.wait()
                 total += result.duration_s
@@ -170,10 +177,16 @@ class Engine:
     _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
     #: Set when a newer run owns the loop: this one no longer writes the comment.
     _superseded: bool = field(default=False, init=False, repr=False)
+    #: Where the current round is, for the line an interrupt prints (``keras_ct.interrupts``).
+    _at: Interrupted = field(default_factory=lambda: Interrupted(0, "training"), init=False, repr=False)
 
     def run(self) -> RoundOutcome:
         try:
             return self._run()
+        except KeyboardInterrupt:  # and keras-ct's SIGTERM/SIGHUP, which subclass it
+            if self._at.round:
+                self.runner.warning(interrupted_note(self._at))
+            raise
         finally:
             if self.early is not None:  # a duplicate run, or an error before the round trained
                 self.early.cancel()
@@ -184,9 +197,15 @@ class Engine:
         cfg = self.cfg
         records = tuple(self.publisher.load_history())
         self._seen = records
-        guard = self._already_done(records)
-        if guard is not None:
-            return guard
+        if self.local:
+            stop, records = self._continue_from_head(records)
+            if stop is not None:
+                return stop
+            cfg = self.cfg
+        else:
+            guard = self._already_done(records)
+            if guard is not None:
+                return guard
         last_in_job = (
             cfg.max_rounds if self.local else min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
         )
@@ -221,10 +240,71 @@ class Engine:
         verdict = Verdict("stopped", message)
         return RoundOutcome(records=tuple(records), verdict=verdict)
 
+    def _continue_from_head(
+        self, records: tuple[RoundRecord, ...]
+    ) -> tuple[RoundOutcome | None, tuple[RoundRecord, ...]]:
+        """``keras-ct loop --commit`` where HEAD is the change keras-ct committed after round N (a loop
+        that stopped or was interrupted there): go on at round N + 1 and say so, not round 1 again.
+
+        Only when the round was not chosen (``--round``). The history comes from the trailers.
+        """
+        cfg = self.cfg
+        source = cfg.sources.get("round")
+        if self.git is None or not cfg.commit or (source is not None and source.kind != "default"):
+            return None, records
+        head = self.git.head()
+        newest: dict[int, TrailerCommit] = {}
+        for commit in self.git.trailer_commits():
+            newest.setdefault(commit.round, commit)
+        done = next((c.round for c in newest.values() if c.sha == head), None)
+        if done is None:
+            return None, records
+        if done >= cfg.max_rounds:
+            message = (
+                f"HEAD ({head[:7]}) is the change keras-ct committed after round {done}, and max-rounds is "
+                f"{cfg.max_rounds}: raise --max-rounds to go on, or pass --round 1 to start a new loop here"
+            )
+            self.runner.notice(message)
+            return RoundOutcome(records=records, verdict=Verdict("stopped", message)), records
+        self.runner.notice(
+            f"continuing at round {done + 1}: HEAD ({head[:7]}) is the change keras-ct committed after "
+            f"round {done}; pass --round 1 to start a new loop on this code"
+        )
+        rebuilt = tuple(
+            RoundRecord(
+                round=c.round,
+                accuracy=c.accuracy,
+                threshold=cfg.threshold,
+                status="missed",
+                metric=cfg.metric,
+                next_commit=c.sha,
+            )
+            for c in sorted(newest.values(), key=lambda c: c.round)
+            if c.round <= done
+        )
+        self.cfg = replace(cfg, round=done + 1)
+        return None, rebuilt
+
     def _one_round(
         self, records: tuple[RoundRecord, ...], n: int, last_in_job: int, prev_diff: str
     ) -> RoundOutcome:
         cfg = replace(self.cfg, round=n)
+        committing = self.git is not None and cfg.commit
+        self._at = Interrupted(
+            round=n,
+            phase="training",
+            edited=tuple(_shown(cfg, p) for p in cfg.editable_files()),
+            local=self.local,
+            committing=committing,
+            branch=self.head_branch,
+            job_first=self.cfg.round,
+            after_commit=self.local
+            and committing
+            and any(r.next_commit for r in records if r.round == n - 1),
+            earlier_edits=self.local
+            and not committing
+            and any(r.next_change for r in records if r.round < n),
+        )
         previous = next((r for r in reversed(records) if r.round < n), None)
         change = previous.next_change if previous else ""
         rationale = previous.next_rationale if previous else ""
@@ -259,6 +339,7 @@ class Engine:
         )
         records = hist.upsert(records, record)
         paths = RoundPaths(metrics_path=cfg.metrics_path(n), model_path=cfg.round_dir(n) / "model.keras")
+        self._at = replace(self._at, phase="reporting")
         if record.passed:
             return self._finish(records, Verdict("passed"), "success", prev_diff, **paths)
         if n >= cfg.max_rounds:
@@ -280,9 +361,12 @@ class Engine:
             return self._finish(records, verdict, "failure", "", **paths)
         editable = cfg.editable_files()
         originals = {path: path.read_bytes() for path in editable}
+        committing = self.git is not None and cfg.commit
+        head = self.git.head() if self.git is not None and committing else ""
         try:
             if self.git is not None and cfg.commit:
                 self.git.ensure_clean([cfg.model_path])  # and every tracked file: no uncommitted changes
+            self._at = replace(self._at, phase="augmenting")
             with self.runner.group(f"Round {n}: augmenting {cfg.model_file}"):
                 result = self.augmenter(cfg, records)
                 self.runner.info(result.diff)
@@ -293,13 +377,20 @@ class Engine:
                 message, trailers = commit_message(
                     record, result.change, result.description, result.rationale
                 )
+                self._at = replace(self._at, phase="committing")
                 sha = self.git.commit([result.path], message, trailers)
                 record = record.with_next(result.change, result.rationale, sha)
                 records = hist.upsert(records, record)
-        except KerasCTError as exc:
-            for path, content in originals.items():
-                if path.read_bytes() != content:
-                    path.write_bytes(content)
+            self._at = replace(self._at, phase="committed", commit=sha)
+        except BaseException as exc:  # an error or an interrupt: the edit is committed, or undone
+            with deferred_signals():
+                made = self._committed_since(head) if committing else ""
+                if made:
+                    self._at = replace(self._at, phase="committed", commit=made)
+                else:
+                    put_back(originals)
+            if not isinstance(exc, KerasCTError):
+                raise
             failed = replace(record, status="error", error=exc.message.splitlines()[0])
             self._fail(hist.upsert(records, failed), "")
             raise
@@ -327,6 +418,7 @@ class Engine:
             )
             verdict = Verdict("stopped", f"The change was made but not pushed ({reason}).")
             return self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
+        self._at = replace(self._at, phase="pushing")
         try:
             self.git.push(self.head_branch, self.head_sha)
         except GitError as exc:
@@ -342,15 +434,18 @@ class Engine:
                 )
             self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
             raise
+        self._at = replace(self._at, phase="reporting")
         if not cfg.dispatch:
             verdict = Verdict("stopped", "Pushed; dispatch is off, so the next round waits for a new run.")
             return self._finish(records, verdict, "pending", diff, next_round=n + 1, **paths)
+        self._at = replace(self._at, phase="dispatching")
         try:
             dispatch = self.publisher.dispatch(n + 1, self.head_branch)
         except KerasCTError as exc:
             verdict = Verdict("stopped", f"Pushed, but the next round could not be dispatched: {exc.message}")
             self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
             raise
+        self._at = replace(self._at, phase="reporting", dispatched=True)
         verdict = Verdict("next", next_run_url=dispatch.run_url)
         outcome = self._finish(records, verdict, "pending", diff, next_round=n + 1, **paths)
         return replace(outcome, dispatched=True)
@@ -407,6 +502,16 @@ class Engine:
             diff=diff,
         )
 
+    def _committed_since(self, head: str) -> str:
+        """The SHA of the commit made since ``head`` (the commit step finished), else ""."""
+        if self.git is None:
+            return ""
+        try:
+            now = self.git.head()
+        except KerasCTError:
+            return ""
+        return now if now != head else ""
+
     def _comment_moved_on(self) -> bool:
         """True when the comment's history changed since this run last saw it: another run wrote it."""
         try:
@@ -420,6 +525,13 @@ class Engine:
             self._finish(records, Verdict("error"), "failure", diff)
         except KerasCTError as exc:
             self.runner.warning(f"could not report the failed round: {exc.message}")
+
+
+def _shown(cfg: Config, path: Path) -> str:
+    try:
+        return str(path.relative_to(cfg.working_directory))
+    except ValueError:
+        return str(path)
 
 
 def _fmt(value: float | None) -> str:

@@ -140,6 +140,9 @@ def test_rerun_after_the_job_was_killed_resumes_at_the_last_finished_epoch(
     assert resumed["initial_epoch"] in (finished, finished + 1)  # +1: killed between backup and log write
     trained = [int(n) for n in EPOCH_LINE.findall(result.out)]
     assert trained == list(range(resumed["initial_epoch"] + 1, EPOCHS + 1))
+    # ... and said so before it trained (the command hides --epochs in its -c code: no "of 6").
+    said = f"::notice::resuming round 1 at epoch {resumed['initial_epoch'] + 1} from the checkpoint a killed run left"
+    assert said in result.out and result.out.index(said) < result.out.index("Round 1: training")
     # ... and ended exactly where an uninterrupted run ends.
     assert_same_result(resumed, uninterrupted)
     assert world.statuses()[-1][1] == "success"
