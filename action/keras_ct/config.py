@@ -494,8 +494,32 @@ def _read_config_file(path: Path) -> dict[str, tuple[Any, Source]]:
                 file=label,
                 line=line,
             )
+        bad = _not_text(loader_values[key])
+        if bad is not None:
+            raise ConfigError(
+                f"{label} line {line} ({key}): the value has {bad!r}, an escape that is no character (a lone "
+                "surrogate); write the character itself, or remove the escape",
+                file=label,
+                line=line,
+            )
         result[key] = (loader_values[key], Source("file", f"{label} line {line} ({key})", label, line))
     return result
+
+
+def _not_text(value: Any) -> str | None:
+    """The first lone surrogate in a YAML value (``"\\ud800"`` parses to one), else None."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return item[exc.start]
+        elif isinstance(item, list | dict) and id(item) not in seen:  # an alias may make a cycle
+            seen.add(id(item))
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return None
 
 
 def _syntax_error(label: str, exc: Exception, text: str) -> ConfigError:

@@ -122,9 +122,11 @@ class Runner:
             self.out.flush()
 
     def redact(self, text: str) -> str:
+        """The text as it may be shown: secrets masked, and what UTF-8 cannot hold (a lone surrogate
+        from an undecodable argument or a YAML escape) written as an escape instead of failing."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
     # -- file commands -----------------------------------------------------------------------
     def set_output(self, name: str, value: object) -> None:
