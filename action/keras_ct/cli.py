@@ -6,6 +6,11 @@
     keras-ct detect   read the code and pick the runner (the reusable workflow's plan job)
 
 Importing this module is cheap and never imports TensorFlow or Keras.
+
+``main`` reports every failure as one error line (an ``::error`` annotation under Actions), never a
+traceback: a ``KerasCTError`` with its own message and exit code; an ``OSError`` no edge converted
+with its path and what to check (exit 2); anything else as an internal error to report (exit 1),
+with the traceback only when ``KERAS_CT_DEBUG`` or ``RUNNER_DEBUG`` is set (see ``keras_ct.errors``).
 """
 
 from __future__ import annotations
