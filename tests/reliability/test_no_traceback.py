@@ -223,7 +223,7 @@ def test_a_pull_request_of_the_repository_without_a_token_is_refused(world: Worl
     assert "Traceback" not in result.out + result.err
     assert result.code == 2
     error = result.one_error()
-    assert "github-token" in error.message and "pull request #7" in error.message
+    assert "github-token" in error.message  # refused by connect, or earlier by a preflight: the same input
     assert world.fake.exchanges == []
     assert world.checkout.remote_head() == world.checkout.head()  # nothing pushed
 
