@@ -6,6 +6,11 @@
     keras-ct detect   read the code and pick the runner (the reusable workflow's plan job)
 
 Importing this module is cheap and never imports TensorFlow or Keras.
+
+``main`` reports every failure as one error line (an ``::error`` annotation under Actions), never a
+traceback: a ``KerasCTError`` with its own message and exit code; an ``OSError`` no edge converted
+with its path and what to check (exit 2); anything else as an internal error to report (exit 1),
+with the traceback only when ``KERAS_CT_DEBUG`` or ``RUNNER_DEBUG`` is set (see ``keras_ct.errors``).
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from keras_ct import __version__, detect
 from keras_ct.config import CHANGES, FIELDS, POLICIES, Config, load_config
-from keras_ct.errors import ConfigError, KerasCTError
+from keras_ct.errors import ConfigError, KerasCTError, debug_mode, internal_error_message, os_error_message
 from keras_ct.runner import Runner
 
 #: Config fields that are not command-line flags (secrets never go on a command line).
@@ -177,12 +183,36 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return int(args.handler(args, environ))
         return int(args.handler(args, environ, runner))
     except KerasCTError as exc:
-        runner.error(exc.message, file=exc.file, line=exc.line)
-        runner.add_summary(f"### keras-ct failed\n\n{exc.message}\n")
-        return exc.exit_code
+        return _failed(runner, exc.message, exc.exit_code, file=exc.file, line=exc.line)
     except KeyboardInterrupt:
         runner.error("interrupted")
         return 130
+    except OSError as exc:  # file I/O no edge turned into a KerasCTError: name the path (errors.py)
+        _traceback_if_debug(runner, environ, exc)
+        return _failed(runner, os_error_message(exc), ConfigError.exit_code)
+    except Exception as exc:  # a bug: one line, the traceback only in debug mode (errors.DEBUG_VARIABLES)
+        debug = _traceback_if_debug(runner, environ, exc)
+        return _failed(runner, internal_error_message(exc, debug=debug), 1)
+
+
+def _failed(
+    runner: Runner, message: str, code: int, *, file: str | None = None, line: int | None = None
+) -> int:
+    """Report a failure once: the error line (an ``::error`` annotation under Actions) and the summary."""
+    runner.error(message, file=file, line=line)
+    try:
+        runner.add_summary(f"### keras-ct failed\n\n{message}\n")
+    except KerasCTError as exc:  # a broken GITHUB_STEP_SUMMARY must not hide the error itself
+        runner.warning(f"the step summary was not written: {exc.message}")
+    return code
+
+
+def _traceback_if_debug(runner: Runner, environ: Mapping[str, str], exc: BaseException) -> bool:
+    debug = debug_mode(environ)
+    if debug:
+        traceback.print_exception(exc, file=runner.err)
+        runner.err.flush()
+    return debug
 
 
 if __name__ == "__main__":

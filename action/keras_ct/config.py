@@ -16,8 +16,10 @@ and what is allowed, e.g. ``threshold must be a number between 0 and 1, got "abc
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -421,35 +423,61 @@ def _closest(name: str) -> str:
 
 
 def _read_config_file(path: Path) -> dict[str, tuple[Any, Source]]:
-    """Parse ``.keras-ct.yml`` keeping each key's line for messages."""
+    """Parse ``.keras-ct.yml`` keeping each key's line for messages.
+
+    Plain YAML only: UTF-8 text, safe values (no ``!!python/...`` tags), each key once. Every problem
+    is a ``ConfigError`` with the file and line.
+    """
     import yaml  # only when there is a config file: keras-ct run starts the training sooner without
 
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read {label}: {exc.strerror}", file=label) from None
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        where = f" at line {line}" if line else ""
         raise ConfigError(
-            f"{label} is not valid YAML{where}: {problem}; fix the syntax (a mapping of input names to values)",
-            file=label,
-            line=line,
+            f"cannot read {label}: {exc.strerror}; make it a readable file", file=label
         ) from None
-    if root is None:
-        return {}
-    if not isinstance(root, yaml.MappingNode):
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(
-            f"{label} must be a mapping of input names to values (e.g. `threshold: 0.95`)",
+            f"{label} line {bad_line} is not UTF-8 text (byte {data[exc.start : exc.start + 1]!r}: "
+            f"{exc.reason}); YAML files are UTF-8: save it as UTF-8",
             file=label,
-            line=root.start_mark.line + 1,
-        )
-    loader_values = yaml.safe_load(text) or {}
+            line=bad_line,
+        ) from None
+    try:
+        loader = _strict_loader()(text)  # reading starts here: a NUL or a control character fails now
+    except yaml.YAMLError as exc:
+        raise _syntax_error(label, exc, text) from None
+    loader.label = label
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            raise _syntax_error(label, exc, text) from None
+        if root is None:
+            return {}
+        if not isinstance(root, yaml.MappingNode):
+            raise ConfigError(
+                f"{label} must be a mapping of input names to values (e.g. `threshold: 0.95`)",
+                file=label,
+                line=root.start_mark.line + 1,
+            )
+        try:
+            loader_values = loader.construct_document(root)
+        except yaml.YAMLError as exc:
+            at, problem = _yaml_problem(exc, text)
+            fix = (
+                "remove the tag: keras-ct reads plain values (text, numbers, true/false, lists)"
+                if "constructor for the tag" in problem
+                else "write plain values: text, numbers, true/false or lists"
+            )
+            where = f" line {at}" if at else ""
+            raise ConfigError(f"{label}{where}: {problem}; {fix}", file=label, line=at) from None
+    finally:
+        loader.dispose()
     result: dict[str, tuple[Any, Source]] = {}
     for key_node, _value_node in root.value:
         key = str(key_node.value)
@@ -466,8 +494,86 @@ def _read_config_file(path: Path) -> dict[str, tuple[Any, Source]]:
                 file=label,
                 line=line,
             )
+        bad = _not_text(loader_values[key])
+        if bad is not None:
+            raise ConfigError(
+                f"{label} line {line} ({key}): the value has {bad!r}, an escape that is no character (a lone "
+                "surrogate); write the character itself, or remove the escape",
+                file=label,
+                line=line,
+            )
         result[key] = (loader_values[key], Source("file", f"{label} line {line} ({key})", label, line))
     return result
+
+
+def _not_text(value: Any) -> str | None:
+    """The first lone surrogate in a YAML value (``"\\ud800"`` parses to one), else None."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return item[exc.start]
+        elif isinstance(item, list | dict) and id(item) not in seen:  # an alias may make a cycle
+            seen.add(id(item))
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return None
+
+
+def _syntax_error(label: str, exc: Exception, text: str) -> ConfigError:
+    at, problem = _yaml_problem(exc, text)
+    where = f" at line {at}" if at else ""
+    return ConfigError(
+        f"{label} is not valid YAML{where}: {problem}; fix the syntax (a mapping of input names to values)",
+        file=label,
+        line=at,
+    )
+
+
+def _yaml_problem(exc: Exception, text: str) -> tuple[int | None, str]:
+    """The line (1-based, when known) and the problem of a PyYAML error, without its "<unicode string>"."""
+    import yaml
+
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow (a NUL, a control)
+        return text.count("\n", 0, exc.position) + 1, f"the character {chr(exc.character)!r} is not allowed"
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return (mark.line + 1 if mark is not None else None), problem
+
+
+@functools.cache
+def _strict_loader() -> Any:
+    """PyYAML's ``SafeLoader`` (no Python objects) that also refuses a key given twice in one mapping.
+
+    YAML says the keys of a mapping are unique; PyYAML keeps the last one silently, so
+    ``threshold: 0.9`` then ``threshold: 0.5`` would quietly train to 0.5. Built on first use: importing
+    keras_ct never imports yaml.
+    """
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        label = CONFIG_FILE
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            first_line: dict[str, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                line = key_node.start_mark.line + 1
+                if key_node.value in first_line:
+                    first = first_line[key_node.value]
+                    lines = f"on line {line}" if first == line else f"on line {first} and line {line}"
+                    raise ConfigError(
+                        f"{self.label} line {line}: {key_node.value!r} is given twice, {lines}; keep one of them",
+                        file=self.label,
+                        line=line,
+                    )
+                first_line[key_node.value] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
 
 
 def _github_context(environ: Mapping[str, str]) -> GitHubContext:
@@ -514,6 +620,26 @@ def error_report_context(environ: Mapping[str, str]) -> tuple[GitHubContext, str
     return context, token
 
 
+def _not_a_config_file(path: Path, *, given: bool) -> ConfigError:
+    """A ``.keras-ct.yml`` (or ``--config``) that exists but is no file: never ignored, never read."""
+    if path.is_dir():
+        fix = (
+            f"pass the YAML file itself, e.g. --config {path / CONFIG_FILE}"
+            if given
+            else f"keras-ct reads its settings from the file {CONFIG_FILE}: remove or rename the directory"
+        )
+        return ConfigError(f"{path} is a directory, not a config file; {fix}", file=str(path))
+    if path.is_symlink() and not path.exists():
+        return ConfigError(
+            f"{path} is a link to {os.readlink(path)}, which does not exist; fix the link or remove it",
+            file=str(path),
+        )
+    return ConfigError(
+        f"{path} is not a regular file (a device, a pipe or a socket); make it a YAML file or remove it",
+        file=str(path),
+    )
+
+
 def load_config(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -551,10 +677,12 @@ def load_config(
 
     file_path = config_file if config_file is not None else workdir / CONFIG_FILE
     from_file: dict[str, tuple[Any, Source]] = {}
-    if config_file is not None and not config_file.is_file():
-        raise ConfigError(f"config file {config_file} does not exist", file=str(config_file))
     if file_path.is_file():
         from_file = _read_config_file(file_path)
+    elif file_path.exists() or file_path.is_symlink():
+        raise _not_a_config_file(file_path, given=config_file is not None)
+    elif config_file is not None:
+        raise ConfigError(f"config file {config_file} does not exist", file=str(config_file))
     for name, value in from_file.items():
         raw.setdefault(name, value)
     for name, value in (overrides or {}).items():

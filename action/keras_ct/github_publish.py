@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from keras_ct.config import Config, GitHubContext
-from keras_ct.errors import KerasCTError
+from keras_ct.errors import ConfigError, KerasCTError
 from keras_ct.event import pull_request_facts
 from keras_ct.github_api import (
     GitHubAPI,
@@ -156,13 +156,61 @@ class GitHubPublisher:
         return Dispatch(round=next_round, run_url=result.html_url or "")
 
 
-def connect(cfg: Config, target: Target, runner: Runner, api: GitHubAPI | None = None) -> GitHubPublisher:
-    """The publisher for ``target``; read-only (with the reason) for forks, no token, or no PR."""
-    links = Links(cfg.github.server_url, target.repository)
+NO_TOKEN_NOTE = (
+    "no github-token was given, so keras-ct cannot read or write the pull request on GitHub "
+    "(pass the github-token input; its default is the workflow's token, `github.token`)"
+)
+
+
+@dataclass
+class ReadOnlyPublisher:
+    """A publisher with no API client at all (no token): it reports nothing, and says why.
+
+    The round still trains and judges; its results go to the job log and summary. No history can be
+    read (round 1 as far as this run knows), no status, comment or dispatch is sent.
+    """
+
+    target: Target
+    why: str
+    writable: bool = field(default=False, init=False)
+
+    def load_history(self) -> History:
+        return ()
+
+    def set_status(self, state: str, description: str) -> None:
+        return None
+
+    def publish(
+        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
+    ) -> str:
+        return ""
+
+    def dispatch(self, next_round: int, ref: str) -> Dispatch:
+        raise KerasCTError(f"cannot dispatch round {next_round}: {self.why}")
+
+
+def connect(
+    cfg: Config, target: Target, runner: Runner, api: GitHubAPI | None = None
+) -> GitHubPublisher | ReadOnlyPublisher:
+    """The publisher for ``target``; ``.target`` is the resolved one.
+
+    With no token: a fork's pull request (whose secrets GitHub withholds) or a run with no pull request
+    gets a ``ReadOnlyPublisher`` that says why; a pull request of this repository is refused
+    (``ConfigError``): its results belong on it, and an empty token is a mistake in the workflow.
+    With a token, forks and a missing PR number degrade the publisher (it reads, never writes).
+    """
     if not cfg.github_token and api is None:
-        publisher = GitHubPublisher(api=None, target=target, links=links)  # type: ignore[arg-type]
-        publisher._degrade("no github-token was given, so keras-ct cannot write to GitHub")
-        return publisher
+        if target.fork:
+            return ReadOnlyPublisher(target=target, why=FORK_NOTE)
+        if target.pr_number is None:
+            return ReadOnlyPublisher(target=target, why=NO_TOKEN_NOTE)
+        raise ConfigError(
+            f"github-token is empty, so keras-ct cannot report on pull request #{target.pr_number} of "
+            f"{target.repository} (comment, status, push, dispatch); pass the github-token input or leave "
+            "it out for the workflow's token (`github.token`), with the permissions contents, "
+            "pull-requests, statuses and actions: write"
+        )
+    links = Links(cfg.github.server_url, target.repository)
     api = api or GitHubClient(
         repository=target.repository, token=cfg.github_token, api_url=target.api_url, timeout_s=30
     )

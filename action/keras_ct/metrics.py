@@ -50,6 +50,14 @@ class Metrics:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+def _finite(value: int | float) -> bool:
+    """``math.isfinite`` that also answers for a whole number too large for a float (JSON allows it)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _fail(path: Path, problem: str) -> MetricsError:
     return MetricsError(
         f"metrics file {path}: {problem}; the train command must write schema_version {SCHEMA_VERSION} JSON "
@@ -62,8 +70,9 @@ def _number(path: Path, data: dict[str, Any], key: str, *, unit: bool = False) -
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(path, f'"{key}" must be a number, got {json.dumps(value)}')
-    if not math.isfinite(value):
-        raise _fail(path, f'"{key}" must be a finite number, got {value}')
+    if not _finite(value):
+        shown = str(value) if len(str(value)) <= 40 else f"a number of {len(str(value))} digits"
+        raise _fail(path, f'"{key}" must be a finite number, got {shown}')
     if unit and not 0.0 <= value <= 1.0:
         raise _fail(path, f'"{key}" must be between 0 and 1, got {value}')
     return float(value)
@@ -90,6 +99,8 @@ def parse_metrics(text: str, path: Path, metric: str = "accuracy") -> Metrics:
             file=str(path),
             line=exc.lineno,
         ) from None
+    except (ValueError, RecursionError) as exc:  # a number of over 4300 digits, nesting too deep
+        raise _fail(path, f"cannot be parsed ({str(exc).split(';')[0]})") from None
     if not isinstance(data, dict):
         raise _fail(path, f"the document must be a JSON object, got {type(data).__name__}")
     version = data.get("schema_version")
@@ -104,7 +115,7 @@ def parse_metrics(text: str, path: Path, metric: str = "accuracy") -> Metrics:
         raise _fail(path, f'"history" must be an object of per-epoch lists, got {json.dumps(history)[:60]}')
     for name, series in history.items():
         if not isinstance(series, list) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in series
+            isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) for v in series
         ):
             raise _fail(path, f'"history.{name}" must be a list of finite numbers')
     duration = _number(path, data, "duration_s") if data.get("duration_s") is not None else None

@@ -119,16 +119,15 @@ def run_action(
             # What this run checked out is what it trains, reports on and expects on the remote when pushing.
             git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
             target = replace(target, head_sha=git.head())
-        publisher: Publisher = (
-            LocalPublisher() if target is None else github_publish.connect(cfg, target, runner, api=api)
-        )
+        connected = None if target is None else github_publish.connect(cfg, target, runner, api=api)
+        publisher: Publisher = LocalPublisher() if connected is None else connected
     except BaseException:
         if early is not None:
             early.cancel()
         trainer.close()
         raise
-    head_branch = publisher.target.head_branch if target is not None else ""  # type: ignore[attr-defined]
-    head_sha = publisher.target.head_sha if target is not None else ""  # type: ignore[attr-defined]
+    head_branch = connected.target.head_branch if connected is not None else ""
+    head_sha = connected.target.head_sha if connected is not None else ""
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
     engine = Engine(

@@ -20,6 +20,8 @@ from typing import TextIO
 from actions_toolkit.command import Command
 from actions_toolkit.file_command import prepare_key_value_message
 
+from keras_ct.errors import KerasCTError
+
 #: GitHub's limit for one step's summary is 1 MiB; stay clear of it.
 SUMMARY_LIMIT = 1024 * 1024 - 4096
 
@@ -120,15 +122,17 @@ class Runner:
             self.out.flush()
 
     def redact(self, text: str) -> str:
+        """The text as it may be shown: secrets masked, and what UTF-8 cannot hold (a lone surrogate
+        from an undecodable argument or a YAML escape) written as an escape instead of failing."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
     # -- file commands -----------------------------------------------------------------------
     def set_output(self, name: str, value: object) -> None:
         if self.output_path is None:
             return
-        with self.output_path.open("a", encoding="utf-8", newline="") as fh:
+        with _runner_file(self.output_path, "GITHUB_OUTPUT", newline="") as fh:
             fh.write(prepare_key_value_message(name, value) + os.linesep)
 
     def set_outputs(self, values: Mapping[str, object]) -> None:
@@ -144,5 +148,18 @@ class Runner:
                 text.encode()[:SUMMARY_LIMIT].decode(errors="ignore")
                 + "\n\n_(summary truncated at GitHub's 1 MiB limit)_\n"
             )
-        with self.summary_path.open("a", encoding="utf-8") as fh:
+        with _runner_file(self.summary_path, "GITHUB_STEP_SUMMARY") as fh:
             fh.write(text if text.endswith("\n") else text + "\n")
+
+
+@contextmanager
+def _runner_file(path: Path, variable: str, newline: str | None = None) -> Iterator[TextIO]:
+    """Append to a file the runner named in ``variable``; a failure is a ``KerasCTError`` naming both."""
+    try:
+        with path.open("a", encoding="utf-8", newline=newline) as fh:
+            yield fh
+    except OSError as exc:
+        raise KerasCTError(
+            f"cannot write {variable} ({path}): {exc.strerror}; the runner sets this variable to a file it "
+            "owns: on a self-hosted runner, check that its work folder exists and is writable"
+        ) from None

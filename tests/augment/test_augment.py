@@ -299,3 +299,42 @@ def test_different_reasons_are_listed_per_candidate(tmp_path: Path, monkeypatch:
         "(Conv1D/Conv2D) in build_model(), found Input, Dense, Dense; use the dense change for a model without "
         "convolutions; dense, dropout: the edited model does not build: ValueError: B"
     )
+
+
+# A model file in another encoding is valid Python (a UTF-8 BOM, a PEP 263 coding line): augment reads it
+# as Python does and writes the change back in that same encoding.
+LATIN1_HEADER = "# -*- coding: latin-1 -*-\n# Modèle à une couche, écrit sous Windows\n"
+
+
+@pytest.mark.parametrize(
+    ("encode", "check"),
+    [
+        pytest.param(
+            lambda text: (LATIN1_HEADER + text).encode("latin-1"),
+            lambda data: data.startswith(LATIN1_HEADER.encode("latin-1")) and data.decode("latin-1"),
+            id="pep263-latin-1",
+        ),
+        pytest.param(
+            lambda text: b"\xef\xbb\xbf" + ("# Modèle\n" + text).encode("utf-8"),
+            lambda data: data.startswith(b"\xef\xbb\xbf# Mod\xc3\xa8le\n") and data[3:].decode("utf-8"),
+            id="utf-8-bom",
+        ),
+    ],
+)
+def test_a_model_file_keeps_its_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encode: object, check: object
+) -> None:
+    builds = _use(monkeypatch, Builds())
+    path = tmp_path / "model.py"
+    text = (MODELS / "sequential_layers.py").read_text(encoding="utf-8")
+    path.write_bytes(encode(text))  # type: ignore[operator]
+    result = augment(path, change="dropout", cwd=tmp_path)
+    data = path.read_bytes()
+    assert result.written
+    assert check(data)  # type: ignore[operator]
+    assert data.count(b"\xef\xbb\xbf") <= 1
+    assert b"layers.Dropout(0.5)" in data
+    assert "+            layers.Dropout(0.5),\n" in result.diff
+    # The build check got the text as Python reads it: the accented header, no BOM character.
+    source = builds.batches[0][0].source
+    assert "Modèle" in source and not source.startswith("\ufeff")

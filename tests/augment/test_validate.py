@@ -94,3 +94,24 @@ def test_missing_interpreter_is_a_clear_error(tmp_path: Path, reused: bool) -> N
 
 def test_no_requests_starts_nothing() -> None:
     assert validate_builds([], python="/nonexistent/python3") == []
+
+
+def test_the_candidate_is_built_from_the_encoding_its_coding_line_declares(
+    tmp_path: Path, run_script: ScriptRunner | None
+) -> None:
+    # No Keras: a stand-in model whose parameter count is the length of an accented name, so a
+    # candidate file written in the wrong encoding (UTF-8 bytes read as latin-1) counts 7, not 6.
+    source = (
+        "# -*- coding: latin-1 -*-\n"
+        'NAME = "Modèle"\n\n\n'
+        "class Model:\n"
+        "    built = True\n"
+        "    layers = []\n\n"
+        "    def count_params(self):\n"
+        "        return len(NAME)\n\n\n"
+        "def build_model():\n"
+        "    return Model()\n"
+    )
+    [result] = validate_builds([_request(tmp_path, source, "latin-1")], cwd=tmp_path, run_script=run_script)
+    assert result.ok, result.error
+    assert result.params == 6

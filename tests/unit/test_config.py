@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from keras_ct.config import FIELD_NAMES, MAX_ROUNDS_CEILING, load_config
-from keras_ct.errors import ConfigError
+from keras_ct.errors import ConfigError, KerasCTError
+from keras_ct.launch import check_model_file
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -187,3 +188,99 @@ def test_train_script_and_reread_after_an_epochs_edit(tmp_path: Path) -> None:
     assert cfg.reread_train_command().train_command == "python train.py --epochs 10"
     flagged = load_config({"train-command": "python train.py --epochs 3"}, {}, cwd=tmp_path)
     assert flagged.reread_train_command() is flagged  # a flag is not in the file: nothing to re-read
+
+
+# -- .keras-ct.yml is plain YAML: each key once, a file, real text (issue 11 section 6) ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        pytest.param("threshold: 0.9\nmax-rounds: 3\nthreshold: 0.5\n",
+                     "line 3: 'threshold' is given twice, on line 1 and line 3; keep one of them", 3, id="top-level"),
+        pytest.param("input-shape: {a: 1,\n  a: 2}\n", "line 2: 'a' is given twice, on line 1 and line 2", 2,
+                     id="nested"),
+    ],
+)  # fmt: skip
+def test_a_key_given_twice_is_an_error_naming_both_lines(
+    tmp_path: Path, text: str, message: str, line: int
+) -> None:
+    (tmp_path / ".keras-ct.yml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config({}, {}, cwd=tmp_path)
+    assert message in info.value.message
+    assert info.value.line == line
+    assert info.value.file == str(tmp_path / ".keras-ct.yml")
+
+
+def test_a_directory_named_keras_ct_yml_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_config({}, {}, cwd=tmp_path)
+    assert info.value.message == (
+        f"{tmp_path / '.keras-ct.yml'} is a directory, not a config file; keras-ct reads its settings from "
+        "the file .keras-ct.yml: remove or rename the directory"
+    )
+
+
+def test_a_config_flag_naming_a_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"is a directory, not a config file; pass the YAML file itself, e\.g\."
+    ):
+        load_config({}, {}, cwd=tmp_path, config_file=tmp_path)
+
+
+def test_a_broken_link_named_keras_ct_yml_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").symlink_to(tmp_path / "moved.yml")
+    with pytest.raises(ConfigError, match=r"\.keras-ct\.yml is a link to .*moved\.yml, which does not exist"):
+        load_config({}, {}, cwd=tmp_path)
+
+
+def test_a_yaml_escape_that_is_no_character_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".keras-ct.yml").write_text('# settings\nmodel-file: "ml/\\ud800.py"\n')
+    with pytest.raises(
+        ConfigError, match=r"line 2 \(model-file\): the value has '\\ud800', an escape that is no"
+    ):
+        load_config({}, {}, cwd=tmp_path)
+
+
+# -- the model file: valid Python in any encoding Python reads (a UTF-8 BOM, a PEP 263 coding line) ----
+
+MODEL_SOURCE = "import keras\n\n\ndef build_model():\n    return keras.Sequential([])  # « modèle »\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"\xef\xbb\xbf" + MODEL_SOURCE.encode("utf-8"), id="utf-8-bom"),
+        pytest.param(b"# -*- coding: latin-1 -*-\n" + MODEL_SOURCE.encode("latin-1"), id="pep263-latin-1"),
+        pytest.param(b"#!/usr/bin/env python\n# vim: set fileencoding=cp1252 :\n" + MODEL_SOURCE.encode("cp1252"),
+                     id="pep263-second-line"),
+    ],
+)  # fmt: skip
+def test_a_model_file_in_a_declared_encoding_is_accepted(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / "ml_task").mkdir()
+    (tmp_path / "ml_task" / "model.py").write_bytes(data)
+    check_model_file(load_config({}, {}, cwd=tmp_path))  # raises on a model file it cannot read
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        pytest.param(MODEL_SOURCE.encode("latin-1"),
+                     "model-file ml_task/model.py: line 5 is not UTF-8 text (byte b'\\xab': invalid start byte); "
+                     "save the file as UTF-8, or declare its encoding on line 1 (e.g. `# -*- coding: latin-1 -*-`)",
+                     id="latin-1-undeclared"),
+        pytest.param(b"# coding: klingon\n" + MODEL_SOURCE.encode(),
+                     "model-file ml_task/model.py: unknown encoding: klingon; save the file as UTF-8", id="unknown-codec"),
+    ],
+)  # fmt: skip
+def test_a_model_file_in_an_undeclared_encoding_says_how_to_fix_it(
+    tmp_path: Path, data: bytes, message: str
+) -> None:
+    (tmp_path / "ml_task").mkdir()
+    (tmp_path / "ml_task" / "model.py").write_bytes(data)
+    with pytest.raises(KerasCTError) as info:
+        check_model_file(load_config({}, {}, cwd=tmp_path))
+    assert info.value.message.startswith(message)
+    assert info.value.file == "ml_task/model.py"

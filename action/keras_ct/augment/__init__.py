@@ -29,6 +29,7 @@ from keras_ct.augment.validate import (
 )
 from keras_ct.errors import AugmentError, ConfigError
 from keras_ct.history import RoundRecord
+from keras_ct.python_source import SourceEncodingError, decode_source, encode_source, has_bom
 
 CHANGE_CHOICES = ("auto", *CHANGES)
 
@@ -244,22 +245,33 @@ def _shown(path: Path, cwd: Path | None) -> str:
         return str(path)
 
 
+def _is_python(path: Path) -> bool:
+    """Python files (the model, the training script) keep their declared encoding; YAML is UTF-8."""
+    return path.suffix not in (".yml", ".yaml")
+
+
 def _read(path: Path, what: str) -> str:
     try:
-        return path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+        return decode_source(data) if _is_python(path) else data.decode("utf-8")
     except FileNotFoundError:
         raise AugmentError(f"{what} {path} not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, SourceEncodingError) as exc:
         raise AugmentError(f"cannot read {what} {path}: {exc}", file=path) from None
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace the file atomically, keeping its permissions (a crash never leaves half a model file)."""
-    mode = path.stat().st_mode
+    """Replace the file atomically, keeping its permissions (a crash never leaves half a model file)
+    and its encoding: the one its coding line declares, and the UTF-8 BOM when it had one."""
+    try:
+        mode = path.stat().st_mode
+        data = encode_source(text, bom=has_bom(path.read_bytes())) if _is_python(path) else text.encode()
+    except (OSError, SourceEncodingError) as exc:
+        raise AugmentError(f"cannot write the change to {path}: {exc}", file=path) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".keras-ct", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
+            handle.write(data)
         os.chmod(tmp, mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from keras_ct.errors import AugmentError
+from keras_ct.python_source import SourceEncodingError, encode_source
 
 # TensorFlow's C++ (absl) log lines, which TF_CPP_MIN_LOG_LEVEL does not silence at start-up.
 _LOG_LINE = re.compile(r"^([IWEF]\d{4} \d|WARNING: All log messages before absl)")
@@ -196,7 +197,11 @@ def validate_builds(
         payload: list[dict[str, object]] = []
         for i, request in enumerate(requests):
             file = folder / f"candidate_{i}_{request.path.stem}.py"
-            file.write_text(request.source, encoding="utf-8")
+            try:  # in the encoding its coding line declares, as the model file is written
+                file.write_bytes(encode_source(request.source))
+            except SourceEncodingError as exc:
+                shown = request.shown or str(request.path)
+                raise AugmentError(f"{shown}: {exc}", file=shown) from None
             payload.append(
                 {
                     "label": request.label or f"candidate {i}",
