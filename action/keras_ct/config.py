@@ -383,6 +383,11 @@ class Config:
             return None
         return next((p for p in self.command_files() if p.suffix == ".py"), None)
 
+    def last_round(self, *, local: bool) -> int:
+        """The last round this process trains: every round locally (``keras-ct loop``), else the
+        job's ``rounds-per-job`` rounds from ``round``, never past ``max-rounds``."""
+        return self.max_rounds if local else min(self.max_rounds, self.round + self.rounds_per_job - 1)
+
     def editable_files(self) -> tuple[Path, ...]:
         """Files an augmentation may change: the model, the training script, ``.keras-ct.yml``."""
         files = [self.model_path, self.train_script(), self.config_file]

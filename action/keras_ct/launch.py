@@ -179,8 +179,7 @@ def forget_metrics(cfg: Config, round_number: int) -> Path:
 def trainer_for(cfg: Config, *, local: bool) -> Trainer:
     """How the job's rounds run: one reused process when it trains more than one round and
     ``reuse-training-process`` is on, else a process per round."""
-    last = cfg.max_rounds if local else min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
-    if cfg.reuse_training_process and last > cfg.round:
+    if cfg.reuse_training_process and cfg.last_round(local=local) > cfg.round:
         return ReusedTrainer(cfg.interpreter)
     return Trainer()
 

@@ -48,6 +48,7 @@ from pathlib import Path
 
 from keras_ct.config import Config
 from keras_ct.errors import ConfigError, GitError
+from keras_ct.event import pull_request_facts
 
 MARKER = ".keras-ct-owned"
 MARKER_TEXT = "keras-ct created this folder: it may overwrite or delete anything in it.\n"
@@ -61,7 +62,6 @@ _OWN_MODEL = re.compile(r"round-\d+\.keras")  # the warm-start store's models
 _RESUME_FOLDER = re.compile(r"[0-9a-f]{16}")  # launch.resume_dir
 #: A report's first line before the marker (report.render_report).
 _REPORT_HEADING = "## keras-ct:"
-PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 _GIT_TIMEOUT_S = 30
 
 
@@ -91,7 +91,7 @@ def check_run(
         target is not None
         and not target.fork
         and gh.actions
-        and gh.event_name in PULL_REQUEST_EVENTS
+        and pull_request_facts(gh.event_name, gh.event) is not None
         and not cfg.github_token
         and (cfg.commit or cfg.push or cfg.dispatch)
     ):
@@ -109,14 +109,16 @@ def check_run(
         and cfg.commit
         and bool(cfg.github_token)
     )
-    last = min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
-    check(cfg, rounds=range(cfg.round, last + 1), commits=commits)
+    check(cfg, rounds=range(cfg.round, cfg.last_round(local=False) + 1), commits=commits)
 
 
 def check_loop(cfg: Config, *, report: Path | None = None) -> None:
     """Preflight of ``keras-ct loop``: every round up to max-rounds, the report file."""
     check(
-        cfg, rounds=range(cfg.round, cfg.max_rounds + 1), commits=cfg.commit, report=report_path(cfg, report)
+        cfg,
+        rounds=range(cfg.round, cfg.last_round(local=True) + 1),
+        commits=cfg.commit,
+        report=report_path(cfg, report),
     )
 
 

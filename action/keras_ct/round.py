@@ -206,9 +206,7 @@ class Engine:
             guard = self._already_done(records)
             if guard is not None:
                 return guard
-        last_in_job = (
-            cfg.max_rounds if self.local else min(cfg.max_rounds, cfg.round + cfg.rounds_per_job - 1)
-        )
+        last_in_job = cfg.last_round(local=self.local)
         round_number = cfg.round
         diff = ""
         while True:
