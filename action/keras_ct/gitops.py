@@ -5,10 +5,17 @@ it compares the remote branch with the SHA this run checked out (``git ls-remote
 remote rejects as non-fast-forward means the same thing; both raise ``BranchMovedError`` so the
 caller skips the push/dispatch and says why. Credentials never reach a message: URLs with a user
 or password and any secret given to ``open_repo`` are replaced by ``***`` in everything we show.
+
+The token reaches git only on the commands that talk to the remote (``ls-remote``, ``push``), as an
+``http.<server>/.extraheader`` in that one process's environment (``GIT_CONFIG_COUNT``): never in
+``.git/config`` or any other file, never on a command line (``/proc/<pid>/cmdline`` is readable by
+every process of the user), and only sent to the GitHub server's own URLs. Those commands run no
+hooks and no credential helpers: the trained code could have written them into ``.git``.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -16,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keras_ct.childenv import never_passed
 from keras_ct.errors import GitError
 
 ROUND_TRAILER = "Keras-CT-Round"
@@ -81,6 +89,37 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
     return text
 
 
+def basic_credential(token: str) -> str:
+    """The ``Authorization: basic`` value for ``token``, as actions/checkout sends it (mask it too)."""
+    return base64.b64encode(f"x-access-token:{token}".encode()).decode()
+
+
+def auth_env(environ: Mapping[str, str], server_url: str, token: str) -> dict[str, str]:
+    """Environment-only git config that sends ``token`` to ``server_url`` (after ``environ``'s own)."""
+    try:
+        count = int(environ.get("GIT_CONFIG_COUNT", "0") or "0")
+    except ValueError:
+        count = 0
+    key = f"http.{server_url.rstrip('/')}/.extraheader"
+    # An empty value first: it drops any header already configured for the server (a checkout that
+    # persisted its credentials), so git sends one Authorization header, this one.
+    entries = [(key, ""), (key, f"AUTHORIZATION: basic {basic_credential(token)}")]
+    env = {"GIT_CONFIG_COUNT": str(count + len(entries))}
+    for i, (name, value) in enumerate(entries, start=count):
+        env[f"GIT_CONFIG_KEY_{i}"] = name
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    return env
+
+
+_TOKEN_NAME = re.compile(r"TOKEN|SECRET|PASSW", re.IGNORECASE)
+
+
+def _without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """git's environment: the caller's (git needs its own: ``GIT_*``, ``SSH_AUTH_SOCK`` for signing),
+    minus tokens, passwords and action inputs (hooks and filters run with it)."""
+    return {k: v for k, v in environ.items() if not (never_passed(k) or _TOKEN_NAME.search(k))}
+
+
 def build_message(message: str, trailers: Mapping[str, str]) -> str:
     """The commit message with ``Key: value`` trailers appended in git's trailer block format."""
     body = message.rstrip("\n")
@@ -103,10 +142,14 @@ class GitRepo:
     remote: str = "origin"
     secrets: tuple[str, ...] = ()
     log: Callable[[str], None] | None = None  # receives each command, redacted
+    token: str = field(default="", repr=False)  # sent on ls-remote and push only (``auth_env``)
+    server_url: str = "https://github.com"  # the only URLs the token is sent to
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
+        if self.token:
+            self.secrets = (*self.secrets, self.token, basic_credential(self.token))
         self._env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         if self.author is not None:
             name, email = self.author
@@ -119,19 +162,33 @@ class GitRepo:
 
     # -- plumbing ------------------------------------------------------------------------------
     def _git(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = LOCAL_TIMEOUT_S
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = LOCAL_TIMEOUT_S,
+        remote: bool = False,
     ) -> subprocess.CompletedProcess[str]:
+        """Run git in the tree. ``remote``: a command that talks to the remote, the only kind that
+        gets the token, and then with no hooks and no credential helpers (``core.hooksPath``,
+        ``credential.helper`` reset on its command line: the values are not secret)."""
         shown = redact("git " + " ".join(args), self.secrets)
         if self.log is not None:
             self.log(shown)
+        env = {**_without_secrets(os.environ), **self._env}
+        prefix: tuple[str, ...] = ()
+        if remote:
+            prefix = ("-c", "core.hooksPath=/dev/null", "-c", "credential.helper=")
+            if self.token:
+                env.update(auth_env(env, self.server_url, self.token))
         try:
             done = subprocess.run(
-                ["git", *args],
+                ["git", *prefix, *args],
                 cwd=self.root,
                 input=input,
                 capture_output=True,
                 text=True,
-                env={**os.environ, **self._env},
+                env=env,
                 timeout=timeout,
                 check=False,
             )
@@ -251,7 +308,7 @@ class GitRepo:
     def remote_sha(self, branch: str) -> str | None:
         """Where ``branch`` is on the remote now (``git ls-remote``), or None when it does not exist."""
         ref = f"refs/heads/{branch}"
-        done = self._git("ls-remote", "--heads", self.remote, ref, timeout=NETWORK_TIMEOUT_S)
+        done = self._git("ls-remote", "--heads", self.remote, ref, timeout=NETWORK_TIMEOUT_S, remote=True)
         for line in done.stdout.splitlines():
             sha, _, name = line.partition("\t")
             if name.strip() == ref:
@@ -315,6 +372,7 @@ class GitRepo:
             f"HEAD:refs/heads/{branch}",
             check=False,
             timeout=NETWORK_TIMEOUT_S,
+            remote=True,
         )
         if done.returncode == 0:
             return PushResult(branch, expected_remote_sha, head, pushed=True)
@@ -361,8 +419,12 @@ def open_repo(
     remote: str = "origin",
     secrets: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
+    token: str = "",
+    server_url: str = "https://github.com",
 ) -> GitRepo:
-    """The git working tree that contains ``path`` (its top level), or a ``GitError`` saying why not."""
+    """The git working tree that contains ``path`` (its top level), or a ``GitError`` saying why not.
+
+    ``token`` authenticates ``ls-remote`` and ``push`` to ``server_url`` (``auth_env``)."""
     start = Path(path)
     try:
         done = subprocess.run(
@@ -372,6 +434,7 @@ def open_repo(
             text=True,
             check=False,
             timeout=LOCAL_TIMEOUT_S,
+            env=_without_secrets(os.environ),
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH; keras-ct needs it to commit and push") from None
@@ -382,4 +445,12 @@ def open_repo(
             f"{start} is not inside a git repository ({done.stderr.strip()}); keras-ct commits the "
             "augmented model there. Run it in a clone, or turn commits off (`commit: false`)."
         )
-    return GitRepo(Path(done.stdout.strip()), author=author, remote=remote, secrets=tuple(secrets), log=log)
+    return GitRepo(
+        Path(done.stdout.strip()),
+        author=author,
+        remote=remote,
+        secrets=tuple(secrets),
+        log=log,
+        token=token,
+        server_url=server_url,
+    )

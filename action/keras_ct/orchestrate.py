@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.history import RoundRecord
-from keras_ct.launch import start_early, trainer_for
+from keras_ct.launch import repository_env, start_early, trainer_for
 from keras_ct.publish import LocalPublisher, Publisher
 from keras_ct.report import Links, render_report
 from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
@@ -29,11 +29,17 @@ if TYPE_CHECKING:
     from keras_ct.github_api import GitHubAPI
 
 
-def augment_model(cfg: Config, records: Sequence[RoundRecord], trainer: Trainer | None = None) -> Any:
+def augment_model(
+    cfg: Config,
+    records: Sequence[RoundRecord],
+    trainer: Trainer | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
     """The engine's augmenter: the policy picks from the history, the build is proven, then written.
 
     With a reused training process (``trainer``), the candidates are built there: TensorFlow is
-    already imported."""
+    already imported. The build check runs the model's code: it gets the training's environment
+    (``launch.repository_env``), never the token."""
     from keras_ct.augment import augment
 
     return augment(
@@ -49,13 +55,17 @@ def augment_model(cfg: Config, records: Sequence[RoundRecord], trainer: Trainer 
         train_command=cfg.train_command,
         cwd=cfg.working_directory,
         run_script=trainer.run_script if isinstance(trainer, ReusedTrainer) else None,
+        env=repository_env(cfg, environ if environ is not None else {}),
     )
 
 
 def _git(cfg: Config, author: tuple[str, str] | None) -> Any:
     from keras_ct import gitops
 
-    return gitops.open_repo(cfg.working_directory, author=author)
+    # The token goes to the remote commands only (ls-remote, push), in their environment.
+    return gitops.open_repo(
+        cfg.working_directory, author=author, token=cfg.github_token, server_url=cfg.github.server_url
+    )
 
 
 def write_outputs(runner: Runner, cfg: Config, outcome: RoundOutcome) -> None:
@@ -100,6 +110,10 @@ def run_action(
     a client with a test's ``RetryPolicy`` and timeout. ``early``: the round's training, already
     started with ``trainer`` (``keras_ct.launch.start_early``, as the CLI does); else it starts here."""
     runner.mask(cfg.github_token)
+    if cfg.github_token:
+        from keras_ct.gitops import basic_credential
+
+        runner.mask(basic_credential(cfg.github_token))  # the form git sends it in
     if trainer is None:
         trainer = trainer_for(cfg, local=False)
         early = start_early(cfg, runner, environ, trainer)
@@ -133,7 +147,7 @@ def run_action(
         runner=runner,
         environ=environ,
         publisher=publisher,
-        augmenter=augmenter or partial(augment_model, trainer=trainer),
+        augmenter=augmenter or partial(augment_model, trainer=trainer, environ=environ),
         git=git if publisher.writable else None,
         head_branch=head_branch,
         head_sha=head_sha,
@@ -202,7 +216,7 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
         runner=runner,
         environ=environ,
         publisher=LocalPublisher(),
-        augmenter=partial(augment_model, trainer=trainer),
+        augmenter=partial(augment_model, trainer=trainer, environ=environ),
         git=git,
         local=True,
         trainer=trainer,
@@ -216,8 +230,9 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
     return exit_status(cfg, outcome)
 
 
-def run_augment(args: argparse.Namespace, runner: Runner) -> int:
+def run_augment(args: argparse.Namespace, runner: Runner, environ: Mapping[str, str]) -> int:
     from keras_ct.augment import augment
+    from keras_ct.childenv import child_env
     from keras_ct.config import _shape
 
     try:
@@ -233,6 +248,7 @@ def run_augment(args: argparse.Namespace, runner: Runner) -> int:
         input_shape=shape,
         train_script=args.train_script,
         dry_run=args.dry_run,
+        env=child_env(environ),  # the build check runs the model's code: never the token
     )
     runner.info(result.diff.rstrip("\n"))
     verb = "would change" if args.dry_run else "changed"
