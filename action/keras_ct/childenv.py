@@ -11,7 +11,8 @@ dataset URL) is named in ``train-env``.
 
 ``child_env`` is pure: it maps one environment to another. ``conceal`` is the one edge here: a child
 can read its parent's ``/proc/<pid>/environ`` (same user), which shows the environment keras-ct was
-started with (``INPUT_GITHUB-TOKEN``); ``conceal`` blanks the token there before a child starts.
+started with (``INPUT_GITHUB-TOKEN``); ``repository_env`` blanks the secrets there, then builds the
+child's environment: the one function every start of repository code goes through.
 """
 
 from __future__ import annotations
@@ -154,7 +155,9 @@ def parse_names(raw: str | Iterable[str]) -> tuple[str, ...]:
     """
     items = re.split(r"[,\s]+", raw) if isinstance(raw, str) else [str(item) for item in raw]
     names = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
-    allowed = "names of environment variables separated by commas or spaces, such as WANDB_API_KEY DATASET_URL"
+    allowed = (
+        "names of environment variables separated by commas or spaces, such as WANDB_API_KEY DATASET_URL"
+    )
     for name in names:
         if not _NAME_OR_PATTERN.fullmatch(name):
             raise ValueError(allowed, f"{name!r} is not a variable name")
@@ -209,13 +212,28 @@ def child_env(
     return env
 
 
-def conceal(secrets: Iterable[str]) -> bool:
-    """Overwrite ``secrets`` with ``*`` in this process's own start-up environment (Linux), so that
-    ``/proc/<keras-ct>/environ`` no longer shows them to the children. ``os.environ`` is a copy made
-    at start-up and keeps them. True when something was overwritten; a no-op elsewhere, or when the
-    kernel's account of the block does not match what is in memory."""
+def repository_env(
+    environ: Mapping[str, str],
+    *,
+    passed: Iterable[str] = (),
+    secrets: Iterable[str] = (),
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``child_env``, after ``conceal``: for a process about to run the repository's code."""
+    secrets = tuple(secrets)
+    conceal(secrets)
+    return child_env(environ, passed=passed, secrets=secrets, extra=extra)
+
+
+def conceal(secrets: Iterable[str] = ()) -> bool:
+    """Overwrite with ``*``, in this process's own start-up environment (Linux), the value of every
+    variable ``child_env`` withholds as a credential (``GITHUB_TOKEN``, ``INPUT_*``, ``*KEY*``...) and
+    every occurrence of ``secrets``, so that ``/proc/<keras-ct>/environ`` no longer shows them to the
+    children. ``os.environ``, a copy made at start-up, keeps them. True when something was
+    overwritten; a no-op elsewhere, or when the kernel's account of the block is not what is in memory.
+    """
     hidden = [s.encode() for s in secrets if s]
-    if not hidden or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return False
     try:
         stat = Path("/proc/self/stat").read_bytes()
@@ -226,11 +244,22 @@ def conceal(secrets: Iterable[str]) -> bool:
         return False
     if not 0 < start < end or end - start != len(shown) or ctypes.string_at(start, end - start) != shown:
         return False
-    changed = False
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for entry in shown.split(b"\0"):
+        name, equals, _ = entry.partition(b"=")
+        text = name.decode(errors="replace")
+        if equals and (never_passed(text) or looks_secret(text)):
+            spans.append((offset + len(name) + 1, len(entry) - len(name) - 1))
+        offset += len(entry) + 1
     for secret in hidden:
         at = shown.find(secret)
         while at != -1:
-            ctypes.memset(start + at, ord("*"), len(secret))
-            changed = True
+            spans.append((at, len(secret)))
             at = shown.find(secret, at + len(secret))
+    changed = False
+    for at, size in spans:
+        if size > 0 and shown[at : at + size].strip(b"*"):
+            ctypes.memset(start + at, ord("*"), size)
+            changed = True
     return changed

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import keras_ct
-from keras_ct.childenv import child_env, conceal
+from keras_ct import childenv
 from keras_ct.config import Config
 from keras_ct.errors import KerasCTError
 from keras_ct.runner import Runner
@@ -79,9 +79,8 @@ def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> 
 def repository_env(cfg: Config, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment of any process that runs the repository's code: the training, the reused
     training process, the augmenter's build check. Such a process could also read keras-ct's own
-    start-up environment (``/proc/<ppid>/environ``): the token is blanked there first."""
-    conceal((cfg.github_token,))
-    return child_env(environ, passed=cfg.train_env, secrets=(cfg.github_token,))
+    start-up environment (``/proc/<ppid>/environ``): the secrets are blanked there first."""
+    return childenv.repository_env(environ, passed=cfg.train_env, secrets=(cfg.github_token,))
 
 
 def resume_dir(cfg: Config, round_number: int) -> Path:

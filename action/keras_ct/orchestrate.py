@@ -232,7 +232,7 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
 
 def run_augment(args: argparse.Namespace, runner: Runner, environ: Mapping[str, str]) -> int:
     from keras_ct.augment import augment
-    from keras_ct.childenv import child_env
+    from keras_ct.childenv import repository_env as build_check_env
     from keras_ct.config import _shape
 
     try:
@@ -248,7 +248,7 @@ def run_augment(args: argparse.Namespace, runner: Runner, environ: Mapping[str, 
         input_shape=shape,
         train_script=args.train_script,
         dry_run=args.dry_run,
-        env=child_env(environ),  # the build check runs the model's code: never the token
+        env=build_check_env(environ),  # the build check runs the model's code: never a token
     )
     runner.info(result.diff.rstrip("\n"))
     verb = "would change" if args.dry_run else "changed"
