@@ -10,18 +10,21 @@ tests/test_workflows.py.)
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import keras_ct
+from keras_ct.gitops import basic_credential, open_repo
 from tests.fake_github.state import READ_TOKEN, WRITE_TOKEN
 from tests.reliability.harness import Result, World, fast_client, run_cli, run_wired
 
@@ -396,3 +399,154 @@ def test_keras_ct_augment_s_build_check_never_sees_the_token(tmp_path: Path) -> 
     found = scans(tmp_path / "scans")
     assert [label for label, _, _ in found] == ["build-check", "build-check"]  # current model, candidate
     assert_no_leaks(found, list(secrets.values()))
+
+
+# -- the push: the token in that one git command's environment, sent to the server alone -------------
+
+
+class GitOverHTTP(http.server.BaseHTTPRequestHandler):
+    """git's smart HTTP protocol (``git http-backend``) behind a check of the Authorization header."""
+
+    server: GitServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _serve(self) -> None:
+        sent = self.headers.get_all("Authorization") or []
+        self.server.seen.append((self.path, sent))
+        if sent != [self.server.expected]:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="test"')
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            "PATH": os.environ["PATH"],
+            "GIT_PROJECT_ROOT": str(self.server.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REMOTE_USER": "x-access-token",  # authenticated: receive-pack is allowed
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+        head, _, content = out.partition(b"\r\n\r\n")
+        headers = [line.split(":", 1) for line in head.decode().split("\r\n") if ":" in line]
+        status = next((v.strip() for k, v in headers if k.lower() == "status"), "200 OK")
+        self.send_response(int(status.split()[0]))
+        for key, value in headers:
+            if key.lower() != "status":
+                self.send_header(key, value.strip())
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+
+class GitServer(http.server.ThreadingHTTPServer):
+    def __init__(self, root: Path, token: str) -> None:
+        super().__init__(("127.0.0.1", 0), GitOverHTTP)
+        self.root = root
+        self.expected = f"basic {basic_credential(token)}"
+        self.seen: list[tuple[str, list[str]]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+# Every git command keras-ct runs, as /proc shows it to any process of the user: argv, and whether
+# the environment carried git config (the token's only way in).
+GIT_SPY = """\
+#!{python}
+import json, os, sys
+with open({log!r}, "a") as log:
+    log.write(json.dumps({{"argv": sys.argv[1:], "config": "GIT_CONFIG_COUNT" in os.environ}}) + "\\n")
+os.execv({git!r}, [{git!r}, *sys.argv[1:]])
+"""
+
+
+def test_the_push_gets_the_token_in_its_environment_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push to an HTTP remote that requires the token works; the token (or its base64 form) is on
+    no command line, in no file, in no command but ls-remote and push; a stale header a checkout
+    persisted in .git/config is replaced, not sent as well; a pre-push hook the trained code could
+    have planted does not run."""
+    token = WRITE_TOKEN
+    served = tmp_path / "served"
+    bare = served / "acme" / "ml.git"
+    bare.parent.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
+    work = tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    (work / "model.py").write_text("layers = 1\n")
+    subprocess.run(["git", "-C", str(work), "add", "."], check=True)
+    subprocess.run(
+        ["git", "-C", str(work), "-c", "user.name=U", "-c", "user.email=u@e", "commit", "-qm", "m"],
+        check=True,
+    )
+    subprocess.run(["git", "-C", str(work), "push", "-q", str(bare), "main"], check=True)
+    spy_log, bin_dir = tmp_path / "git-commands.jsonl", tmp_path / "bin"
+    bin_dir.mkdir()
+    real_git = shutil.which("git")
+    assert real_git is not None
+    (bin_dir / "git").write_text(GIT_SPY.format(python=sys.executable, log=str(spy_log), git=real_git))
+    (bin_dir / "git").chmod(0o755)
+    stolen = tmp_path / "stolen-by-hook"
+    hook = work / ".git" / "hooks" / "pre-push"
+    hook.write_text(f"#!/bin/sh\nenv > {stolen}\n")
+    hook.chmod(0o755)
+    with GitServer(served, token) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        remote_url = f"{server.url}/acme/ml.git"
+        subprocess.run(["git", "-C", str(work), "remote", "add", "origin", remote_url], check=True)
+        # What a checkout with persisted credentials leaves: another token's header for the server.
+        stale = f"AUTHORIZATION: basic {basic_credential('ghs_staleTokenOfAnEarlierCheckout0123456789')}"
+        subprocess.run(
+            ["git", "-C", str(work), "config", f"http.{server.url}/.extraheader", stale], check=True
+        )
+        config_before = (work / ".git" / "config").read_bytes()
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("GITHUB_TOKEN", token)  # keras-ct's own environment has it; git must not
+        repo = open_repo(work, author=("bot", "bot@example.com"), token=token, server_url=server.url)
+        expected = repo.head()
+        (work / "model.py").write_text("layers = 2\n")
+        sha = repo.commit(["model.py"], "augment", {"Keras-CT-Round": "1"})
+
+        result = repo.push("main", expected)
+
+        server.shutdown()
+    assert (
+        result.pushed
+        and subprocess.run(
+            ["git", "-C", str(bare), "rev-parse", "main"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == sha
+    )
+    assert server.seen and all(sent == [server.expected] for _, sent in server.seen), server.seen
+    commands = [json.loads(line) for line in spy_log.read_text().splitlines()]
+    with_config = [c["argv"] for c in commands if c["config"]]
+    assert [next(a for a in argv if a in ("ls-remote", "push")) for argv in with_config] == [
+        "ls-remote",
+        "push",
+    ]
+    for argv in with_config:
+        assert argv[:4] == ["-c", "core.hooksPath=/dev/null", "-c", "credential.helper="]
+    secrets = (token, basic_credential(token))
+    assert [c for c in commands if any(s in arg for s in secrets for arg in c["argv"])] == []
+    assert (work / ".git" / "config").read_bytes() == config_before  # nothing written, the stale one kept
+    assert not stolen.exists()
+    assert [p for p in files_under(tmp_path) if any(s.encode() in p.read_bytes() for s in secrets)] == []
