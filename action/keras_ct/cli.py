@@ -170,7 +170,7 @@ def _loop(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) 
 def _augment(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
     from keras_ct import orchestrate
 
-    return orchestrate.run_augment(args, runner)
+    return orchestrate.run_augment(args, runner, environ)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from keras_ct.childenv import parse_names
 from keras_ct.errors import ConfigError
 
 CONFIG_FILE = ".keras-ct.yml"
@@ -176,6 +177,12 @@ def _shape(raw: Any) -> tuple[int, ...] | None:
     return tuple(int(p) for p in parts)
 
 
+def _env_names(raw: Any) -> tuple[str, ...]:
+    if raw is None or isinstance(raw, bool | dict):
+        raise ValueError("names of environment variables separated by commas or spaces")
+    return parse_names(raw if isinstance(raw, list) else str(raw))
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
@@ -240,6 +247,15 @@ FIELDS: tuple[FieldSpec, ...] = (
     ),
     FieldSpec(
         "python", _text, "", "Interpreter of the model's environment (default: the one running keras-ct)."
+    ),
+    FieldSpec(
+        "train-env",
+        _env_names,
+        (),
+        "Environment variables the training gets besides the standard ones (PATH, HOME, the locale, "
+        "CUDA_*, TF_*...), names or * patterns separated by commas or spaces, e.g. WANDB_API_KEY DATASET_URL; "
+        "a pattern never matches a name like *TOKEN* or *KEY*: name those exactly. The GitHub token never "
+        "reaches the training.",
     ),
     FieldSpec(
         "input-shape",
@@ -325,6 +341,7 @@ class Config:
     pr_number: int | None
     policy: str
     python: str
+    train_env: tuple[str, ...]
     input_shape: tuple[int, ...] | None
     rounds_per_job: int
     reuse_training_process: bool

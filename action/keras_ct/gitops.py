@@ -7,10 +7,17 @@ it compares the remote branch with the SHA this run checked out (``git ls-remote
 remote rejects as non-fast-forward means the same thing; both raise ``BranchMovedError`` so the
 caller skips the push/dispatch and says why. Credentials never reach a message: URLs with a user
 or password and any secret given to ``open_repo`` are replaced by ``***`` in everything we show.
+
+The token reaches git only on the commands that talk to the remote (``ls-remote``, ``push``), as an
+``http.<server>/.extraheader`` in that one process's environment (``GIT_CONFIG_COUNT``): never in
+``.git/config`` or any other file, never on a command line (``/proc/<pid>/cmdline`` is readable by
+every process of the user), and only sent to the GitHub server's own URLs. Those commands run no
+hooks and no credential helpers: the trained code could have written them into ``.git``.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -21,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keras_ct.childenv import never_passed
 from keras_ct.errors import GitError
 from keras_ct.interrupts import deferred_signals
 
@@ -103,6 +111,37 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
     return text
 
 
+def basic_credential(token: str) -> str:
+    """The ``Authorization: basic`` value for ``token``, as actions/checkout sends it (mask it too)."""
+    return base64.b64encode(f"x-access-token:{token}".encode()).decode()
+
+
+def auth_env(environ: Mapping[str, str], server_url: str, token: str) -> dict[str, str]:
+    """Environment-only git config that sends ``token`` to ``server_url`` (after ``environ``'s own)."""
+    try:
+        count = int(environ.get("GIT_CONFIG_COUNT", "0") or "0")
+    except ValueError:
+        count = 0
+    key = f"http.{server_url.rstrip('/')}/.extraheader"
+    # An empty value first: it drops any header already configured for the server (a checkout that
+    # persisted its credentials), so git sends one Authorization header, this one.
+    entries = [(key, ""), (key, f"AUTHORIZATION: basic {basic_credential(token)}")]
+    env = {"GIT_CONFIG_COUNT": str(count + len(entries))}
+    for i, (name, value) in enumerate(entries, start=count):
+        env[f"GIT_CONFIG_KEY_{i}"] = name
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    return env
+
+
+_TOKEN_NAME = re.compile(r"TOKEN|SECRET|PASSW", re.IGNORECASE)
+
+
+def _without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """git's environment: the caller's (git needs its own: ``GIT_*``, ``SSH_AUTH_SOCK`` for signing),
+    minus tokens, passwords and action inputs (hooks and filters run with it)."""
+    return {k: v for k, v in environ.items() if not (never_passed(k) or _TOKEN_NAME.search(k))}
+
+
 def build_message(message: str, trailers: Mapping[str, str]) -> str:
     """The commit message with ``Key: value`` trailers appended in git's trailer block format."""
     body = message.rstrip("\n")
@@ -131,10 +170,14 @@ class GitRepo:
     secrets: tuple[str, ...] = ()
     log: Callable[[str], None] | None = None  # receives each command, redacted
     bot: bool = False
+    token: str = field(default="", repr=False)  # sent on ls-remote and push only (``auth_env``)
+    server_url: str = "https://github.com"  # the only URLs the token is sent to
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
+        if self.token:
+            self.secrets = (*self.secrets, self.token, basic_credential(self.token))
         self._env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         if self.author is not None:
             name, email = self.author
@@ -153,11 +196,21 @@ class GitRepo:
         check: bool = True,
         timeout: float = LOCAL_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
+        remote: bool = False,
     ) -> subprocess.CompletedProcess[str]:
+        """Run git in the tree. ``remote``: a command that talks to the remote, the only kind that
+        gets the token, and then with no hooks and no credential helpers (``core.hooksPath``,
+        ``credential.helper`` reset on its command line: the values are not secret)."""
         shown = redact("git " + " ".join(args), self.secrets)
         if self.log is not None:
             self.log(shown)
-        argv = ["git", *args]
+        git_env = {**_without_secrets(os.environ), **self._env, **(env or {})}
+        prefix: tuple[str, ...] = ()
+        if remote:
+            prefix = ("-c", "core.hooksPath=/dev/null", "-c", "credential.helper=")
+            if self.token:
+                git_env.update(auth_env(git_env, self.server_url, self.token))
+        argv = ["git", *prefix, *args]
         try:
             proc = subprocess.Popen(
                 argv,
@@ -166,7 +219,7 @@ class GitRepo:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env={**os.environ, **self._env, **(env or {})},
+                env=git_env,
             )
         except FileNotFoundError:
             raise GitError(
@@ -305,7 +358,7 @@ class GitRepo:
     def remote_sha(self, branch: str) -> str | None:
         """Where ``branch`` is on the remote now (``git ls-remote``), or None when it does not exist."""
         ref = f"refs/heads/{branch}"
-        done = self._git("ls-remote", "--heads", self.remote, ref, timeout=NETWORK_TIMEOUT_S)
+        done = self._git("ls-remote", "--heads", self.remote, ref, timeout=NETWORK_TIMEOUT_S, remote=True)
         for line in done.stdout.splitlines():
             sha, _, name = line.partition("\t")
             if name.strip() == ref:
@@ -423,6 +476,7 @@ class GitRepo:
             f"HEAD:refs/heads/{branch}",
             check=False,
             timeout=NETWORK_TIMEOUT_S,
+            remote=True,
         )
         if done.returncode == 0:
             return PushResult(branch, expected_remote_sha, head, pushed=True)
@@ -504,10 +558,13 @@ def open_repo(
     secrets: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
     bot: bool = False,
+    token: str = "",
+    server_url: str = "https://github.com",
 ) -> GitRepo:
     """The git working tree that contains ``path`` (its top level), or a ``GitError`` saying why not.
 
-    ``bot``: commits are keras-ct's own under Actions (no hooks, unsigned; see ``GitRepo``)."""
+    ``bot``: commits are keras-ct's own under Actions (no hooks, unsigned; see ``GitRepo``).
+    ``token`` authenticates ``ls-remote`` and ``push`` to ``server_url`` (``auth_env``)."""
     start = Path(path)
     try:
         done = subprocess.run(
@@ -517,6 +574,7 @@ def open_repo(
             text=True,
             check=False,
             timeout=LOCAL_TIMEOUT_S,
+            env=_without_secrets(os.environ),
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH; keras-ct needs it to commit and push") from None
@@ -528,5 +586,12 @@ def open_repo(
             "augmented model there. Run it in a clone, or turn commits off (`commit: false`)."
         )
     return GitRepo(
-        Path(done.stdout.strip()), author=author, remote=remote, secrets=tuple(secrets), log=log, bot=bot
+        Path(done.stdout.strip()),
+        author=author,
+        remote=remote,
+        secrets=tuple(secrets),
+        log=log,
+        bot=bot,
+        token=token,
+        server_url=server_url,
     )

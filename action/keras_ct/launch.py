@@ -14,15 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import keras_ct
+from keras_ct import childenv
 from keras_ct.config import Config
 from keras_ct.errors import KerasCTError
 from keras_ct.preflight import PreflightError, may_delete_metrics
 from keras_ct.python_source import SourceEncodingError, decode_source
 from keras_ct.runner import Runner
 from keras_ct.training import ReusedTrainer, Trainer, Training, TrainRun, command_argv
-
-#: Environment variables that never reach the training subprocess (tokens, action inputs).
-_PRIVATE_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
 
 # -- checks before anything runs --------------------------------------------------------------------
 
@@ -63,8 +61,9 @@ def check_model_file(cfg: Config) -> None:
 
 
 def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> dict[str, str]:
-    """The train command's environment: the caller's, minus secrets and inputs, plus KERAS_CT_*."""
-    env = {k: v for k, v in environ.items() if not k.startswith("INPUT_") and k not in _PRIVATE_ENV}
+    """The train command's environment (``keras_ct.childenv``: an allow-list, plus ``train-env``, never
+    the token), with keras-ct's package on ``PYTHONPATH`` and the ``KERAS_CT_*`` variables."""
+    env = repository_env(cfg, environ)
     package_root = str(Path(keras_ct.__file__).resolve().parent.parent)
     paths = [package_root, *environ.get("PYTHONPATH", "").split(os.pathsep)]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))  # once each, in order
@@ -82,6 +81,13 @@ def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> 
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def repository_env(cfg: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of any process that runs the repository's code: the training, the reused
+    training process, the augmenter's build check. Such a process could also read keras-ct's own
+    start-up environment (``/proc/<ppid>/environ``): the secrets are blanked there first."""
+    return childenv.repository_env(environ, passed=cfg.train_env, secrets=(cfg.github_token,))
 
 
 def resume_dir(cfg: Config, round_number: int) -> Path:

@@ -19,7 +19,7 @@ from keras_ct import preflight
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.history import RoundRecord
-from keras_ct.launch import start_early, trainer_for
+from keras_ct.launch import repository_env, start_early, trainer_for
 from keras_ct.publish import LocalPublisher, Publisher
 from keras_ct.report import Links, render_report
 from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
@@ -30,11 +30,17 @@ if TYPE_CHECKING:
     from keras_ct.github_api import GitHubAPI
 
 
-def augment_model(cfg: Config, records: Sequence[RoundRecord], trainer: Trainer | None = None) -> Any:
+def augment_model(
+    cfg: Config,
+    records: Sequence[RoundRecord],
+    trainer: Trainer | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
     """The engine's augmenter: the policy picks from the history, the build is proven, then written.
 
     With a reused training process (``trainer``), the candidates are built there: TensorFlow is
-    already imported."""
+    already imported. The build check runs the model's code: it gets the training's environment
+    (``launch.repository_env``), never the token."""
     from keras_ct.augment import augment
 
     return augment(
@@ -50,13 +56,21 @@ def augment_model(cfg: Config, records: Sequence[RoundRecord], trainer: Trainer 
         train_command=cfg.train_command,
         cwd=cfg.working_directory,
         run_script=trainer.run_script if isinstance(trainer, ReusedTrainer) else None,
+        env=repository_env(cfg, environ if environ is not None else {}),
     )
 
 
 def _git(cfg: Config, author: tuple[str, str] | None, *, bot: bool = False) -> Any:
     from keras_ct import gitops
 
-    return gitops.open_repo(cfg.working_directory, author=author, bot=bot)
+    # The token goes to the remote commands only (ls-remote, push), in their environment.
+    return gitops.open_repo(
+        cfg.working_directory,
+        author=author,
+        bot=bot,
+        token=cfg.github_token,
+        server_url=cfg.github.server_url,
+    )
 
 
 def write_outputs(runner: Runner, cfg: Config, outcome: RoundOutcome) -> None:
@@ -102,6 +116,10 @@ def run_action(
     started with ``trainer`` (``keras_ct.launch.start_early``, as the CLI does, after its preflight); else
     the preflight runs and the training starts here."""
     runner.mask(cfg.github_token)
+    if cfg.github_token:
+        from keras_ct.gitops import basic_credential
+
+        runner.mask(basic_credential(cfg.github_token))  # the form git sends it in
     if trainer is None:
         preflight.check_run(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
         trainer = trainer_for(cfg, local=False)
@@ -135,7 +153,7 @@ def run_action(
         runner=runner,
         environ=environ,
         publisher=publisher,
-        augmenter=augmenter or partial(augment_model, trainer=trainer),
+        augmenter=augmenter or partial(augment_model, trainer=trainer, environ=environ),
         git=git if publisher.writable else None,
         head_branch=head_branch,
         head_sha=head_sha,
@@ -211,7 +229,7 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
         runner=runner,
         environ=environ,
         publisher=LocalPublisher(),
-        augmenter=partial(augment_model, trainer=trainer),
+        augmenter=partial(augment_model, trainer=trainer, environ=environ),
         git=git,
         local=True,
         trainer=trainer,
@@ -226,8 +244,9 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
     return exit_status(cfg, outcome)
 
 
-def run_augment(args: argparse.Namespace, runner: Runner) -> int:
+def run_augment(args: argparse.Namespace, runner: Runner, environ: Mapping[str, str]) -> int:
     from keras_ct.augment import augment
+    from keras_ct.childenv import repository_env as build_check_env
     from keras_ct.config import _shape
 
     try:
@@ -243,6 +262,7 @@ def run_augment(args: argparse.Namespace, runner: Runner) -> int:
         input_shape=shape,
         train_script=args.train_script,
         dry_run=args.dry_run,
+        env=build_check_env(environ),  # the build check runs the model's code: never a token
     )
     runner.info(result.diff.rstrip("\n"))
     verb = "would change" if args.dry_run else "changed"

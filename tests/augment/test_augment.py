@@ -58,6 +58,7 @@ class Builds:
         cwd: Path | None,
         timeout_s: float,
         run_script: object = None,
+        env: object = None,
     ) -> list[BuildResult]:
         self.batches.append(list(requests))
         return [

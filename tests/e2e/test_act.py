@@ -92,7 +92,9 @@ def metrics(world: World, round_number: int) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def replay_dispatches(world: World, limit: int) -> list[act_harness.ActRun]:
+def replay_dispatches(
+    world: World, limit: int, env: dict[str, str] | None = None
+) -> list[act_harness.ActRun]:
     """Run each recorded dispatch as ``act workflow_dispatch`` on its ref, until none is new."""
     runs: list[act_harness.ActRun] = []
     while len(dispatches(world.fake)) > len(runs):
@@ -100,7 +102,10 @@ def replay_dispatches(world: World, limit: int) -> list[act_harness.ActRun]:
         dispatch = dispatches(world.fake)[len(runs)]
         assert dispatch.workflow_path == ".github/workflows/ml.yml"
         run = world.act(
-            "workflow_dispatch", inputs=dispatch.inputs, ref=dispatch.ref.removeprefix("refs/heads/")
+            "workflow_dispatch",
+            inputs=dispatch.inputs,
+            ref=dispatch.ref.removeprefix("refs/heads/"),
+            env=env,
         )
         assert_ran(run, "plan", "train")
         assert run.outputs("plan")["round"] == dispatch.inputs["round"]
@@ -160,14 +165,104 @@ def test_pull_request_round_then_dispatched_rounds_until_the_threshold_is_met(wo
         assert_token_never_leaked(world, run)
 
 
-def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
-    world.create(caller_edits(threshold=str(THRESHOLD), max_rounds=2))
-    head = open_pull_request(world)
+# Imported by the model file, so it runs in every process that runs the repository's code: each
+# training round and the augmenter's build check. It searches what that process can reach for the
+# workflow's token (raw, as checkout's basic header, base64): its environment and its ancestors'
+# (/proc), the checkout's git configuration and credential helpers, the runner's temp folder and the
+# workspace. It writes where it looked and what it found (never the value) to a folder of the test's:
+# act masks the token in the log, so the log cannot say.
+TOKEN_SCAN = """\
+import base64, json, os, subprocess, sys
+from pathlib import Path
 
-    first = world.act("pull_request", event_path=world.pull_request_event(PR, BRANCH, head))
+
+def scan():
+    needle = Path(os.environ["E2E_NEEDLE_FILE"]).read_text(encoding="utf-8").strip().encode()
+    forms = {
+        "token": needle,
+        "basic header": base64.b64encode(b"x-access-token:" + needle),
+        "base64": base64.b64encode(needle),
+    }
+    found, places = [], []
+
+    def check(where, data):
+        places.append(where)
+        found.extend(f"{where} ({form})" for form, value in forms.items() if value in data)
+
+    check("os.environ", json.dumps(dict(os.environ)).encode())
+    pid = os.getpid()
+    while pid > 1:  # this process and its ancestors, as far as /proc lets it read them
+        try:
+            check(f"/proc/{pid}/environ ({Path(f'/proc/{pid}/comm').read_text().strip()})",
+                  Path(f"/proc/{pid}/environ").read_bytes())
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+
+    def git(*args, **kwargs):
+        return subprocess.run(["git", *args], capture_output=True, **kwargs).stdout
+
+    top = git("rev-parse", "--show-toplevel").decode().strip()
+    check(".git/config", Path(top, ".git", "config").read_bytes())
+    check("git config --list --show-origin", git("config", "--list", "--show-origin"))
+    asked = b"protocol=https\\nhost=github.com\\n\\n"
+    check("git credential fill", git("credential", "fill", input=asked, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}))
+    # The repository's own committed files are its content (this clone of keras-ct holds the tests'
+    # dummy token in tests/e2e), not something handed to its code: only those left as committed.
+    listed = lambda *args: set(git("ls-files", *args, cwd=top).decode().splitlines())
+    committed = {Path(top, name) for name in listed() - listed("--modified")}
+    files = 0
+    roots = [os.environ["RUNNER_TEMP"], os.environ["GITHUB_WORKSPACE"]]
+    for root in roots:
+        for path in Path(root).rglob("*"):
+            try:
+                if path in committed:
+                    continue
+                if path.is_file() and not path.is_symlink() and path.stat().st_size < 50_000_000:
+                    files += 1
+                    data = path.read_bytes()
+                    found.extend(f"{path} ({form})" for form, value in forms.items() if value in data)
+            except OSError:
+                continue
+    return {"argv": sys.argv, "found": found, "places": places, "files": files, "roots": roots}
+
+
+out = Path(os.environ["E2E_FINDINGS"]) / f"{os.getpid()}.json"
+if not out.exists():
+    out.write_text(json.dumps(scan()))
+"""
+
+
+def scanned(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
+    """Two rounds, the first pushing its augmented commit; and in every process that runs the PR's
+    code (each training, the build check), the token is nowhere to be found."""
+    edits = caller_edits(threshold=str(THRESHOLD), max_rounds=2)
+    edits["      requirements-file: ml_task/requirements.txt\n"] = "      train-env: E2E_*\n"
+    model = (act_harness.ROOT / "ml_task" / "model.py").read_text(encoding="utf-8")
+    scanning_model = model.replace("import keras\n", "import keras\nimport token_scan  # e2e\n", 1)
+    world.create(edits, extra_files={"ml_task/token_scan.py": TOKEN_SCAN, "ml_task/model.py": scanning_model})
+    head = open_pull_request(world)
+    findings = world.base / "findings"
+    findings.mkdir()
+    needle = world.base / "needle"  # outside the runner's folders: the scan's own copy of the token
+    needle.write_text(TOKEN, encoding="utf-8")
+    env = {"E2E_NEEDLE_FILE": str(needle), "E2E_FINDINGS": str(findings)}
+
+    first = world.act("pull_request", event_path=world.pull_request_event(PR, BRANCH, head), env=env)
     assert first.returncode == 0, first.log[-6000:]
     assert_ran(first, "plan", "train")
-    later = replay_dispatches(world, limit=2)
+    round_1 = scanned(findings)
+    assert [Path(s["argv"][0]).name for s in round_1].count("train.py") == 1
+    assert "keras_ct_validate.py" in {Path(s["argv"][0]).name for s in round_1}  # the build check
+    assert [s["found"] for s in round_1] == [[] for _ in round_1], round_1
+    assert all(s["files"] > 0 and ".git/config" in s["places"] for s in round_1)
+    assert world.log(BRANCH)[0]["body"].count("Keras-CT-Round: 1") == 1  # the push still works
+
+    later = replay_dispatches(world, limit=2, env=env)
 
     assert len(later) == 1
     last = later[0]
@@ -183,6 +278,9 @@ def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
     assert [c["body"].count("Keras-CT-Round:") for c in world.log(BRANCH)[:2]] == [1, 0]
     for run in (first, last):
         assert_token_never_leaked(world, run)
+    every = scanned(findings)
+    assert [Path(s["argv"][0]).name for s in every].count("train.py") == 2
+    assert [s["found"] for s in every] == [[] for _ in every], every
 
 
 def test_the_train_job_asks_for_exactly_the_gpu_labels(world: World) -> None:
@@ -380,6 +478,7 @@ def test_a_killed_round_resumes_from_the_cached_checkpoint_on_another_runner(
     )
     edits["      requirements-file: ml_task/requirements.txt\n"] = (
         "      train-retries: 0\n"  # no retry in the job
+        "      train-env: E2E_KILL_MARKER\n"  # the training gets no other variable
     )
     world.create(edits, extra_files={"ml_task/kill_once.py": KILL_ONCE})
     head = open_pull_request(world)

@@ -42,6 +42,10 @@ print(f"stand-in accuracy {acc:.2f} for {convs} conv layers")
 """
 
 
+#: What the tests' trainers read besides KERAS_CT_*: named in train-env, as a user names theirs.
+TEST_TRAIN_ENV = "STAND_IN_* FAKE_* STARTED_FILE HANG"
+
+
 def git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
     return done.stdout.strip()
@@ -121,6 +125,8 @@ def actions_env(
         "INPUT_THRESHOLD": "0.85",
         "INPUT_MAX-ROUNDS": "3",
         "INPUT_PYTHON": sys.executable,
+        # The stand-in trainers' switches; the training gets no other variable (keras_ct.childenv).
+        "INPUT_TRAIN-ENV": TEST_TRAIN_ENV,
     }
     for name, value in (inputs or {}).items():
         env[f"INPUT_{name.upper()}"] = value

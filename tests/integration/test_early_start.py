@@ -43,7 +43,7 @@ def world(tmp_path: Path, fake_github, monkeypatch: pytest.MonkeyPatch):  # type
     repo.git_dir = str(checkout.bare)
     repo.pulls[7].head_sha = checkout.head()
     started = tmp_path / "started.txt"
-    monkeypatch.setenv("STARTED_FILE", str(started))  # the training environment inherits os.environ
+    monkeypatch.setenv("STARTED_FILE", str(started))  # the trainer gets it by train-env (TEST_TRAIN_ENV)
     return checkout, fake_github, repo, started
 
 

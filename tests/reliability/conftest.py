@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_github.server import FakeGitHub
-from tests.fake_github.state import standard_state
+from tests.fake_github.state import WRITE_TOKEN, standard_state
 from tests.reliability.harness import Checkpoint, World, checkpoint, make_world, restore
 
 
@@ -28,6 +28,7 @@ def world(shared_world: tuple[World, Checkpoint]) -> Iterator[World]:
     world, start = shared_world
     restore(world, start)
     world.extra_env.clear()
+    world.token = WRITE_TOKEN  # a test may have tried another
     yield world
     world.fake.assert_no_violations()
 

@@ -12,7 +12,7 @@ import difflib
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +95,14 @@ def augment(
     cwd: Path | None = None,
     timeout_s: float = 300,
     run_script: ScriptRunner | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> AugmentResult:
     """Change the model (or the epochs) and write the first candidate that builds, unless ``dry_run``.
 
     ``change`` is ``auto`` (ask ``policy`` with ``history``) or one of ``CHANGES``. ``epochs`` edits
     ``config_file``'s train-command when ``train_command`` passes ``--epochs`` and comes from there,
     else ``train_script``. Raises ``AugmentError`` (file untouched) when nothing can be changed safely.
+    ``env``: the build check's environment (``keras_ct.childenv.child_env``; it runs the model's code).
     """
     if change not in CHANGE_CHOICES:
         raise ConfigError(f"change must be one of {', '.join(CHANGE_CHOICES)}, got {change!r}")
@@ -154,7 +156,9 @@ def augment(
         BuildRequest(path, c.edit.new_source, model_function, input_shape, label=c.edit.change, shown=shown)
         for c in model_candidates
     ]
-    results = validate_builds(requests, python=python, cwd=cwd, timeout_s=timeout_s, run_script=run_script)
+    results = validate_builds(
+        requests, python=python, cwd=cwd, timeout_s=timeout_s, run_script=run_script, env=env
+    )
     before = results[0]
     if not before.ok:
         raise AugmentError(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from keras_ct.childenv import child_env
 from keras_ct.errors import AugmentError
 from keras_ct.python_source import SourceEncodingError, encode_source
 
@@ -179,16 +180,19 @@ def validate_builds(
     cwd: Path | None = None,
     timeout_s: float = 300,
     run_script: ScriptRunner | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> list[BuildResult]:
     """Build every request in one subprocess of ``python``; one ``BuildResult`` per request, in order.
 
     A candidate that crashes the interpreter outright is reported as failed and the rest continue in a
     fresh process. Raises ``AugmentError`` only when ``python`` cannot be started at all.
     ``run_script`` runs the build script instead of a new subprocess (a reused training process, where
-    TensorFlow is already imported).
+    TensorFlow is already imported). ``env``: the environment of a process that runs the repository's
+    code (``keras_ct.childenv.child_env``; default: the allow-listed part of this process's).
     """
     if not requests:
         return []
+    base = child_env(os.environ) if env is None else env
     results: list[BuildResult] = []
     with tempfile.TemporaryDirectory(prefix="keras-ct-validate-") as tmp:
         folder = Path(tmp)
@@ -215,7 +219,9 @@ def validate_builds(
             )
         while len(results) < len(payload):
             results.extend(
-                _run_batch(payload[len(results) :], folder, python, cwd, timeout_s, len(results), run_script)
+                _run_batch(
+                    payload[len(results) :], folder, python, cwd, timeout_s, len(results), run_script, base
+                )
             )
     return results
 
@@ -228,11 +234,12 @@ def _run_batch(
     timeout_s: float,
     offset: int,
     run_script: ScriptRunner | None = None,
+    base_env: Mapping[str, str] | None = None,
 ) -> list[BuildResult]:
     spec_file = folder / f"spec_{offset}.json"
     results_file = folder / f"results_{offset}.jsonl"
     spec_file.write_text(json.dumps({"requests": payload, "results": str(results_file)}), encoding="utf-8")
-    env = dict(os.environ)
+    env = dict(child_env(os.environ) if base_env is None else base_env)
     env.update(
         TF_CPP_MIN_LOG_LEVEL="3",
         PYTHONDONTWRITEBYTECODE="1",
@@ -306,9 +313,10 @@ def validate_build(
     input_shape: tuple[int, ...] | None = None,
     cwd: Path | None = None,
     timeout_s: float = 300,
+    env: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """Build one candidate source for the model file ``path`` (which is not touched)."""
     request = BuildRequest(
         path=path, source=new_source, model_function=model_function, input_shape=input_shape
     )
-    return validate_builds([request], python=python, cwd=cwd, timeout_s=timeout_s)[0]
+    return validate_builds([request], python=python, cwd=cwd, timeout_s=timeout_s, env=env)[0]
