@@ -236,7 +236,7 @@ def test_an_os_error_no_edge_converted_names_its_path(
 ) -> None:
     folder = tmp_path / "folder"
     folder.mkdir()
-    monkeypatch.setattr(orchestrate, "run_augment", lambda args, runner: folder.open().read())
+    monkeypatch.setattr(orchestrate, "run_augment", lambda *_: folder.open().read())
     seen = run_main(["augment", str(tmp_path / "model.py")], local_env(tmp_path))
     line = seen.one_error(2)
     assert f"cannot use {folder}: Is a directory" in line
@@ -246,7 +246,7 @@ def test_an_os_error_no_edge_converted_names_its_path(
 def test_an_internal_error_is_one_line_with_the_traceback_only_in_debug_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, debug: str | None
 ) -> None:
-    def broken(args: object, runner: object) -> int:
+    def broken(*_: object) -> int:
         return {}["no-such-key"]  # type: ignore[no-any-return]
 
     monkeypatch.setattr(orchestrate, "run_augment", broken)
