@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_ct import __version__, detect
+from keras_ct import __version__, detect, signals
 from keras_ct.config import CHANGES, FIELDS, POLICIES, Config, load_config
 from keras_ct.errors import ConfigError, KerasCTError
 from keras_ct.runner import Runner
@@ -161,6 +161,7 @@ def _augment(args: argparse.Namespace, environ: Mapping[str, str], runner: Runne
     return orchestrate.run_augment(args, runner)
 
 
+@signals.interruptible
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     parser = build_parser()
@@ -174,9 +175,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         runner.error(exc.message, file=exc.file, line=exc.line)
         runner.add_summary(f"### keras-ct failed\n\n{exc.message}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        runner.error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:  # SIGINT, SIGTERM, SIGHUP (keras_ct.signals)
+        message, status = signals.describe(exc)
+        runner.error(message)
+        return status
 
 
 if __name__ == "__main__":
