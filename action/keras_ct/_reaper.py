@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -139,6 +138,7 @@ def end_descendants(grace_s: float = GRACE_S, reaper: Callable[[], None] = reap)
         left = {pid: start for pid, (state, start) in descendants(me).items() if state not in "ZX"}
         now = time.monotonic()
         if not left or now > give_up:
+            reaper()  # those that ended since the last look
             return
         signum = signal.SIGKILL if now >= kill_at else signal.SIGTERM
         for pid, start in left.items():
@@ -185,9 +185,37 @@ def _exit_as(status: int | None, stopped_by: int | None) -> int:
     return 128 + signum  # a signal whose default is to be ignored
 
 
+def _start(command: list[str], supervisor: int) -> int:
+    """Fork and exec ``command`` (found on PATH), to die with its supervisor; return its pid. Raises
+    the ``OSError`` of a failed exec (``FileNotFoundError``...), as ``subprocess.Popen`` would."""
+    errors_read, errors_write = os.pipe()  # closed by the exec: nothing read means it started
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for signum in (*_STOP_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(signum, signal.SIG_DFL)  # as a fresh process has them
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != supervisor:  # it is gone already
+                os._exit(128 + signal.SIGKILL)
+            os.execvp(command[0], command)
+        except OSError as exc:
+            os.write(errors_write, f"{exc.errno} {exc.strerror}".encode())
+        finally:
+            os._exit(127)
+    os.close(errors_write)
+    with os.fdopen(errors_read, "rb") as errors:
+        said = errors.read().decode(errors="replace")
+    if said:
+        os.waitpid(pid, 0)
+        number, _, reason = said.partition(" ")
+        raise OSError(int(number), reason, command[0])
+    return pid
+
+
 def main(argv: list[str]) -> int:
     parent, status_fd = int(argv[1]), int(argv[2])
     command = argv[4:]
+    os.set_inheritable(status_fd, False)  # for keras-ct only, not for the command
     become_subreaper()
     prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # keras-ct died before the request took effect
@@ -203,15 +231,8 @@ def main(argv: list[str]) -> int:
 
     for signum in _STOP_SIGNALS:
         signal.signal(signum, on_signal)
-    me = os.getpid()
-
-    def as_child() -> None:  # in the command's process, before exec: die with this supervisor
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != me:
-            os._exit(128 + signal.SIGKILL)
-
     try:
-        child = subprocess.Popen(command, preexec_fn=as_child)
+        child = _start(command, os.getpid())
     except OSError as exc:
         os.write(status_fd, f"{exc.errno} {exc.strerror}".encode())
         os.close(status_fd)
@@ -221,17 +242,15 @@ def main(argv: list[str]) -> int:
     statuses: dict[int, int] = {}
     try:
         waiting[0] = True
-        while child.pid not in statuses and not stopped_by:
+        while child not in statuses and not stopped_by:
             pid, status = os.waitpid(-1, 0)  # orphans below come here too: collect them as they end
             statuses[pid] = status
         waiting[0] = False
     except _Stop:
         waiting[0] = False
     end_descendants(reaper=lambda: reap(statuses))
-    ended = statuses.get(child.pid)
-    if ended is not None:
-        child.returncode = os.waitstatus_to_exitcode(ended)  # collected here, not by the Popen object
-    return _exit_as(ended, stopped_by[0] if stopped_by else None)
+    return _exit_as(statuses.get(child), stopped_by[0] if stopped_by else None)
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

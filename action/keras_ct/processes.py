@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -98,8 +99,16 @@ def stop(proc: subprocess.Popen[bytes], grace_s: float = GRACE_S) -> None:
 def end_group(proc: subprocess.Popen[bytes]) -> None:
     """After ``proc`` exited: SIGKILL what is left in its process group. Only where it was not
     supervised; a supervisor leaves nothing, and its group id may belong to a new process by now."""
-    if not supervised() and proc.returncode is not None:
-        _signal_group(proc, signal.SIGKILL)
+    if supervised() or proc.returncode is None:
+        return
+    _signal_group(proc, signal.SIGKILL)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while time.monotonic() < deadline:  # until the kernel has removed them
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:

@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 import keras_ct
+from keras_ct import processes
 from keras_ct.augment.validate import BuildRequest, validate_builds
 from keras_ct.runner import Runner
-from keras_ct.training import ReusedTrainer, TrainRun
+from keras_ct.training import ReusedTrainer, TrainRun, run_training
 from tests.reliability.harness import World, annotations
 
 PACKAGE_ROOT = str(Path(keras_ct.__file__).resolve().parents[1])
@@ -333,3 +334,22 @@ def test_build_check_ends_what_the_model_code_left_behind(tmp_path: Path, marker
     assert seconds < 10, f"the build check took {seconds:.1f} s"
     assert alive(marker) == []
 
+
+
+def test_without_the_supervisor_the_process_group_still_ends_with_the_run(
+    tmp_path: Path, marker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where commands cannot run below the supervisor (no Linux ``/proc``), a run still ends its
+    process group when it ends: the guarantee for children that stay in the group."""
+    monkeypatch.setattr(processes, "supervised", lambda: False)
+    (tmp_path / "train.py").write_text(TRAINER)
+    env = {"PATH": os.environ["PATH"], "STAND_IN_MARKER": marker, "STAND_IN_LEAVE": "group"}
+    out = io.StringIO()
+
+    run_training(
+        TrainRun((sys.executable, "train.py"), tmp_path, env, 30, tmp_path / "train.log"),
+        Runner(actions=False, out=out, err=io.StringIO()),
+    )
+
+    assert "left a child behind: group" in out.getvalue()
+    assert alive(marker) == [], "the trainer's child in its process group outlived the run"
