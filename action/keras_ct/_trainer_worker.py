@@ -9,6 +9,8 @@ Protocol (one round at a time): keras-ct writes one JSON line to stdin,
 the worker runs the script as ``__main__`` with that ``sys.argv``, environment and directory, its
 output going to stdout/stderr as a fresh process's would, then prints ``<token> exit=<code>`` on a
 line of its own. After a non-zero exit the worker ends: the next round gets a fresh process.
+Before the end marker, every process the run left (a background child, a detached daemon) is ended
+and reaped: the worker is a child subreaper (``_reaper.py``), so they are all below it.
 
 Between rounds the user's own modules (anything imported from the working directory or the script's
 directory) are dropped from ``sys.modules``, so a changed model file is read again; libraries stay
@@ -18,6 +20,7 @@ imported. Keras' global state (layer name counters, the graph) is reset with ``c
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import runpy
@@ -25,8 +28,18 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
+from typing import Any
 
 HERE = str(Path(__file__).resolve().parent)
+
+
+def _load_reaper() -> Any:
+    """keras-ct's ``_reaper.py`` beside this file, loaded by path (never as part of keras_ct)."""
+    spec = importlib.util.spec_from_file_location("_keras_ct_reaper", os.path.join(HERE, "_reaper.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _own_modules(roots: list[str]) -> list[str]:
@@ -99,12 +112,15 @@ def run_one(request: dict[str, object]) -> int:
 def main() -> int:
     if sys.path and os.path.realpath(sys.path[0]) == HERE:
         sys.path.pop(0)  # never import keras_ct's own files as top-level modules
+    reaper = _load_reaper()
+    reaper.become_subreaper()
     requests = sys.stdin
     for line in requests:
         if not line.strip():
             continue
         request = json.loads(line)
         code = run_one(request)
+        reaper.end_descendants()  # what the run left, not the worker itself
         sys.stdout.flush()
         sys.stderr.flush()
         # keras-ct finds the token even at the end of a last output line that had no newline.

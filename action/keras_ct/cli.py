@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_ct import __version__, detect
+from keras_ct import __version__, detect, interrupts
 from keras_ct.config import CHANGES, FIELDS, POLICIES, Config, load_config
 from keras_ct.errors import ConfigError, KerasCTError, debug_mode, internal_error_message, os_error_message
 from keras_ct.runner import Runner
@@ -173,6 +173,7 @@ def _augment(args: argparse.Namespace, environ: Mapping[str, str], runner: Runne
     return orchestrate.run_augment(args, runner, environ)
 
 
+@interrupts.interruptible
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     parser = build_parser()
@@ -184,9 +185,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return int(args.handler(args, environ, runner))
     except KerasCTError as exc:
         return _failed(runner, exc.message, exc.exit_code, file=exc.file, line=exc.line)
-    except KeyboardInterrupt:
-        runner.error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:  # SIGINT, SIGTERM, SIGHUP (keras_ct.interrupts)
+        message, status = interrupts.describe(exc)
+        return _failed(runner, message, status)
     except OSError as exc:  # file I/O no edge turned into a KerasCTError: name the path (errors.py)
         _traceback_if_debug(runner, environ, exc)
         return _failed(runner, os_error_message(exc), ConfigError.exit_code)

@@ -5,21 +5,82 @@ committing, pushing, dispatching and reporting. Ctrl-C (or SIGTERM/SIGHUP, which
 the same interrupt) may land in any of them. Either the step is done, or the files and the git index
 are put back as they were before the round's edit. ``deferred_signals`` keeps a second interrupt from
 cutting that putting-back short; ``interrupted_note`` is the pure decision of what to tell the user.
+
+SIGINT, SIGTERM and SIGHUP stop keras-ct the same way: the Actions runner cancels a job with SIGINT,
+then SIGTERM; a closed terminal sends SIGHUP. While ``interruptible`` (the entry point) runs, each
+becomes ``KerasCTInterrupted`` (a ``KeyboardInterrupt``) in the main thread, so the code that stops
+the training on the way out (``except BaseException``, ``finally: trainer.close()``) runs for all
+three. Only the first signal raises: a second one must not cut that clean-up short. The entry point
+turns it into one line (``describe``) and the exit status 128 + the signal number.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import ParamSpec, TypeVar
 
 #: The signals that interrupt keras-ct (the Actions runner cancels a job with SIGINT, then SIGTERM).
 INTERRUPTS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class KerasCTInterrupted(KeyboardInterrupt):
+    """keras-ct got ``signum``; ``stopped`` says what it stopped on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.stopped: list[str] = []
+        #: What the interrupted round left and what the next run does (``interrupted_note``).
+        self.note = ""
+
+
+#: The interrupt being handled, while one is (what ``stopped`` adds to).
+_current: list[KerasCTInterrupted] = []
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    if not _current:
+        _current.append(KerasCTInterrupted(signum))
+        raise _current[0]
+
+
+def stopped(what: str) -> None:
+    """Note that the interrupt being handled (if any) stopped ``what`` (e.g. "the training")."""
+    if _current and what not in _current[0].stopped:
+        _current[0].stopped.append(what)
+
+
+def interruptible(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``function`` with SIGINT, SIGTERM and SIGHUP raising ``KerasCTInterrupted``; the handlers
+    are put back afterwards (in the main thread only: elsewhere signals cannot be handled)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if threading.current_thread() is not threading.main_thread():
+            return function(*args, **kwargs)
+        previous = {signum: signal.signal(signum, _raise) for signum in INTERRUPTS}
+        _current.clear()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            _current.clear()
+
+    return wrapper
 
 
 @contextmanager
@@ -168,3 +229,19 @@ def interrupted_note(at: Interrupted) -> str:
         f"round {n} was interrupted while reporting: its change ({sha}) is on {branch}{then}; "
         "only the comment or the commit status may be behind"
     )
+
+
+def describe(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """The one line to show for an interrupt, and the exit status (128 + the signal number)."""
+    signum = exc.signum if isinstance(exc, KerasCTInterrupted) else signal.SIGINT
+    name = signal.Signals(signum).name
+    if isinstance(exc, KerasCTInterrupted) and exc.note:
+        message = f"interrupted by {name}: {exc.note}"
+    elif isinstance(exc, KerasCTInterrupted) and "the training" in exc.stopped:
+        message = (
+            f"interrupted by {name} while training; the training and every process it started were "
+            "stopped, and nothing of this round was committed"
+        )
+    else:
+        message = f"interrupted by {name}; keras-ct stopped without finishing"
+    return message, 128 + signum

@@ -25,7 +25,13 @@ from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError, TrainingError
 from keras_ct.gitops import BranchMovedError, TrailerCommit
 from keras_ct.history import RoundRecord
-from keras_ct.interrupts import Interrupted, deferred_signals, interrupted_note, put_back
+from keras_ct.interrupts import (
+    Interrupted,
+    KerasCTInterrupted,
+    deferred_signals,
+    interrupted_note,
+    put_back,
+)
 from keras_ct.launch import (
     announce_resume,
     check_model_file,
@@ -183,9 +189,13 @@ class Engine:
     def run(self) -> RoundOutcome:
         try:
             return self._run()
-        except KeyboardInterrupt:  # and keras-ct's SIGTERM/SIGHUP, which subclass it
+        except KeyboardInterrupt as exc:  # and keras-ct's SIGTERM/SIGHUP, which subclass it
             if self._at.round:
-                self.runner.warning(interrupted_note(self._at))
+                note = interrupted_note(self._at)
+                if isinstance(exc, KerasCTInterrupted):
+                    exc.note = note  # the entry point's one line says it (interrupts.describe)
+                else:
+                    self.runner.warning(note)
             raise
         finally:
             if self.early is not None:  # a duplicate run, or an error before the round trained

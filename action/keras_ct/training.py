@@ -1,16 +1,18 @@
 """Run the train command: a subprocess with streamed, bounded output and a time limit.
 
 This is an edge module: it starts processes. The command runs without a shell (``shlex.split``),
-in its own process group so a timeout kills the whole tree, with ``KERAS_CT_*`` variables telling
-it where to write the metrics file, the model and its checkpoints.
+through ``keras_ct.processes`` (when a run ends, however it ends, nothing it started is left), with
+``KERAS_CT_*`` variables telling it where to write the metrics file, the model and its checkpoints.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import json
 import os
+import select
 import shlex
 import signal
 import subprocess
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from keras_ct import interrupts, processes
 from keras_ct.errors import TrainingError
 from keras_ct.runner import Runner
 
@@ -30,6 +33,8 @@ ECHO_LIMIT_BYTES = 1_000_000
 #: Keep at most this much in the log file (a runaway script must not fill the disk).
 LOG_LIMIT_BYTES = 50_000_000
 TAIL_LINES = 20
+#: Once the run's processes are gone, how long the output reader may take to read what is left.
+DRAIN_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -76,17 +81,9 @@ def run_training(run: TrainRun, runner: Runner) -> TrainResult:
 def _spawn(
     argv: Sequence[str], cwd: Path, env: Mapping[str, str], shown: str, stdin: int = subprocess.DEVNULL
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own process group (a timeout kills the whole tree), output on one pipe."""
+    """Start ``argv`` (``processes.spawn``: its whole tree ends with it), output on one pipe."""
     try:
-        return subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        return processes.spawn(argv, cwd=cwd, env=env, stdin=stdin)
     except FileNotFoundError as exc:
         raise TrainingError(
             f'train command not found: "{argv[0]}" (train-command: {shown}); install it or fix the command'
@@ -126,20 +123,48 @@ class Training:
         self._echoed = 0
         self._held: list[str] | None = []  # lines waiting for attach(); None once attached
         self._lock = threading.Lock()
+        self._stop_reading = threading.Event()
         self._reader = threading.Thread(target=self._pump, name="train-output", daemon=True)
         self._reader.start()
 
     def _pump(self) -> None:
+        """Read the output line by line until its end, the run's token, or ``_stop_reading``.
+
+        It reads the pipe's descriptor itself, never blocking for long, so that a process that keeps
+        the pipe open after the run (out of reach of ``processes``, on another system) cannot keep it.
+        """
         assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        pending = bytearray()
         with self.run.log_path.open("wb") as log:
-            for raw in iter(self.proc.stdout.readline, b""):
-                if self._token is not None and self._token in raw:
-                    raw, _, said = raw.partition(self._token)
-                    self._exit_code = int(said.strip().removeprefix(b"exit="))
-                    if raw:
-                        self._line(raw, log)
-                    return
+            while not self._stop_reading.is_set():
+                if not select.select([fd], [], [], 0.1)[0]:
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                start = len(pending)
+                pending += chunk
+                end = pending.find(b"\n", start)
+                while end >= 0:
+                    raw = bytes(pending[: end + 1])
+                    del pending[: end + 1]
+                    if self._take(raw, log):
+                        return
+                    end = pending.find(b"\n")
+            if pending:
+                self._take(bytes(pending), log)
+
+    def _take(self, raw: bytes, log: BinaryIO) -> bool:
+        """Handle one line; True at a reused process's ``<token> exit=<code>`` (the end of this run)."""
+        if self._token is not None and self._token in raw:
+            raw, _, said = raw.partition(self._token)
+            self._exit_code = int(said.strip().removeprefix(b"exit="))
+            if raw:
                 self._line(raw, log)
+            return True
+        self._line(raw, log)
+        return False
 
     def _line(self, raw: bytes, log: BinaryIO) -> None:
         self._bytes += len(raw)
@@ -173,33 +198,50 @@ class Training:
                 self._echo(line)
 
     def cancel(self) -> None:
-        """Stop the run (its whole process group, a reused process too) if it is still going."""
+        """Stop the run (everything it started, a reused process too) if it is still going."""
         if self.proc.poll() is None:
-            _kill_group(self.proc)
-        self._reader.join(timeout=10)
+            processes.stop(self.proc)
+            interrupts.stopped("the training")
+        self._finish_reading()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+    def _finish_reading(self) -> None:
+        """Let the reader take the rest of the output (the run's processes are gone), then stop it."""
+        self._reader.join(timeout=DRAIN_S)
+        self._stop_reading.set()
+        self._reader.join()
+
+    def _ended(self, deadline: float) -> bool:
+        """Wait for the end of the run until ``deadline``; False when the time ran out."""
+        if self._token is None:
+            try:
+                self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        # A reused process: the run ends at its token, or when the process dies.
+        while self._reader.is_alive() and self.proc.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._reader.join(timeout=min(left, 0.5))
+        return True
 
     def wait(self) -> TrainResult:
         """Wait for the exit, echoing the output; raise ``TrainingError`` unless it exited 0 in time."""
         self.attach()
         run, proc = self.run, self.proc
-        timed_out = False
-        remaining = max(0.0, run.timeout_s - (time.monotonic() - self.started))
         try:
-            if self._token is None:
-                proc.wait(timeout=remaining)
-            else:  # a reused process: the run ends at its token (or the process dies)
-                self._reader.join(timeout=remaining)
-                if self._reader.is_alive():
-                    raise subprocess.TimeoutExpired(self.shown, remaining)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-        except BaseException:
-            _kill_group(proc)
+            timed_out = not self._ended(self.started + run.timeout_s)
+        except BaseException:  # an interrupt (SIGINT, SIGTERM, SIGHUP): stop it all, then go on unwinding
+            processes.stop(proc)
+            interrupts.stopped("the training")
+            self._finish_reading()
             raise
-        self._reader.join(timeout=10)
+        if timed_out:
+            processes.stop(proc)
+        self._finish_reading()
         returncode = self._exit_code
         if returncode is None:  # a process of its own, or a reused one that died mid-run
             returncode = proc.wait()
@@ -207,6 +249,7 @@ class Training:
         if returncode != 0 or self._token is None:
             if self._token is not None:  # a reused process ends after a failed run: let it go
                 _end(proc)
+            processes.end_group(proc)
             if proc.stdout is not None:
                 proc.stdout.close()
         duration = time.monotonic() - self.started
@@ -340,25 +383,12 @@ class ReusedTrainer(Trainer):
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
-    """Close a reused process's requests and wait for it to exit; kill its group if it does not."""
+    """Close a reused process's requests and wait for it to exit; stop it (and its tree) if it does not."""
     try:
         if proc.stdin is not None and not proc.stdin.closed:
             proc.stdin.close()
     except OSError:  # a broken pipe: it is gone already
         pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    except ProcessLookupError:
-        pass
+    processes.stop(proc)

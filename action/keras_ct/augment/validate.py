@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from keras_ct import processes
 from keras_ct.childenv import child_env
 from keras_ct.errors import AugmentError
 from keras_ct.python_source import SourceEncodingError, encode_source
@@ -253,18 +254,7 @@ def _run_batch(
         if run_script is not None:
             returncode, stderr = run_script(argv, env, cwd, timeout_s)
         else:
-            proc = subprocess.run(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout_s,
-                check=False,
-            )
-            returncode, stderr = proc.returncode, proc.stderr
+            returncode, _, stderr = processes.run(argv, cwd=cwd, env=env, timeout_s=timeout_s)
         if returncode != 0:
             tail = [line for line in stderr.splitlines() if line.strip() and not _LOG_LINE.match(line)]
             failure = f"the validation process exited with code {returncode}" + (
