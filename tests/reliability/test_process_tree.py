@@ -219,7 +219,11 @@ def test_reused_process_ends_each_runs_children_and_lives_on(tmp_path: Path, mar
     def run(n: int, leave: str) -> None:
         log = io.StringIO()
         run = TrainRun(
-            (sys.executable, "train.py"), tmp_path, {**env, "STAND_IN_LEAVE": leave}, 30, tmp_path / f"{n}.log"
+            (sys.executable, "train.py"),
+            tmp_path,
+            {**env, "STAND_IN_LEAVE": leave},
+            30,
+            tmp_path / f"{n}.log",
         )
         trainer.start(run, Runner(actions=False, out=log, err=io.StringIO())).wait()
         out.append(log.getvalue())
@@ -242,7 +246,9 @@ def test_reused_process_ends_each_runs_children_and_lives_on(tmp_path: Path, mar
 def start_training(world: World, marker: str, pid_file: Path) -> subprocess.Popen[str]:
     """``keras-ct run`` with a trainer that leaves a child in a session of its own and trains for 2 s;
     returns once the trainer runs."""
-    env = keras_ct_env(world, world.env(action_inputs()), marker, "session", "slow", STAND_IN_PID=str(pid_file))
+    env = keras_ct_env(
+        world, world.env(action_inputs()), marker, "session", "slow", STAND_IN_PID=str(pid_file)
+    )
     job = subprocess.Popen(
         [sys.executable, "-m", "keras_ct", "run"],
         cwd=world.work,
@@ -334,7 +340,6 @@ def test_build_check_ends_what_the_model_code_left_behind(tmp_path: Path, marker
     assert not result.ok and result.error == "build_model() returned NoneType, not a Keras model"
     assert seconds < 10, f"the build check took {seconds:.1f} s"
     assert alive(marker) == []
-
 
 
 def test_without_the_supervisor_the_process_group_still_ends_with_the_run(
