@@ -137,7 +137,7 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> float:
 MEASURE = """
 import json, resource, sys, time
 started = time.perf_counter()
-import keras_ct.training as training
+import keras_ct.train.trainer as training
 spent = []  # each training subprocess's wall time, from its start to its exit
 original = training.Training.wait
 def wait(self):

@@ -196,7 +196,7 @@ def test_train_job_shape() -> None:
 
 def test_no_checkout_leaves_credentials_in_git_config() -> None:
     """Not even the job that pushes: its checkout runs the PR's code (keras-ct passes the token to the
-    push itself, keras_ct.gitops.auth_env)."""
+    push itself, keras_ct.git.auth_env)."""
     checkouts = 0
     for path in WORKFLOWS:
         for job_id, job in load(path)["jobs"].items():

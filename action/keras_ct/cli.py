@@ -23,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_ct import __version__, detect, interrupts
+from keras_ct import __version__, detect
 from keras_ct.config import CHANGES, FIELDS, POLICIES, Config, load_config
 from keras_ct.errors import ConfigError, KerasCTError, debug_mode, internal_error_message, os_error_message
+from keras_ct.round import interrupts
 from keras_ct.runner import Runner
 
 #: Config fields that are not command-line flags (secrets never go on a command line).
@@ -117,7 +118,7 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str], **overrides: A
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
-    from keras_ct import preflight
+    from keras_ct.round import preflight
 
     try:
         cfg = _config(args, environ)
@@ -134,7 +135,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -
         raise
     # The round's training starts now, before the rest of keras-ct (the GitHub client, git, the
     # reports) is even imported: all of that overlaps the training. run_action owns it from here.
-    from keras_ct.launch import start_early, trainer_for
+    from keras_ct.train.launch import start_early, trainer_for
 
     runner.mask(cfg.github_token)
     trainer = trainer_for(cfg, local=False)
@@ -185,7 +186,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return int(args.handler(args, environ, runner))
     except KerasCTError as exc:
         return _failed(runner, exc.message, exc.exit_code, file=exc.file, line=exc.line)
-    except KeyboardInterrupt as exc:  # SIGINT, SIGTERM, SIGHUP (keras_ct.interrupts)
+    except KeyboardInterrupt as exc:  # SIGINT, SIGTERM, SIGHUP (keras_ct.round.interrupts)
         message, status = interrupts.describe(exc)
         return _failed(runner, message, status)
     except OSError as exc:  # file I/O no edge turned into a KerasCTError: name the path (errors.py)

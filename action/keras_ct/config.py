@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from keras_ct.childenv import parse_names
 from keras_ct.errors import ConfigError
+from keras_ct.train.childenv import parse_names
 
 CONFIG_FILE = ".keras-ct.yml"
 #: The most rounds one loop may run. A loop that needs more is mis-configured, and every round costs

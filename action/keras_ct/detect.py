@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_ct.errors import ConfigError, KerasCTError
-from keras_ct.event import dig, pull_request_facts
+from keras_ct.github.event import dig, pull_request_facts
 
 FRAMEWORKS = ("keras", "tensorflow", "pytorch", "sklearn", "unknown")
 FORK_POLICIES = ("skip", "cpu")

@@ -2,7 +2,7 @@
 
 ``run_action`` is ``keras-ct run`` (one job's rounds, under Actions or against any API base URL),
 ``run_loop`` is ``keras-ct loop`` (every round, locally), ``run_augment`` is ``keras-ct augment``.
-They share ``keras_ct.round.Engine``: the local loop runs the same code path as the action.
+They share ``keras_ct.round.engine.Engine``: the local loop runs the same code path as the action.
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keras_ct import preflight
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
-from keras_ct.history import RoundRecord
-from keras_ct.launch import repository_env, start_early, trainer_for
-from keras_ct.publish import LocalPublisher, Publisher
 from keras_ct.report import Links, render_report
-from keras_ct.round import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
+from keras_ct.round import preflight
+from keras_ct.round.engine import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
+from keras_ct.round.history import RoundRecord
+from keras_ct.round.publish import LocalPublisher, Publisher
 from keras_ct.runner import Runner
-from keras_ct.training import ReusedTrainer, Trainer, Training
+from keras_ct.train.launch import repository_env, start_early, trainer_for
+from keras_ct.train.trainer import ReusedTrainer, Trainer, Training
 
 if TYPE_CHECKING:
-    from keras_ct.github_api import GitHubAPI
+    from keras_ct.github.api import GitHubAPI
 
 
 def augment_model(
@@ -61,7 +61,7 @@ def augment_model(
 
 
 def _git(cfg: Config, author: tuple[str, str] | None, *, bot: bool = False) -> Any:
-    from keras_ct import gitops
+    from keras_ct import git as gitops
 
     # The token goes to the remote commands only (ls-remote, push), in their environment.
     return gitops.open_repo(
@@ -113,11 +113,11 @@ def run_action(
 ) -> int:
     """``keras-ct run``. ``api`` (a ``GitHubAPI``) and ``augmenter`` replace the defaults built here, e.g.
     a client with a test's ``RetryPolicy`` and timeout. ``early``: the round's training, already
-    started with ``trainer`` (``keras_ct.launch.start_early``, as the CLI does, after its preflight); else
+    started with ``trainer`` (``keras_ct.train.launch.start_early``, as the CLI does, after its preflight); else
     the preflight runs and the training starts here."""
     runner.mask(cfg.github_token)
     if cfg.github_token:
-        from keras_ct.gitops import basic_credential
+        from keras_ct.git import basic_credential
 
         runner.mask(basic_credential(cfg.github_token))  # the form git sends it in
     if trainer is None:
@@ -127,7 +127,7 @@ def run_action(
     # The training runs while the GitHub client loads and the history, the duplicate-run guard and the
     # pending status go back and forth: the engine takes it over, or it is stopped here on an error.
     try:
-        from keras_ct import github_publish
+        from keras_ct.github import publish as github_publish
 
         target = github_publish.resolve_target(
             cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch
@@ -177,7 +177,7 @@ def report_config_error(
     api: GitHubAPI | None = None,
 ) -> None:
     """Under Actions, mark the commit under test failed when the configuration is invalid, or the
-    preflight refused the round (``keras_ct.preflight``).
+    preflight refused the round (``keras_ct.round.preflight``).
 
     There is no trusted config then, so only what the runner itself says is used: the pull request's
     head commit (or the dispatched commit), the token, the API URL. The status links to the run,
@@ -186,8 +186,8 @@ def report_config_error(
     token). Best effort: a failure to report is a warning; the ``ConfigError`` stays the error.
     """
     from keras_ct.config import error_report_context
-    from keras_ct.github_api import GitHubClient, GitHubError, RetryPolicy
-    from keras_ct.github_publish import target_from_context
+    from keras_ct.github.api import GitHubClient, GitHubError, RetryPolicy
+    from keras_ct.github.publish import target_from_context
 
     found = error_report_context(environ)
     if found is None:
@@ -246,8 +246,8 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
 
 def run_augment(args: argparse.Namespace, runner: Runner, environ: Mapping[str, str]) -> int:
     from keras_ct.augment import augment
-    from keras_ct.childenv import repository_env as build_check_env
     from keras_ct.config import _shape
+    from keras_ct.train.childenv import repository_env as build_check_env
 
     try:
         shape = _shape(args.input_shape) if args.input_shape else None

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from keras_ct import history as hist
-from keras_ct.history import EpochCurves, RoundRecord
+from keras_ct.round import history as hist
+from keras_ct.round.history import EpochCurves, RoundRecord
 
 #: Hidden marker that identifies keras-ct's sticky PR comment.
 COMMENT_MARKER = "<!-- keras-ct:comment -->"

@@ -17,7 +17,7 @@ import keras_ct.augment as augment_module
 from keras_ct.augment import AugmentResult, augment, plan_edit
 from keras_ct.augment.validate import BuildRequest, BuildResult
 from keras_ct.errors import AugmentError, ConfigError
-from keras_ct.history import EpochCurves, RoundRecord
+from keras_ct.round.history import EpochCurves, RoundRecord
 
 MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from keras_ct.augment.policy import CHANGES, Decision, decide, diagnose
-from keras_ct.history import EpochCurves, RoundRecord
+from keras_ct.round.history import EpochCurves, RoundRecord
 
 
 def _round(

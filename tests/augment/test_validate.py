@@ -14,7 +14,7 @@ import pytest
 
 from keras_ct.augment.validate import BuildRequest, ScriptRunner, validate_builds
 from keras_ct.errors import AugmentError
-from keras_ct.training import ReusedTrainer
+from keras_ct.train.trainer import ReusedTrainer
 
 
 @pytest.fixture(params=["own-process", "reused-process"])

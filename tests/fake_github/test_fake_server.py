@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from keras_ct.github_api import GitHubClient, RetryPolicy, upsert_sticky_comment
+from keras_ct.github.api import GitHubClient, RetryPolicy, upsert_sticky_comment
 from tests.fake_github import contract
 from tests.fake_github.process import FakeGitHubProcess
 from tests.fake_github.server import FakeGitHub

@@ -125,7 +125,7 @@ def actions_env(
         "INPUT_THRESHOLD": "0.85",
         "INPUT_MAX-ROUNDS": "3",
         "INPUT_PYTHON": sys.executable,
-        # The stand-in trainers' switches; the training gets no other variable (keras_ct.childenv).
+        # The stand-in trainers' switches; the training gets no other variable (keras_ct.train.childenv).
         "INPUT_TRAIN-ENV": TEST_TRAIN_ENV,
     }
     for name, value in (inputs or {}).items():

@@ -26,8 +26,8 @@ from keras_ct.augment import AugmentResult, plan_edit
 from keras_ct.cli import main
 from keras_ct.config import Config, load_config
 from keras_ct.errors import KerasCTError
-from keras_ct.github_api import GitHubClient, RetryPolicy
-from keras_ct.history import RoundRecord
+from keras_ct.github.api import GitHubClient, RetryPolicy
+from keras_ct.round.history import RoundRecord
 from keras_ct.runner import Runner
 from tests.fake_github.server import FakeGitHub
 from tests.fake_github.state import PR_NUMBER, REPOSITORY, WRITE_TOKEN

@@ -33,7 +33,7 @@ from tests.reliability.harness import (
 )
 
 # Fault spellings -> fake.inject options. Retry-After 0 keeps the suite fast; that the client honours
-# the header is tests/test_github_api.py's business.
+# the header is tests/github/test_api.py's business.
 FAULTS: dict[str, dict[str, Any]] = {
     "500": {"kind": "error", "status": 500},
     "502": {"kind": "error", "status": 502},

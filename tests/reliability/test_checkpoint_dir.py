@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from keras_ct.config import load_config
-from keras_ct.launch import resume_dir, training_env
+from keras_ct.train.launch import resume_dir, training_env
 from tests.integration.repo_setup import ROOT
 
 

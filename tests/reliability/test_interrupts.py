@@ -26,10 +26,10 @@ import pytest
 import keras_ct
 from keras_ct import augment as augment_module
 from keras_ct.config import load_config
-from keras_ct.github_publish import GitHubPublisher
-from keras_ct.gitops import GitRepo
-from keras_ct.launch import resume_dir
-from keras_ct.training import Training
+from keras_ct.git import GitRepo
+from keras_ct.github.publish import GitHubPublisher
+from keras_ct.train.launch import resume_dir
+from keras_ct.train.trainer import Training
 from tests.integration.repo_setup import git
 from tests.reliability.harness import World, run_cli
 from tests.reliability.local_loop import builds_without_tensorflow, loop_argv, loop_env, loop_repo, run_loop

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from keras_ct import orchestrate
 from keras_ct.cli import main
 from keras_ct.config import FIELDS
-from keras_ct.metrics import parse_metrics
+from keras_ct.train.metrics import parse_metrics
 from tests.integration.repo_setup import ROOT, pr_event
 from tests.reliability.harness import World, run_cli
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from keras_ct import preflight
 from keras_ct.cli import main
 from keras_ct.config import load_config
-from keras_ct.launch import forget_metrics
+from keras_ct.round import preflight
+from keras_ct.train.launch import forget_metrics
 from tests.integration.repo_setup import ROOT, git, pr_event
 from tests.reliability.harness import World, python_command, run_cli
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 import keras_ct
-from keras_ct import processes
 from keras_ct.augment.validate import BuildRequest, validate_builds
 from keras_ct.runner import Runner
-from keras_ct.training import ReusedTrainer, TrainRun, run_training
+from keras_ct.train import processes
+from keras_ct.train.trainer import ReusedTrainer, TrainRun, run_training
 from tests.reliability.harness import World, annotations
 
 PACKAGE_ROOT = str(Path(keras_ct.__file__).resolve().parents[1])

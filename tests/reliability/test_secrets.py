@@ -1,8 +1,8 @@
 """The token never leaks: not to the training subprocess, not to any log or file a run leaves behind.
 
 Every process that runs repository code (each training run, the reused training process, the
-augmenter's build check) gets its environment from one allow-list (keras_ct.childenv); the push gets
-the token in its own environment only (keras_ct.gitops.auth_env).
+augmenter's build check) gets its environment from one allow-list (keras_ct.train.childenv); the push gets
+the token in its own environment only (keras_ct.git.auth_env).
 
 (The workflow-file scans, `${{ }}` in `run:`, permissions, pinning, fork routing, live in
 tests/test_workflows.py.)
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import keras_ct
-from keras_ct.gitops import basic_credential, open_repo
+from keras_ct.git import basic_credential, open_repo
 from tests.fake_github.state import READ_TOKEN, WRITE_TOKEN
 from tests.reliability.harness import Result, World, fast_client, run_cli, run_wired
 
@@ -367,7 +367,7 @@ def test_the_trainer_cannot_read_the_token_in_keras_ct_s_own_environment(
 ) -> None:
     """The console script started with the token in its environment, as the action's step starts it:
     the trainer, its child, reads /proc/<keras-ct>/environ (same user) and finds the names but not
-    the token (keras_ct.childenv.conceal). keras-ct still has it: the status is written."""
+    the token (keras_ct.train.childenv.conceal). keras-ct still has it: the status is written."""
     scanning_world(world, tmp_path / "scans")
     secrets = token_env(world.token)
     env = world.env(

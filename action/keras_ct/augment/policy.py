@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from keras_ct.config import CHANGES as CONFIG_CHANGES
 from keras_ct.config import POLICIES
-from keras_ct.history import RoundRecord, delta
-from keras_ct.metrics import meets
+from keras_ct.round.history import RoundRecord, delta
+from keras_ct.train.metrics import meets
 
 # One source for the names: the config (which the CLI and the action inputs validate against).
 CHANGES = tuple(c for c in CONFIG_CHANGES if c != "auto")

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from keras_ct import processes
-from keras_ct.childenv import child_env
 from keras_ct.errors import AugmentError
 from keras_ct.python_source import SourceEncodingError, encode_source
+from keras_ct.train import processes
+from keras_ct.train.childenv import child_env
 
 # TensorFlow's C++ (absl) log lines, which TF_CPP_MIN_LOG_LEVEL does not silence at start-up.
 _LOG_LINE = re.compile(r"^([IWEF]\d{4} \d|WARNING: All log messages before absl)")
@@ -167,7 +167,7 @@ main()
 
 class ScriptRunner(Protocol):
     """Runs ``python script args`` and returns (exit code, output); ``subprocess.TimeoutExpired`` past
-    ``timeout_s``. ``keras_ct.training.ReusedTrainer.run_script`` runs it in the job's warm process."""
+    ``timeout_s``. ``keras_ct.train.trainer.ReusedTrainer.run_script`` runs it in the job's warm process."""
 
     def __call__(
         self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None, timeout_s: float
@@ -189,7 +189,7 @@ def validate_builds(
     fresh process. Raises ``AugmentError`` only when ``python`` cannot be started at all.
     ``run_script`` runs the build script instead of a new subprocess (a reused training process, where
     TensorFlow is already imported). ``env``: the environment of a process that runs the repository's
-    code (``keras_ct.childenv.child_env``; default: the allow-listed part of this process's).
+    code (``keras_ct.train.childenv.child_env``; default: the allow-listed part of this process's).
     """
     if not requests:
         return []

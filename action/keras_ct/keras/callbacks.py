@@ -4,7 +4,7 @@
   epoch saved at every epoch end but the last; a rerun after a crash resumes at the last finished
   epoch, bit-identically) plus ``EpochLog``, which keeps the per-epoch curves there too, so the
   metrics of a resumed run still cover every epoch.
-- ``write_metrics()``: the schema_version 1 document keras-ct reads (see ``keras_ct.metrics``).
+- ``write_metrics()``: the schema_version 1 document keras-ct reads (see ``keras_ct.train.metrics``).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from keras_ct.errors import GitHubError
-from keras_ct.event import is_fork
+from keras_ct.github.event import is_fork
 
 API_VERSION = "2022-11-28"
 ACCEPT = "application/vnd.github+json"

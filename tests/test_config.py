@@ -8,7 +8,7 @@ import pytest
 
 from keras_ct.config import FIELD_NAMES, MAX_ROUNDS_CEILING, load_config
 from keras_ct.errors import ConfigError, KerasCTError
-from keras_ct.launch import check_model_file
+from keras_ct.train.launch import check_model_file
 
 
 def test_defaults(tmp_path: Path) -> None:

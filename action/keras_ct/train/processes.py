@@ -1,7 +1,7 @@
 """The one way keras-ct starts a process that runs repository code, and ends its whole tree.
 
 The training runs, the reused training process and the augmenter's build check all start through
-``spawn``. On Linux the command runs below a small supervisor (``_reaper.py``): a child subreaper, so
+``spawn``. On Linux the command runs below a small supervisor (``reaper.py``): a child subreaper, so
 that every descendant stays below it however it detaches (a background child, ``setsid``, a double
 fork), ended and reaped when the command exits or is stopped, and ended too when keras-ct itself dies
 (even by SIGKILL). Once a supervised process has exited, nothing it started is left, and nothing
@@ -21,16 +21,16 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from keras_ct._reaper import GRACE_S, KILL_WAIT_S
+from keras_ct.train.reaper import GRACE_S, KILL_WAIT_S
 
-REAPER = Path(__file__).resolve().with_name("_reaper.py")
+REAPER = Path(__file__).resolve().with_name("reaper.py")
 #: How long ``stop`` waits for a supervisor beyond the processes' own grace before SIGKILL.
 _MARGIN_S = KILL_WAIT_S + 2.0
 
 
 @functools.cache
 def supervised() -> bool:
-    """Whether commands run below ``_reaper.py`` here (Linux, with ``/proc``)."""
+    """Whether commands run below ``reaper.py`` here (Linux, with ``/proc``)."""
     return sys.platform.startswith("linux") and os.path.isdir("/proc/self")
 
 

@@ -1,6 +1,6 @@
 """A long-lived training process: runs the train script once per round, importing TensorFlow once.
 
-keras-ct starts this file with the model's interpreter (``python .../_trainer_worker.py``) when a job
+keras-ct starts this file with the model's interpreter (``python .../worker.py``) when a job
 runs several rounds (``rounds-per-job`` > 1, ``keras-ct loop``) and ``reuse-training-process`` is on.
 It must stay standard-library only and must not import keras_ct: it runs in the model's environment.
 
@@ -10,7 +10,7 @@ the worker runs the script as ``__main__`` with that ``sys.argv``, environment a
 output going to stdout/stderr as a fresh process's would, then prints ``<token> exit=<code>`` on a
 line of its own. After a non-zero exit the worker ends: the next round gets a fresh process.
 Before the end marker, every process the run left (a background child, a detached daemon) is ended
-and reaped: the worker is a child subreaper (``_reaper.py``), so they are all below it.
+and reaped: the worker is a child subreaper (``reaper.py``), so they are all below it.
 
 Between rounds the user's own modules (anything imported from the working directory or the script's
 directory) are dropped from ``sys.modules``, so a changed model file is read again; libraries stay
@@ -34,8 +34,8 @@ HERE = str(Path(__file__).resolve().parent)
 
 
 def _load_reaper() -> Any:
-    """keras-ct's ``_reaper.py`` beside this file, loaded by path (never as part of keras_ct)."""
-    spec = importlib.util.spec_from_file_location("_keras_ct_reaper", os.path.join(HERE, "_reaper.py"))
+    """keras-ct's ``reaper.py`` beside this file, loaded by path (never as part of keras_ct)."""
+    spec = importlib.util.spec_from_file_location("_keras_ct_reaper", os.path.join(HERE, "reaper.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,6 +1,6 @@
 """What starts a round's training: the model-file check, the training environment and the trainer.
 
-Kept apart from the round engine (``keras_ct.round``) so that ``keras-ct run`` can start the training
+Kept apart from the round engine (``keras_ct.round.engine``) so that ``keras-ct run`` can start the training
 right after reading its configuration, before it imports the GitHub client, the reports and git.
 """
 
@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import keras_ct
-from keras_ct import childenv
 from keras_ct.config import Config
 from keras_ct.errors import KerasCTError
-from keras_ct.preflight import PreflightError, may_delete_metrics
 from keras_ct.python_source import SourceEncodingError, decode_source
+from keras_ct.round.preflight import PreflightError, may_delete_metrics
 from keras_ct.runner import Runner
-from keras_ct.training import ReusedTrainer, Trainer, Training, TrainRun, command_argv
+from keras_ct.train import childenv
+from keras_ct.train.trainer import ReusedTrainer, Trainer, Training, TrainRun, command_argv
 
 # -- checks before anything runs --------------------------------------------------------------------
 
@@ -61,7 +61,7 @@ def check_model_file(cfg: Config) -> None:
 
 
 def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> dict[str, str]:
-    """The train command's environment (``keras_ct.childenv``: an allow-list, plus ``train-env``, never
+    """The train command's environment (``keras_ct.train.childenv``: an allow-list, plus ``train-env``, never
     the token), with keras-ct's package on ``PYTHONPATH`` and the ``KERAS_CT_*`` variables."""
     env = repository_env(cfg, environ)
     package_root = str(Path(keras_ct.__file__).resolve().parent.parent)
@@ -167,7 +167,7 @@ def train_run(cfg: Config, environ: Mapping[str, str], round_number: int) -> Tra
 def forget_metrics(cfg: Config, round_number: int) -> Path:
     """Remove an earlier attempt's metrics file for the round, so that only this run's is read.
 
-    Only a file that ``keras_ct.preflight`` cleared as keras-ct's is ever deleted; any other is refused.
+    Only a file that ``keras_ct.round.preflight`` cleared as keras-ct's is ever deleted; any other is refused.
     """
     metrics_path = cfg.metrics_path(round_number)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,9 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keras_ct.childenv import never_passed
 from keras_ct.errors import GitError
-from keras_ct.interrupts import deferred_signals
+from keras_ct.round.interrupts import deferred_signals
+from keras_ct.train.childenv import never_passed
 
 ROUND_TRAILER = "Keras-CT-Round"
 ACCURACY_TRAILER = "Keras-CT-Accuracy"

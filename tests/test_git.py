@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from keras_ct.errors import GitError
-from keras_ct.gitops import (
+from keras_ct.git import (
     BranchMovedError,
     DirtyTreeError,
     PushRejectedError,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from keras_ct.errors import MetricsError
-from keras_ct.metrics import read_metrics
+from keras_ct.train.metrics import read_metrics
 
 GOOD = {
     "schema_version": 1,
@@ -102,7 +102,7 @@ def test_invalid_documents(tmp_path: Path, content: str, message: str) -> None:
 
 
 def test_float32_accuracy_at_the_threshold_meets_it() -> None:
-    from keras_ct.metrics import meets
+    from keras_ct.train.metrics import meets
 
     float32_of_342_of_360 = 0.949999988079071  # what Keras reports for 342/360 right
     assert meets(float32_of_342_of_360, 0.95)

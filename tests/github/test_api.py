@@ -1,4 +1,4 @@
-"""keras_ct.github_api against the fake GitHub (real HTTP, every exchange checked against the OpenAPI).
+"""keras_ct.github.api against the fake GitHub (real HTTP, every exchange checked against the OpenAPI).
 
 The ``fake_github`` / ``fake_ghes`` fixtures fail a test at teardown if any request or response broke
 GitHub's published contract, so every test here is also a contract test.
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from keras_ct.errors import GitHubError
-from keras_ct.github_api import (
+from keras_ct.github.api import (
     COMMENT_LIMIT,
     GitHubAuthError,
     GitHubClient,

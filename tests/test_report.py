@@ -2,7 +2,7 @@
 
 Regenerate the golden files after an intended change, then review the diff:
 
-    KERAS_CT_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_report.py
+    KERAS_CT_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report.py
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from keras_ct.history import EpochCurves, RoundRecord
 from keras_ct.report import (
     COMMENT_LIMIT,
     COMMENT_MARKER,
@@ -23,8 +22,9 @@ from keras_ct.report import (
     render_report,
     render_terminal,
 )
+from keras_ct.round.history import EpochCurves, RoundRecord
 
-GOLDEN = Path(__file__).parent.parent / "golden"
+GOLDEN = Path(__file__).parent / "golden"
 LINKS = Links("https://github.com", "acme/ml")
 DIFF = """--- a/ml_task/model.py
 +++ b/ml_task/model.py

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from keras_ct.config import Config
 from keras_ct.errors import ConfigError, GitError
-from keras_ct.event import pull_request_facts
+from keras_ct.github.event import pull_request_facts
 
 MARKER = ".keras-ct-owned"
 MARKER_TEXT = "keras-ct created this folder: it may overwrite or delete anything in it.\n"
@@ -83,7 +83,7 @@ def check_run(
     branch: str | None = None,
 ) -> None:
     """Preflight of ``keras-ct run``: the job's rounds, the pull request it reports to."""
-    from keras_ct.github_publish import resolve_target
+    from keras_ct.github.publish import resolve_target
 
     target = resolve_target(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
     gh = cfg.github
@@ -421,7 +421,7 @@ def _check_model_location(cfg: Config, root: Path | None) -> None:
 
 def _check_git(cfg: Config) -> None:
     """A commit after training needs a repository, a clean tree and a tracked model file: check them now."""
-    from keras_ct import gitops
+    from keras_ct import git as gitops
 
     label = cfg.describe("commit")
     try:

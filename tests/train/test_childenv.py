@@ -1,4 +1,4 @@
-"""The one rule for the environment of a process that runs repository code (keras_ct.childenv)."""
+"""The one rule for the environment of a process that runs repository code (keras_ct.train.childenv)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from keras_ct.childenv import child_env
 from keras_ct.cli import main
 from keras_ct.config import load_config
 from keras_ct.errors import ConfigError
+from keras_ct.train.childenv import child_env
 
 TOKEN = "ghs_childEnvToken0123456789abcdefghijklmnop"
 

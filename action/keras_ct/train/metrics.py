@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_ct.errors import MetricsError
-from keras_ct.history import EpochCurves
+from keras_ct.round.history import EpochCurves
 
 SCHEMA_VERSION = 1
 #: Training scripts report float32 metrics: 342/360 test images right is 0.949999988..., not 0.95.

@@ -8,10 +8,10 @@ import pytest
 
 from keras_ct.config import load_config
 from keras_ct.errors import ConfigError, KerasCTError
-from keras_ct.github_publish import FORK_NOTE, NO_TOKEN_NOTE, ReadOnlyPublisher, Target, connect
-from keras_ct.history import RoundRecord
-from keras_ct.publish import Publisher
+from keras_ct.github.publish import FORK_NOTE, NO_TOKEN_NOTE, ReadOnlyPublisher, Target, connect
 from keras_ct.report import Verdict
+from keras_ct.round.history import RoundRecord
+from keras_ct.round.publish import Publisher
 from keras_ct.runner import Runner
 
 

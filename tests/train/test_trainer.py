@@ -13,7 +13,7 @@ import pytest
 
 from keras_ct.errors import TrainingError
 from keras_ct.runner import Runner
-from keras_ct.training import (
+from keras_ct.train.trainer import (
     ECHO_LIMIT_BYTES,
     ReusedTrainer,
     Trainer,

@@ -1,6 +1,6 @@
 """Supervise one command and its whole process tree (Linux; standard library only).
 
-keras-ct starts every process that runs repository code through this file (``keras_ct.processes``):
+keras-ct starts every process that runs repository code through this file (``keras_ct.train.processes``):
 
     python -I -S _reaper.py <keras-ct pid> <status fd> -- <command...>
 
@@ -14,7 +14,7 @@ then SIGKILL after ``GRACE_S``; all are reaped. Then it exits as the command did
 when the command was killed), so the caller sees the command's own status. Nothing outlives it, so
 nothing holds the command's stdout open after it: the caller's reader sees the end of the output.
 
-The reused training process (``_trainer_worker.py``, in the model's interpreter) loads this file to
+The reused training process (``worker.py``, in the model's interpreter) loads this file to
 end a run's leftover children with ``end_descendants`` without ending itself. It must not import
 keras_ct and must run on any Python 3.9+.
 """

@@ -1,7 +1,7 @@
 """The pull-request facts of a run, read from the event payload: one rule for everyone.
 
-The plan job (``keras_ct.detect``), the publisher (``keras_ct.github_publish``) and the GitHub
-client's pull request (``keras_ct.github_api.PullRequest``) all ask "is this pull request from a
+The plan job (``keras_ct.detect``), the publisher (``keras_ct.github.publish``) and the GitHub
+client's pull request (``keras_ct.github.api.PullRequest``) all ask "is this pull request from a
 fork?". A second answer drifts (they once disagreed on a deleted fork and on ``O/R`` against
 ``o/r``), so :func:`is_fork` is the only one. Pure: no I/O, no environment.
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from keras_ct.interrupts import Interrupted, interrupted_note
+from keras_ct.round.interrupts import Interrupted, interrupted_note
 
 
 @pytest.mark.parametrize(

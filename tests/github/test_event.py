@@ -8,9 +8,9 @@ import pytest
 
 from keras_ct import detect
 from keras_ct.config import GitHubContext
-from keras_ct.event import is_fork, pull_request_facts
-from keras_ct.github_api import PullRequest
-from keras_ct.github_publish import target_from_context
+from keras_ct.github.api import PullRequest
+from keras_ct.github.event import is_fork, pull_request_facts
+from keras_ct.github.publish import target_from_context
 
 BASE = "acme/ml"
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from keras_ct.config import Config, GitHubContext
 from keras_ct.errors import ConfigError, KerasCTError
-from keras_ct.event import pull_request_facts
-from keras_ct.github_api import (
+from keras_ct.github.api import (
     GitHubAPI,
     GitHubClient,
     GitHubPermissionError,
@@ -22,9 +21,10 @@ from keras_ct.github_api import (
     upsert_sticky_comment,
     workflow_file_from_ref,
 )
-from keras_ct.history import History, RoundRecord
-from keras_ct.publish import Dispatch
+from keras_ct.github.event import pull_request_facts
 from keras_ct.report import COMMENT_MARKER, Links, Verdict, parse_history_block, render_comment
+from keras_ct.round.history import History, RoundRecord
+from keras_ct.round.publish import Dispatch
 from keras_ct.runner import Runner
 
 FORK_NOTE = (

@@ -8,7 +8,7 @@ next round. Every outcome is published: status, sticky comment, job summary, out
 
 Nothing is committed, pushed or dispatched after an error, and the model file is restored. An
 interrupt (Ctrl-C, SIGTERM) leaves each step done or undone, never half done, and one line says
-which and what the next run does (``keras_ct.interrupts``).
+which and what the next run does (``keras_ct.round.interrupts``).
 """
 
 from __future__ import annotations
@@ -20,37 +20,37 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
-from keras_ct import history as hist
 from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError, TrainingError
-from keras_ct.gitops import BranchMovedError, TrailerCommit
-from keras_ct.history import RoundRecord
-from keras_ct.interrupts import (
+from keras_ct.git import BranchMovedError, TrailerCommit
+from keras_ct.report import Links, Verdict, render_report, render_terminal
+from keras_ct.round import history as hist
+from keras_ct.round.history import RoundRecord
+from keras_ct.round.interrupts import (
     Interrupted,
     KerasCTInterrupted,
     deferred_signals,
     interrupted_note,
     put_back,
 )
-from keras_ct.launch import (
+from keras_ct.round.publish import Publisher
+from keras_ct.runner import Runner
+from keras_ct.train.launch import (
     announce_resume,
     check_model_file,
     forget_metrics,
     train_run,
     warm_start_store,
 )
-from keras_ct.metrics import Metrics, meets, read_metrics
-from keras_ct.publish import Publisher
-from keras_ct.report import Links, Verdict, render_report, render_terminal
-from keras_ct.runner import Runner
-from keras_ct.training import Trainer, Training
+from keras_ct.train.metrics import Metrics, meets, read_metrics
+from keras_ct.train.trainer import Trainer, Training
 
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 
 
 class Git(Protocol):
-    """The git edge the round needs (``keras_ct.gitops`` implements it)."""
+    """The git edge the round needs (``keras_ct.git`` implements it)."""
 
     def head(self) -> str: ...
 
@@ -183,7 +183,7 @@ class Engine:
     _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
     #: Set when a newer run owns the loop: this one no longer writes the comment.
     _superseded: bool = field(default=False, init=False, repr=False)
-    #: Where the current round is, for the line an interrupt prints (``keras_ct.interrupts``).
+    #: Where the current round is, for the line an interrupt prints (``keras_ct.round.interrupts``).
     _at: Interrupted = field(default_factory=lambda: Interrupted(0, "training"), init=False, repr=False)
 
     def run(self) -> RoundOutcome:

@@ -2,7 +2,7 @@
 
 ``Publisher`` is the round's view of GitHub: the history kept in the sticky PR comment, the commit
 status, the comment itself and the next round's dispatch. ``LocalPublisher`` keeps the history in
-memory for ``keras-ct loop`` and runs without a network; ``keras_ct.github_publish`` implements the
+memory for ``keras-ct loop`` and runs without a network; ``keras_ct.github.publish`` implements the
 same methods over the GitHub REST API.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from keras_ct.history import History, RoundRecord
 from keras_ct.report import Verdict
+from keras_ct.round.history import History, RoundRecord
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Run the train command: a subprocess with streamed, bounded output and a time limit.
 
 This is an edge module: it starts processes. The command runs without a shell (``shlex.split``),
-through ``keras_ct.processes`` (when a run ends, however it ends, nothing it started is left), with
+through ``keras_ct.train.processes`` (when a run ends, however it ends, nothing it started is left), with
 ``KERAS_CT_*`` variables telling it where to write the metrics file, the model and its checkpoints.
 """
 
@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from keras_ct import interrupts, processes
 from keras_ct.errors import TrainingError
+from keras_ct.round import interrupts
 from keras_ct.runner import Runner
+from keras_ct.train import processes
 
 #: Echo at most this much of the training output to the job log; the rest goes to the log file only.
 ECHO_LIMIT_BYTES = 1_000_000
@@ -289,13 +290,13 @@ class Trainer:
         """Nothing outlives a run."""
 
 
-WORKER = Path(__file__).resolve().parent / "_trainer_worker.py"
+WORKER = Path(__file__).resolve().parent / "worker.py"
 
 
 class ReusedTrainer(Trainer):
     """Runs the rounds of one job in one long-lived process of the model's interpreter.
 
-    The process (``_trainer_worker.py``) imports TensorFlow, the data libraries and whatever else
+    The process (``worker.py``) imports TensorFlow, the data libraries and whatever else
     the script imports on the first round and keeps them for the next ones; each run still gets the
     round's arguments, environment and directory, and the user's own modules are read afresh. Only a
     command ``<interpreter> script.py ...`` or ``<interpreter> -m module ...`` can run there; any
