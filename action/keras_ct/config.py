@@ -192,12 +192,15 @@ class FieldSpec:
     secret: bool = False
 
 
+#: The model function's name when none is given (``model-function``).
+DEFAULT_MODEL_FUNCTION = "build_model"
+
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("model-file", _path, "ml_task/model.py", "Python file that defines the model function."),
     FieldSpec(
         "model-function",
         _identifier,
-        "build_model",
+        DEFAULT_MODEL_FUNCTION,
         "Function in model-file that returns the compiled model.",
     ),
     FieldSpec(
