@@ -186,7 +186,8 @@ def report_config_error(
     token). Best effort: a failure to report is a warning; the ``ConfigError`` stays the error.
     """
     from keras_ct.config import error_report_context
-    from keras_ct.github.api import GitHubClient, GitHubError, RetryPolicy
+    from keras_ct.errors import GitHubError
+    from keras_ct.github.api import GitHubClient, RetryPolicy
     from keras_ct.github.publish import target_from_context
 
     found = error_report_context(environ)
