@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import pytest
 
-from keras_ct.report import Verdict
+from keras_ct.report import StatusState, Verdict
 from keras_ct.round.history import RoundRecord
-from keras_ct.round.step import Done, Limits, Step, step, stop
+from keras_ct.round.step import Action, Done, Limits, Step, already_done, step, stop
 
 SHA1, SHA2 = "1" * 40, "2" * 40
 RUN = "https://github.com/acme/ml-repo/actions/runs/1002"
@@ -30,6 +30,11 @@ def passed(n: int = 1) -> RoundRecord:
 
 def failed(n: int = 1, error: str = "the train command exited with status 1") -> RoundRecord:
     return RoundRecord(round=n, accuracy=None, threshold=0.85, status="error", error=error)
+
+
+def stopped(message: str, action: Action = "finish", state: StatusState = "failure") -> Step:
+    """Round 1 missed and its change was made, but the loop does not go on by itself."""
+    return Step(Verdict("stopped", message), state, STOPPED, action, 2)
 
 
 #: A job of one round (round 1 of 3), everything on.
@@ -143,47 +148,43 @@ ROWS = [
     # -- commit, push or dispatch off ----------------------------------------------------------------
     pytest.param(
         missed(), (), replace(JOB, commit=False), Done(changed=True),
-        Step(Verdict("stopped", "The change was made but not pushed (commit is off)."), "failure", STOPPED, "finish", 2),
+        stopped("The change was made but not pushed (commit is off)."),
         id="commit-off",
     ),
     pytest.param(
         missed(next_commit=SHA1), (), replace(JOB, push=False), Done(changed=True),
-        Step(Verdict("stopped", "The change was made but not pushed (push is off)."), "failure", STOPPED, "finish", 2),
+        stopped("The change was made but not pushed (push is off)."),
         id="push-off",
     ),
     pytest.param(
         missed(next_commit=SHA1), (), replace(JOB, branch=False), Done(changed=True),
-        Step(
-            Verdict("stopped", "The change was made but not pushed (no branch to push to)."), "failure", STOPPED, "finish", 2
-        ),
+        stopped("The change was made but not pushed (no branch to push to)."),
         id="no-branch",
     ),
     pytest.param(
         missed(), (), replace(JOB, push=False), Done(),
-        Step(Verdict("stopped", "The change was made but not pushed (push is off)."), "failure", STOPPED, "augment", 2),
+        stopped("The change was made but not pushed (push is off).", "augment"),
         id="push-off-still-augments",
     ),
     pytest.param(
         missed(next_commit=SHA1), (), replace(JOB, dispatch=False), Done(changed=True),
-        Step(Verdict("stopped", "Pushed; dispatch is off, so the next round waits for a new run."), "pending", STOPPED, "push", 2),
+        stopped("Pushed; dispatch is off, so the next round waits for a new run.", "push", state="pending"),
         id="dispatch-off-pushes",
     ),
     pytest.param(
         missed(next_commit=SHA1), (), replace(JOB, dispatch=False), Done(changed=True, pushed=True),
-        Step(Verdict("stopped", "Pushed; dispatch is off, so the next round waits for a new run."), "pending", STOPPED, "finish", 2),
+        stopped("Pushed; dispatch is off, so the next round waits for a new run.", state="pending"),
         id="dispatch-off-pushed",
     ),
     # -- a push or a dispatch that failed ------------------------------------------------------------
     pytest.param(
         missed(next_commit=SHA1), (), JOB, Done(changed=True, push_error="the branch moved"),
-        Step(Verdict("stopped", "Not pushed, nothing dispatched: the branch moved"), "failure", STOPPED, "finish", 2),
+        stopped("Not pushed, nothing dispatched: the branch moved"),
         id="push-failed",
     ),
     pytest.param(
         missed(next_commit=SHA1), (), JOB, Done(changed=True, pushed=True, dispatch_error="HTTP 503"),
-        Step(
-            Verdict("stopped", "Pushed, but the next round could not be dispatched: HTTP 503"), "failure", STOPPED, "finish", 2
-        ),
+        stopped("Pushed, but the next round could not be dispatched: HTTP 503"),
         id="dispatch-failed",
     ),
     # -- an error ------------------------------------------------------------------------------------------
@@ -215,6 +216,43 @@ def test_step(
 def test_a_run_that_does_nothing_sends_no_status() -> None:
     message = "round 1 already finished and committed its change (1111111); this run is a duplicate and does nothing"
     assert stop(message) == Step(Verdict("stopped", message), None, "", "stop")
+
+
+DUPLICATE = Step(
+    Verdict(
+        "stopped",
+        "round 1 already finished and committed its change (1111111); this run is a duplicate and does nothing",
+    ),
+    None,
+    "",
+    "stop",
+)
+
+
+@pytest.mark.parametrize(
+    ("records", "trailers", "head", "expected"),
+    [
+        pytest.param(
+            (missed(1, next_commit=SHA1),), {1: SHA1}, SHA1, DUPLICATE, id="head-is-the-rounds-commit"
+        ),
+        pytest.param((), {1: SHA1}, SHA1, DUPLICATE, id="no-history-the-trailer-says"),
+        pytest.param((missed(1, next_commit=SHA1),), None, "", DUPLICATE, id="no-checkout-the-history-says"),
+        pytest.param((missed(1, next_commit=SHA1),), {1: SHA1}, SHA2, None, id="someone-pushed-since"),
+        pytest.param((missed(1, next_commit=SHA1),), {}, SHA2, None, id="head-is-not-keras-cts"),
+        pytest.param((missed(1),), None, "", None, id="round-1-moved-on-without-a-commit"),
+        pytest.param(
+            (missed(1, next_commit=SHA1),),
+            {1: SHA1, 2: SHA2},
+            SHA2,
+            DUPLICATE,
+            id="head-is-a-later-rounds-commit",
+        ),
+    ],
+)
+def test_a_duplicate_run_stops_before_training(
+    records: tuple[RoundRecord, ...], trailers: dict[int, str] | None, head: str, expected: Step | None
+) -> None:
+    assert already_done(records, 1, trailers, head) == expected
 
 
 def _walk(record: RoundRecord, earlier: tuple[RoundRecord, ...], limits: Limits) -> list[Step]:

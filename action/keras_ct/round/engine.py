@@ -1,10 +1,11 @@
 """One continuous-training round, and the rounds that follow it in the same process.
 
 A round: check the model file, train (retrying a crash once, resuming from the checkpoint), read
-and validate the metrics, judge against the threshold. When the threshold is missed and rounds
-remain: augment the model (the policy picks the change, the build is proven first), commit it,
-then either go on in this process (``keras-ct loop``, ``rounds-per-job``) or push and dispatch the
-next round. Every outcome is published: status, sticky comment, job summary, outputs.
+and validate the metrics. What follows is decided by ``keras_ct.round.step.step`` (a pure function:
+the verdict, the commit status, the next action); the engine carries it out: augment the model (the
+policy picks the change, the build is proven first) and commit it, then go on in this process
+(``keras-ct loop``, ``rounds-per-job``), or push and dispatch the next round. Every outcome is
+published: status, sticky comment, job summary, outputs.
 
 Nothing is committed, pushed or dispatched after an error, and the model file is restored. An
 interrupt (Ctrl-C, SIGTERM) leaves each step done or undone, never half done, and one line says
@@ -32,7 +33,7 @@ from keras_ct.round.interrupts import (
     put_back,
 )
 from keras_ct.round.publish import Publisher
-from keras_ct.round.step import Done, Limits, Step, step, stop, unpushed
+from keras_ct.round.step import Done, Limits, Step, already_done, step, stop, unpushed
 from keras_ct.round.training import train
 from keras_ct.runner import Runner
 from keras_ct.train.launch import check_model_file
@@ -52,7 +53,7 @@ class Git(Protocol):
 
     def commit(self, paths: Sequence[Path], message: str, trailers: Mapping[str, str]) -> str: ...
 
-    def push(self, branch: str, expected_remote_sha: str) -> None: ...
+    def push(self, branch: str, expected_remote_sha: str) -> object: ...
 
     def round_trailers(self) -> dict[int, str]: ...
 
@@ -196,27 +197,15 @@ class Engine:
             branch=bool(self.head_branch),
         )
 
-    def _stopped(self, records: tuple[RoundRecord, ...], message: str) -> RoundOutcome:
-        self.runner.notice(message)
-        return RoundOutcome(records=records, verdict=stop(message).verdict)
+    def _stopped(self, records: tuple[RoundRecord, ...], now: Step) -> RoundOutcome:
+        self.runner.notice(now.verdict.message)
+        return RoundOutcome(records=records, verdict=now.verdict)
 
-    # A duplicate dispatch, or a re-run of a round that already moved on, must not act twice.
     def _already_done(self, records: tuple[RoundRecord, ...]) -> RoundOutcome | None:
-        done = next((r for r in records if r.round == self.cfg.round and r.next_commit), None)
-        trailers: dict[int, str] = {}
-        if self.git is not None:
-            trailers = self.git.round_trailers()
-            if self.git.head() not in trailers.values():
-                # HEAD is not keras-ct's own commit: someone pushed since, and this run trains that code.
-                return None
-        if done is None and self.cfg.round not in trailers:
-            return None
-        sha = done.next_commit if done else trailers[self.cfg.round]
-        return self._stopped(
-            records,
-            f"round {self.cfg.round} already finished and committed its change ({sha[:7]}); "
-            "this run is a duplicate and does nothing",
-        )
+        git = self.git
+        trailers = git.round_trailers() if git is not None else None
+        found = already_done(records, self.cfg.round, trailers, git.head() if git is not None else "")
+        return None if found is None else self._stopped(records, found)
 
     def _continue_from_head(
         self, records: tuple[RoundRecord, ...]
@@ -242,7 +231,7 @@ class Engine:
                 f"HEAD ({head[:7]}) is the change keras-ct committed after round {done}, and max-rounds is "
                 f"{cfg.max_rounds}: raise --max-rounds to go on, or pass --round 1 to start a new loop here"
             )
-            return self._stopped(records, message), records
+            return self._stopped(records, stop(message)), records
         self.runner.notice(
             f"continuing at round {done + 1}: HEAD ({head[:7]}) is the change keras-ct committed after "
             f"round {done}; pass --round 1 to start a new loop on this code"
@@ -330,7 +319,8 @@ class Engine:
                 records, diff = self._augment(cfg, records, n)
                 done = replace(done, changed=True)
             elif now.action == "push":
-                records, done, failed = self._push(records, unpushed(records, limits, n), done)
+                ended = now.verdict.state in ("passed", "exhausted")
+                records, done, failed = self._push(records, unpushed(records, limits, n), done, ended)
             elif now.action == "dispatch":
                 done, failed = self._dispatch(n, done)
             elif now.action == "next":
@@ -386,10 +376,12 @@ class Engine:
         return records, result.diff
 
     def _push(
-        self, records: tuple[RoundRecord, ...], pending: tuple[RoundRecord, ...], done: Done
+        self, records: tuple[RoundRecord, ...], pending: tuple[RoundRecord, ...], done: Done, ended: bool
     ) -> tuple[tuple[RoundRecord, ...], Done, GitError | None]:
-        """Push the job's commits (``pending``: the rounds that made them) to the pull request's branch."""
-        self._at = replace(self._at, phase="pushing", commit=self._at.commit or pending[-1].next_commit)
+        """Push the job's commits (``pending``: the rounds that made them) to the pull request's branch;
+        ``ended``: the loop ends at this round (for the line an interrupt prints)."""
+        sha = self._at.commit or pending[-1].next_commit
+        self._at = replace(self._at, phase="pushing", commit=sha, ended=ended)
         if self.git is None:  # step pushes only what this run committed (Limits.commit)
             raise RuntimeError("keras-ct has no git checkout to push from")
         try:

@@ -25,7 +25,7 @@ it (and dispatches only when the loop goes on). After an error nothing is pushed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -122,6 +122,27 @@ def step(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, do
 def stop(message: str) -> Step:
     """A run that does nothing and says why (a duplicate, a loop already at max-rounds)."""
     return Step(Verdict("stopped", message), None, "", "stop")
+
+
+def already_done(
+    records: Sequence[RoundRecord], round_number: int, trailers: Mapping[int, str] | None, head: str
+) -> Step | None:
+    """A duplicate dispatch, or a re-run of a round that already moved on, must not act twice.
+
+    ``trailers``: round -> SHA of keras-ct's commits in the checkout (None: no checkout); ``head``: its
+    HEAD. When HEAD is not keras-ct's own commit, someone pushed since, and this run trains that code.
+    """
+    if trailers is not None and head not in trailers.values():
+        return None
+    done = next((r for r in records if r.round == round_number and r.next_commit), None)
+    known = trailers or {}
+    if done is None and round_number not in known:
+        return None
+    sha = done.next_commit if done else known[round_number]
+    return stop(
+        f"round {round_number} already finished and committed its change ({sha[:7]}); "
+        "this run is a duplicate and does nothing"
+    )
 
 
 def unpushed(history: Sequence[RoundRecord], limits: Limits, round_number: int) -> tuple[RoundRecord, ...]:
