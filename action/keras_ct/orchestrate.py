@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.report import Links, render_report
 from keras_ct.round import preflight
-from keras_ct.round.engine import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
+from keras_ct.round.engine import BOT_EMAIL, BOT_NAME, Augmenter, Engine, RoundOutcome
 from keras_ct.round.history import RoundRecord
 from keras_ct.round.publish import LocalPublisher, Publisher
 from keras_ct.runner import Runner
@@ -27,7 +27,10 @@ from keras_ct.train.launch import repository_env, start_early, trainer_for
 from keras_ct.train.trainer import ReusedTrainer, Trainer, Training
 
 if TYPE_CHECKING:
+    from keras_ct.augment import AugmentResult
+    from keras_ct.git import GitRepo
     from keras_ct.github.api import GitHubAPI
+    from keras_ct.github.publish import Target
 
 
 def augment_model(
@@ -35,7 +38,7 @@ def augment_model(
     records: Sequence[RoundRecord],
     trainer: Trainer | None = None,
     environ: Mapping[str, str] | None = None,
-) -> Any:
+) -> AugmentResult:
     """The engine's augmenter: the policy picks from the history, the build is proven, then written.
 
     With a reused training process (``trainer``), the candidates are built there: TensorFlow is
@@ -60,7 +63,7 @@ def augment_model(
     )
 
 
-def _git(cfg: Config, author: tuple[str, str] | None, *, bot: bool = False) -> Any:
+def _git(cfg: Config, author: tuple[str, str] | None, *, bot: bool = False) -> GitRepo:
     from keras_ct import git as gitops
 
     # The token goes to the remote commands only (ls-remote, push), in their environment.
@@ -71,6 +74,25 @@ def _git(cfg: Config, author: tuple[str, str] | None, *, bot: bool = False) -> A
         token=cfg.github_token,
         server_url=cfg.github.server_url,
     )
+
+
+def _connect(
+    cfg: Config, runner: Runner, api: GitHubAPI | None, **where: str | None
+) -> tuple[Target | None, GitRepo | None, Publisher]:
+    """Where the round reports (``where``: the flags that name it), the checkout it commits in (only
+    when it reports to GitHub) and its publisher."""
+    from keras_ct.github import publish as github_publish
+
+    target = github_publish.resolve_target(cfg, **where)
+    if target is None:
+        return None, None, LocalPublisher()
+    git = None
+    if cfg.commit:
+        # What this run checked out is what it trains, reports on and expects on the remote when pushing.
+        git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
+        target = replace(target, head_sha=git.head())
+    connected = github_publish.connect(cfg, target, runner, api=api)
+    return connected.target, git, connected
 
 
 def write_outputs(runner: Runner, cfg: Config, outcome: RoundOutcome) -> None:
@@ -107,7 +129,7 @@ def run_action(
     workflow: str | None = None,
     branch: str | None = None,
     api: GitHubAPI | None = None,
-    augmenter: Callable[[Config, Sequence[RoundRecord]], Any] | None = None,
+    augmenter: Augmenter | None = None,
     trainer: Trainer | None = None,
     early: Training | None = None,
 ) -> int:
@@ -120,32 +142,20 @@ def run_action(
         from keras_ct.git import basic_credential
 
         runner.mask(basic_credential(cfg.github_token))  # the form git sends it in
+    where = {"api_url": api_url, "repository": repository, "workflow": workflow, "branch": branch}
     if trainer is None:
-        preflight.check_run(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
+        preflight.check_run(cfg, **where)
         trainer = trainer_for(cfg, local=False)
         early = start_early(cfg, runner, environ, trainer)
     # The training runs while the GitHub client loads and the history, the duplicate-run guard and the
     # pending status go back and forth: the engine takes it over, or it is stopped here on an error.
     try:
-        from keras_ct.github import publish as github_publish
-
-        target = github_publish.resolve_target(
-            cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch
-        )
-        git = None
-        if target is not None and cfg.commit:
-            # What this run checked out is what it trains, reports on and expects on the remote when pushing.
-            git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
-            target = replace(target, head_sha=git.head())
-        connected = None if target is None else github_publish.connect(cfg, target, runner, api=api)
-        publisher: Publisher = LocalPublisher() if connected is None else connected
+        target, git, publisher = _connect(cfg, runner, api, **where)
     except BaseException:
         if early is not None:
             early.cancel()
         trainer.close()
         raise
-    head_branch = connected.target.head_branch if connected is not None else ""
-    head_sha = connected.target.head_sha if connected is not None else ""
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
     engine = Engine(
@@ -155,8 +165,8 @@ def run_action(
         publisher=publisher,
         augmenter=augmenter or partial(augment_model, trainer=trainer, environ=environ),
         git=git if publisher.writable else None,
-        head_branch=head_branch,
-        head_sha=head_sha,
+        head_branch=target.head_branch if target else "",
+        head_sha=target.head_sha if target else "",
         links=Links(cfg.github.server_url, target.repository) if target else Links(),
         notes=[] if publisher.writable or target is None else [publisher.why],
         early=early,
@@ -186,7 +196,8 @@ def report_config_error(
     token). Best effort: a failure to report is a warning; the ``ConfigError`` stays the error.
     """
     from keras_ct.config import error_report_context
-    from keras_ct.github.api import GitHubClient, GitHubError, RetryPolicy
+    from keras_ct.errors import GitHubError
+    from keras_ct.github.api import GitHubClient, RetryPolicy
     from keras_ct.github.publish import target_from_context
 
     found = error_report_context(environ)

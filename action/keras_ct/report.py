@@ -6,8 +6,9 @@ Nothing here touches the world; golden-file tests pin the output.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from keras_ct.round import history as hist
 from keras_ct.round.history import EpochCurves, RoundRecord
@@ -22,6 +23,14 @@ COMMENT_LIMIT = 65_536
 DIFF_LIMIT = 20_000
 
 
+#: A commit status's state, as GitHub's commit-status API allows it.
+StatusState = Literal["pending", "success", "failure", "error"]
+#: How the loop stands after a round (``Verdict.state``).
+VerdictState = Literal["passed", "next", "exhausted", "stopped", "error"]
+#: GitHub cuts a commit status's description at 140 characters.
+STATUS_LIMIT = 140
+
+
 @dataclass(frozen=True)
 class Verdict:
     """How the loop stands after the latest round.
@@ -30,7 +39,7 @@ class Verdict:
     (missed at the last round), ``stopped`` (missed; no next round, see ``message``), ``error``.
     """
 
-    state: str
+    state: VerdictState
     message: str = ""
     next_run_url: str = ""
 
@@ -51,7 +60,13 @@ class Links:
         return f"`{short}`"
 
 
-_ICONS = {"passed": "✅", "next": "🔁", "exhausted": "❌", "stopped": "⏸️", "error": "💥"}
+_ICONS: dict[VerdictState, str] = {
+    "passed": "✅",
+    "next": "🔁",
+    "exhausted": "❌",
+    "stopped": "⏸️",
+    "error": "💥",
+}
 
 
 def fmt_accuracy(value: float | None) -> str:
@@ -76,27 +91,80 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip() or "—"
 
 
+@dataclass(frozen=True)
+class Wording:
+    """What a verdict says about the round: ``status``, the commit status's description; ``line``,
+    the report's verdict line (before the verdict's message)."""
+
+    status: str
+    line: str
+
+
+def _passed(last: RoundRecord, verdict: Verdict) -> Wording:
+    met = f"{last.metric} {fmt_accuracy(last.accuracy)} ≥ {last.threshold:g} at round {last.round}"
+    return Wording(met, f"Threshold met: {met}.")
+
+
+def _next(last: RoundRecord, verdict: Verdict) -> Wording:
+    below = _below(last)
+    line = f"Round {last.round}: {last.metric} {below}; round {last.round + 1} is on its way."
+    if verdict.next_run_url:
+        line += f" [Next run]({verdict.next_run_url})"
+    return Wording(f"round {last.round}: {below}; round {last.round + 1} dispatched", line)
+
+
+def _exhausted(last: RoundRecord, verdict: Verdict) -> Wording:
+    below = _below(last)
+    return Wording(
+        f"{below} after {last.round} rounds",
+        f"Threshold not met: {last.metric} {below} after round {last.round}, the last round.",
+    )
+
+
+def _stopped(last: RoundRecord, verdict: Verdict) -> Wording:
+    below = _below(last)
+    return Wording(
+        f"round {last.round}: {below}; loop stopped",
+        f"Round {last.round}: {last.metric} {below}; the loop stopped.",
+    )
+
+
+def _error(last: RoundRecord, verdict: Verdict) -> Wording:
+    return Wording(f"round {last.round} failed: {last.error}", f"Round {last.round} failed.")
+
+
+def _below(last: RoundRecord) -> str:
+    return f"{fmt_accuracy(last.accuracy)} < {last.threshold:g}"
+
+
+_WORDING: dict[VerdictState, Callable[[RoundRecord, Verdict], Wording]] = {
+    "passed": _passed,
+    "next": _next,
+    "exhausted": _exhausted,
+    "stopped": _stopped,
+    "error": _error,
+}
+
+
+def status_text(last: RoundRecord, verdict: Verdict) -> str:
+    """The commit status's description for ``verdict`` after the round ``last``."""
+    return _WORDING[verdict.state](last, verdict).status[:STATUS_LIMIT]
+
+
+def training_status(round_number: int, max_rounds: int) -> str:
+    """The pending status's description while a round trains."""
+    return f"Round {round_number} of {max_rounds}: training"
+
+
 def verdict_line(records: Sequence[RoundRecord], verdict: Verdict) -> str:
     last = records[-1] if records else None
-    icon = _ICONS.get(verdict.state, "")
+    icon = _ICONS[verdict.state]
     if last is None:
         return f"{icon} {verdict.message}".strip()
-    acc = fmt_accuracy(last.accuracy)
-    if verdict.state == "passed":
-        text = f"Threshold met: {last.metric} {acc} ≥ {last.threshold:g} at round {last.round}."
-    elif verdict.state == "next":
-        text = f"Round {last.round}: {last.metric} {acc} < {last.threshold:g}; round {last.round + 1} is on its way."
-        if verdict.next_run_url:
-            text += f" [Next run]({verdict.next_run_url})"
-    elif verdict.state == "exhausted":
-        text = f"Threshold not met: {last.metric} {acc} < {last.threshold:g} after round {last.round}, the last round."
-    elif verdict.state == "stopped":
-        text = f"Round {last.round}: {last.metric} {acc} < {last.threshold:g}; the loop stopped."
-    else:
-        text = f"Round {last.round} failed."
+    text = _WORDING[verdict.state](last, verdict).line
     if verdict.message:
         text += f" {verdict.message}"
-    return f"{icon} **{text}**" if icon else f"**{text}**"
+    return f"{icon} **{text}**"
 
 
 def _change_cell(record: RoundRecord) -> str:

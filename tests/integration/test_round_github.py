@@ -13,6 +13,7 @@ import pytest
 from keras_ct.cli import main
 from tests.fake_github.state import PR_NUMBER, READ_TOKEN, REPOSITORY, WRITE_TOKEN
 from tests.integration.repo_setup import actions_env, git, make_checkout, outputs, pr_event
+from tests.reliability.harness import run_wired
 
 BOT = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
 
@@ -148,6 +149,30 @@ def test_rounds_per_job_trains_two_rounds_commits_both_then_dispatches_the_third
         for n in (1, 2)
     ]
     assert (pids[0] == pids[1]) is (reuse == "true")  # one training process for the job's rounds, or one each
+
+
+def test_rounds_per_job_a_miss_then_a_pass_pushes_the_change_that_passed(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]
+    """Round 1 misses and commits its change in this job; round 2 passes on it: the branch must get it.
+
+    The change is the augmenter's real edit, written without the TensorFlow build proof (``run_wired``).
+    """
+    checkout, fake, repo = world
+    inputs = {"rounds-per-job": "2", "reuse-training-process": "false"}
+    env = actions_env(tmp_path, checkout, fake.api_url, WRITE_TOKEN, event=pr_event(checkout), inputs=inputs)
+    trained = checkout.head()
+
+    result = run_wired(env)
+
+    assert result.code == 0, result.out[-3000:]
+    pushed = checkout.remote_head()
+    assert pushed != trained and pushed == checkout.head()
+    assert "Keras-CT-Round: 1" in checkout.remote_log(1)
+    assert repo.dispatches == []
+    assert statuses(repo) == ["pending", "pending", "success"]
+    assert repo.statuses[-1].description == "accuracy 0.9000 ≥ 0.85 at round 2"
+    assert "Threshold met: accuracy 0.9000 ≥ 0.85 at round 2." in repo.comments[0].body
+    out = outputs(tmp_path)
+    assert (out["passed"], out["round"], out["next-round"], out["dispatched"]) == ("true", "2", "", "false")
 
 
 def test_last_round_miss_fails_without_augmenting(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]

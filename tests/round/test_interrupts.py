@@ -28,6 +28,14 @@ from keras_ct.round.interrupts import Interrupted, interrupted_note
             id="rounds-per-job-committed",
         ),
         pytest.param(
+            Interrupted(
+                2, "pushing", commit="0123456789abcdef", branch="improve-model", job_first=1, ended=True
+            ),
+            "the loop ended at round 2, but pushing this job's changes (0123456) to improve-model was "
+            "interrupted: if improve-model has 0123456 now, nothing is left to do; if not, re-run the job",
+            id="rounds-per-job-passed-pushing",
+        ),
+        pytest.param(
             Interrupted(2, "training", local=True, committing=False, earlier_edits=True),
             "round 2 was interrupted while training; the changes of earlier rounds are in the working tree, "
             "not committed: the next `keras-ct loop` starts at round 1 on the code as it is now",

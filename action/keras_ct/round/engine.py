@@ -1,10 +1,11 @@
 """One continuous-training round, and the rounds that follow it in the same process.
 
 A round: check the model file, train (retrying a crash once, resuming from the checkpoint), read
-and validate the metrics, judge against the threshold. When the threshold is missed and rounds
-remain: augment the model (the policy picks the change, the build is proven first), commit it,
-then either go on in this process (``keras-ct loop``, ``rounds-per-job``) or push and dispatch the
-next round. Every outcome is published: status, sticky comment, job summary, outputs.
+and validate the metrics. What follows is decided by ``keras_ct.round.step.step`` (a pure function:
+the verdict, the commit status, the next action); the engine carries it out: augment the model (the
+policy picks the change, the build is proven first) and commit it, then go on in this process
+(``keras-ct loop``, ``rounds-per-job``), or push and dispatch the next round. Every outcome is
+published: status, sticky comment, job summary, outputs.
 
 Nothing is committed, pushed or dispatched after an error, and the model file is restored. An
 interrupt (Ctrl-C, SIGTERM) leaves each step done or undone, never half done, and one line says
@@ -13,17 +14,15 @@ which and what the next run does (``keras_ct.round.interrupts``).
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import Protocol, TypedDict
 
 from keras_ct.config import Config
-from keras_ct.errors import GitError, KerasCTError, TrainingError
-from keras_ct.git import BranchMovedError, TrailerCommit
-from keras_ct.report import Links, Verdict, render_report, render_terminal
+from keras_ct.errors import GitError, KerasCTError
+from keras_ct.git import ACCURACY_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
+from keras_ct.report import Links, Verdict, fmt_accuracy, render_report, render_terminal, training_status
 from keras_ct.round import history as hist
 from keras_ct.round.history import RoundRecord
 from keras_ct.round.interrupts import (
@@ -34,15 +33,11 @@ from keras_ct.round.interrupts import (
     put_back,
 )
 from keras_ct.round.publish import Publisher
+from keras_ct.round.step import Done, Limits, Step, already_done, step, stop, unpushed
+from keras_ct.round.training import train
 from keras_ct.runner import Runner
-from keras_ct.train.launch import (
-    announce_resume,
-    check_model_file,
-    forget_metrics,
-    train_run,
-    warm_start_store,
-)
-from keras_ct.train.metrics import Metrics, meets, read_metrics
+from keras_ct.train.launch import check_model_file
+from keras_ct.train.metrics import meets
 from keras_ct.train.trainer import Trainer, Training
 
 BOT_NAME = "github-actions[bot]"
@@ -58,15 +53,30 @@ class Git(Protocol):
 
     def commit(self, paths: Sequence[Path], message: str, trailers: Mapping[str, str]) -> str: ...
 
-    def push(self, branch: str, expected_remote_sha: str) -> None: ...
+    def push(self, branch: str, expected_remote_sha: str) -> object: ...
 
     def round_trailers(self) -> dict[int, str]: ...
 
     def trailer_commits(self) -> list[TrailerCommit]: ...
 
 
-class Augmenter(Protocol):
-    def __call__(self, cfg: Config, records: Sequence[RoundRecord]) -> Any: ...
+class Augmentation(Protocol):
+    """What the augmenter did (``keras_ct.augment.AugmentResult``): the file it changed and how."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def change(self) -> str: ...
+    @property
+    def rationale(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def diff(self) -> str: ...
+
+
+#: The policy picks the round's change from the history and writes it (``orchestrate.augment_model``).
+Augmenter = Callable[[Config, Sequence[RoundRecord]], Augmentation]
 
 
 class RoundPaths(TypedDict):
@@ -92,81 +102,31 @@ class RoundOutcome:
         return self.records[-1] if self.records else None
 
 
-# -- training -------------------------------------------------------------------------------------
-
-
-def train(
-    cfg: Config,
-    runner: Runner,
-    environ: Mapping[str, str],
-    round_number: int,
-    *,
-    trainer: Trainer,
-    started: Training | None = None,
-) -> tuple[Metrics, float]:
-    """Run the train command, retrying a crash ``train-retries`` times (resuming); return metrics, seconds.
-
-    ``trainer``: how runs start; ``started``: the first attempt, already running (``start_early``).
-    """
-    metrics_path = cfg.metrics_path(round_number)
-    if started is None:
-        forget_metrics(cfg, round_number)
-        run = train_run(cfg, environ, round_number)
-    else:
-        run = started.run
-    attempts = 1 + cfg.train_retries
-    total = 0.0
-    for attempt in range(1, attempts + 1):
-        title = f"Round {round_number}: training" + (
-            f" (attempt {attempt} of {attempts}, resuming)" if attempt > 1 else ""
-        )
-        with runner.group(title):
-            training, started = started, None
-            try:
-                if training is None:
-                    announce_resume(cfg, runner, round_number)
-                    training = trainer.start(run, runner)
-                result = training.wait()
-                total += result.duration_s
-                break
-            except TrainingError as exc:
-                total += time.monotonic() - training.started if training is not None else 0.0
-                if not exc.retryable or attempt == attempts:
-                    raise
-                runner.warning(
-                    f"training crashed ({exc.message.splitlines()[0]}); retrying from the last checkpoint"
-                )
-    metrics = read_metrics(metrics_path, cfg.metric)
-    model = cfg.round_dir(round_number) / "model.keras"
-    if model.is_file():
-        store = warm_start_store(cfg)
-        store.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(model, store / f"round-{round_number}.keras")
-    return metrics, total
-
-
 # -- the round engine -----------------------------------------------------------------------------
 
 
 def commit_message(
     record: RoundRecord, change: str, description: str, rationale: str
 ) -> tuple[str, dict[str, str]]:
+    accuracy = fmt_accuracy(record.accuracy)
     subject = f"keras-ct: round {record.round + 1}: {description or change}"
     body = (
-        f"Round {record.round} reached {record.metric} {record.accuracy:.4f}, below the threshold "
+        f"Round {record.round} reached {record.metric} {accuracy}, below the threshold "
         f"{record.threshold:g}.\n\n{rationale}"
     )
-    trailers = {"Keras-CT-Round": str(record.round), "Keras-CT-Accuracy": f"{record.accuracy:.4f}"}
+    trailers = {ROUND_TRAILER: str(record.round), ACCURACY_TRAILER: accuracy}
     return f"{subject}\n\n{body}\n", trailers
 
 
 @dataclass
 class Engine:
+    """Runs the rounds of this process and carries out what ``keras_ct.round.step.step`` decides."""
+
     cfg: Config
     runner: Runner
     environ: Mapping[str, str]
     publisher: Publisher
-    augmenter: Callable[[Config, Sequence[RoundRecord]], Any]
+    augmenter: Augmenter
     git: Git | None = None
     #: local: the loop goes on in this process up to max-rounds (``keras-ct loop``); otherwise the
     #: job runs ``rounds-per-job`` rounds and dispatches the next.
@@ -204,49 +164,48 @@ class Engine:
             self.trainer.close()
 
     def _run(self) -> RoundOutcome:
-        cfg = self.cfg
         records = tuple(self.publisher.load_history())
         self._seen = records
         if self.local:
-            stop, records = self._continue_from_head(records)
-            if stop is not None:
-                return stop
-            cfg = self.cfg
+            stopped, records = self._continue_from_head(records)
         else:
-            guard = self._already_done(records)
-            if guard is not None:
-                return guard
-        last_in_job = cfg.last_round(local=self.local)
-        round_number = cfg.round
+            stopped = self._already_done(records)
+        if stopped is not None:
+            return stopped
+        last_in_job = self.cfg.last_round(local=self.local)
+        round_number = self.cfg.round
         diff = ""
         while True:
-            outcome = self._one_round(records, round_number, last_in_job, diff)
+            outcome = self._one_round(records, round_number, diff)
             records, diff = outcome.records, outcome.diff
-            if outcome.next_round is None or outcome.dispatched or outcome.verdict.state != "next":
-                return outcome
-            if round_number >= last_in_job:
+            if outcome.verdict.state != "next" or outcome.dispatched or round_number >= last_in_job:
                 return outcome
             round_number += 1
 
-    # A duplicate dispatch, or a re-run of a round that already moved on, must not act twice.
-    def _already_done(self, records: Sequence[RoundRecord]) -> RoundOutcome | None:
-        done = next((r for r in records if r.round == self.cfg.round and r.next_commit), None)
-        trailers: dict[int, str] = {}
-        if self.git is not None:
-            trailers = self.git.round_trailers()
-            if self.git.head() not in trailers.values():
-                # HEAD is not keras-ct's own commit: someone pushed since, and this run trains that code.
-                return None
-        if done is None and self.cfg.round not in trailers:
-            return None
-        sha = done.next_commit if done else trailers[self.cfg.round]
-        message = (
-            f"round {self.cfg.round} already finished and committed its change ({sha[:7]}); "
-            "this run is a duplicate and does nothing"
+    def _limits(self) -> Limits:
+        """What this run may do after a round (the publisher may have turned read-only meanwhile)."""
+        cfg = self.cfg
+        return Limits(
+            max_rounds=cfg.max_rounds,
+            last_in_job=cfg.last_round(local=self.local),
+            job_first=cfg.round,
+            local=self.local,
+            writable=self.publisher.writable,
+            commit=self.git is not None and cfg.commit,
+            push=cfg.push,
+            dispatch=cfg.dispatch,
+            branch=bool(self.head_branch),
         )
-        self.runner.notice(message)
-        verdict = Verdict("stopped", message)
-        return RoundOutcome(records=tuple(records), verdict=verdict)
+
+    def _stopped(self, records: tuple[RoundRecord, ...], now: Step) -> RoundOutcome:
+        self.runner.notice(now.verdict.message)
+        return RoundOutcome(records=records, verdict=now.verdict)
+
+    def _already_done(self, records: tuple[RoundRecord, ...]) -> RoundOutcome | None:
+        git = self.git
+        trailers = git.round_trailers() if git is not None else None
+        found = already_done(records, self.cfg.round, trailers, git.head() if git is not None else "")
+        return None if found is None else self._stopped(records, found)
 
     def _continue_from_head(
         self, records: tuple[RoundRecord, ...]
@@ -272,8 +231,7 @@ class Engine:
                 f"HEAD ({head[:7]}) is the change keras-ct committed after round {done}, and max-rounds is "
                 f"{cfg.max_rounds}: raise --max-rounds to go on, or pass --round 1 to start a new loop here"
             )
-            self.runner.notice(message)
-            return RoundOutcome(records=records, verdict=Verdict("stopped", message)), records
+            return self._stopped(records, stop(message)), records
         self.runner.notice(
             f"continuing at round {done + 1}: HEAD ({head[:7]}) is the change keras-ct committed after "
             f"round {done}; pass --round 1 to start a new loop on this code"
@@ -293,12 +251,10 @@ class Engine:
         self.cfg = replace(cfg, round=done + 1)
         return None, rebuilt
 
-    def _one_round(
-        self, records: tuple[RoundRecord, ...], n: int, last_in_job: int, prev_diff: str
-    ) -> RoundOutcome:
-        cfg = replace(self.cfg, round=n)
+    def _starting(self, cfg: Config, records: tuple[RoundRecord, ...], n: int) -> Interrupted:
+        """Where round ``n`` is as it starts training, for the line an interrupt prints."""
         committing = self.git is not None and cfg.commit
-        self._at = Interrupted(
+        return Interrupted(
             round=n,
             phase="training",
             edited=tuple(_shown(cfg, p) for p in cfg.editable_files()),
@@ -313,28 +269,29 @@ class Engine:
             and not committing
             and any(r.next_change for r in records if r.round < n),
         )
+
+    def _one_round(self, records: tuple[RoundRecord, ...], n: int, prev_diff: str) -> RoundOutcome:
+        cfg = replace(self.cfg, round=n)
+        self._at = self._starting(cfg, records, n)
         previous = next((r for r in reversed(records) if r.round < n), None)
-        change = previous.next_change if previous else ""
-        rationale = previous.next_rationale if previous else ""
-        commit = self.git.head() if self.git is not None else self.head_sha
-        self.publisher.set_status("pending", f"Round {n} of {cfg.max_rounds}: training")
         base = RoundRecord(
             round=n,
             accuracy=None,
             threshold=cfg.threshold,
             status="error",
             metric=cfg.metric,
-            commit=commit,
-            change=change,
-            rationale=rationale,
+            commit=self.git.head() if self.git is not None else self.head_sha,
+            change=previous.next_change if previous else "",
+            rationale=previous.next_rationale if previous else "",
             run_url=cfg.github.run_url,
         )
+        self.publisher.set_status("pending", training_status(n, cfg.max_rounds))
         try:
             check_model_file(cfg)
             started, self.early = (self.early, None) if n == self.cfg.round else (None, self.early)
             metrics, seconds = train(cfg, self.runner, self.environ, n, started=started, trainer=self.trainer)
         except KerasCTError as exc:
-            self._fail(hist.upsert(records, replace(base, error=exc.message.splitlines()[0])), prev_diff)
+            self._fail(hist.upsert(records, replace(base, error=exc.message.splitlines()[0])), n, prev_diff)
             raise
         record = replace(
             base,
@@ -345,35 +302,47 @@ class Engine:
             duration_s=metrics.duration_s if metrics.duration_s is not None else round(seconds, 2),
             curves=metrics.curves,
         )
-        records = hist.upsert(records, record)
         paths = RoundPaths(metrics_path=cfg.metrics_path(n), model_path=cfg.round_dir(n) / "model.keras")
         self._at = replace(self._at, phase="reporting")
-        if record.passed:
-            return self._finish(records, Verdict("passed"), "success", prev_diff, **paths)
-        if n >= cfg.max_rounds:
-            return self._finish(records, Verdict("exhausted"), "failure", prev_diff, **paths)
-        return self._advance(cfg, records, record, last_in_job, paths)
+        return self._carry_out(cfg, hist.upsert(records, record), n, paths, prev_diff)
 
-    def _advance(
-        self,
-        cfg: Config,
-        records: tuple[RoundRecord, ...],
-        record: RoundRecord,
-        last_in_job: int,
-        paths: RoundPaths,
+    def _carry_out(
+        self, cfg: Config, records: tuple[RoundRecord, ...], n: int, paths: RoundPaths, diff: str
     ) -> RoundOutcome:
-        n = record.round
-        if not self.local and not self.publisher.writable:
-            # A fork PR or a read-only token: no change is committed, pushed or dispatched.
-            verdict = Verdict("stopped", "No change was made.")
-            return self._finish(records, verdict, "failure", "", **paths)
-        editable = cfg.editable_files()
-        originals = {path: path.read_bytes() for path in editable}
-        committing = self.git is not None and cfg.commit
-        head = self.git.head() if self.git is not None and committing else ""
+        """Ask ``step`` what follows round ``n`` and do it, until the round is over."""
+        done = Done()
+        failed: KerasCTError | None = None
+        while True:
+            limits = self._limits()
+            now = step(_of(records, n), records, limits, done)
+            if now.action == "augment":
+                records, diff = self._augment(cfg, records, n)
+                done = replace(done, changed=True)
+            elif now.action == "push":
+                ended = now.verdict.state in ("passed", "exhausted")
+                records, done, failed = self._push(records, unpushed(records, limits, n), done, ended)
+            elif now.action == "dispatch":
+                done, failed = self._dispatch(n, done)
+            elif now.action == "next":
+                self._report(records, now.verdict, diff, interim=True)
+                return RoundOutcome(records, now.verdict, next_round=now.next_round, diff=diff, **paths)
+            else:
+                outcome = self._finish(records, now, diff, **paths)
+                if failed is not None:
+                    raise failed
+                return replace(outcome, dispatched=done.dispatched)
+
+    def _augment(
+        self, cfg: Config, records: tuple[RoundRecord, ...], n: int
+    ) -> tuple[tuple[RoundRecord, ...], str]:
+        """Write round ``n``'s change (and commit it): done, or undone on an error or an interrupt."""
+        record = _of(records, n)
+        originals = {path: path.read_bytes() for path in cfg.editable_files()}
+        git = self.git if cfg.commit else None
+        head = git.head() if git is not None else ""
         try:
-            if self.git is not None and cfg.commit:
-                self.git.ensure_clean([cfg.model_path])  # and every tracked file: no uncommitted changes
+            if git is not None:
+                git.ensure_clean([cfg.model_path])  # and every tracked file: no uncommitted changes
             self._at = replace(self._at, phase="augmenting")
             with self.runner.group(f"Round {n}: augmenting {cfg.model_file}"):
                 result = self.augmenter(cfg, records)
@@ -381,18 +350,17 @@ class Engine:
             record = record.with_next(result.change, result.rationale)
             records = hist.upsert(records, record)
             sha = ""
-            if self.git is not None and cfg.commit:
+            if git is not None:
                 message, trailers = commit_message(
                     record, result.change, result.description, result.rationale
                 )
                 self._at = replace(self._at, phase="committing")
-                sha = self.git.commit([result.path], message, trailers)
-                record = record.with_next(result.change, result.rationale, sha)
-                records = hist.upsert(records, record)
+                sha = git.commit([result.path], message, trailers)
+                records = hist.upsert(records, record.with_next(result.change, result.rationale, sha))
             self._at = replace(self._at, phase="committed", commit=sha)
         except BaseException as exc:  # an error or an interrupt: the edit is committed, or undone
             with deferred_signals():
-                made = self._committed_since(head) if committing else ""
+                made = self._committed_since(head) if git is not None else ""
                 if made:
                     self._at = replace(self._at, phase="committed", commit=made)
                 else:
@@ -400,63 +368,47 @@ class Engine:
             if not isinstance(exc, KerasCTError):
                 raise
             failed = replace(record, status="error", error=exc.message.splitlines()[0])
-            self._fail(hist.upsert(records, failed), "")
+            self._fail(hist.upsert(records, failed), n, "")
             raise
         if result.change == "epochs" and result.path == cfg.config_file:
             # The next round in this process must train with the epochs just written.
             self.cfg = self.cfg.reread_train_command()
-        diff = result.diff
-        if self.local or n < last_in_job:
-            verdict = Verdict("next")
-            self._report(records, verdict, diff, interim=True)
-            return RoundOutcome(records, verdict, next_round=n + 1, diff=diff, **paths)
-        return self._push_and_dispatch(cfg, records, diff, paths)
+        return records, result.diff
 
-    def _push_and_dispatch(
-        self, cfg: Config, records: tuple[RoundRecord, ...], diff: str, paths: RoundPaths
-    ) -> RoundOutcome:
-        n = records[-1].round
-        if not (cfg.commit and cfg.push and self.git is not None and self.head_branch):
-            reason = (
-                "push is off"
-                if not cfg.push
-                else "commit is off"
-                if not cfg.commit
-                else "no branch to push to"
-            )
-            verdict = Verdict("stopped", f"The change was made but not pushed ({reason}).")
-            return self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
-        self._at = replace(self._at, phase="pushing")
+    def _push(
+        self, records: tuple[RoundRecord, ...], pending: tuple[RoundRecord, ...], done: Done, ended: bool
+    ) -> tuple[tuple[RoundRecord, ...], Done, GitError | None]:
+        """Push the job's commits (``pending``: the rounds that made them) to the pull request's branch;
+        ``ended``: the loop ends at this round (for the line an interrupt prints)."""
+        sha = self._at.commit or pending[-1].next_commit
+        self._at = replace(self._at, phase="pushing", commit=sha, ended=ended)
+        if self.git is None:  # step pushes only what this run committed (Limits.commit)
+            raise RuntimeError("keras-ct has no git checkout to push from")
         try:
             self.git.push(self.head_branch, self.head_sha)
         except GitError as exc:
-            # The change never reached the branch: the record must not claim it (a later run of the
+            # The changes never reached the branch: no record may claim them (a later run of the
             # next round would take itself for a duplicate).
-            records = hist.upsert(records, replace(records[-1], next_commit=""))
-            verdict = Verdict("stopped", f"Not pushed, nothing dispatched: {exc.message}")
+            for record in pending:
+                records = hist.upsert(records, replace(record, next_commit=""))
             self._superseded = isinstance(exc, BranchMovedError) and self._comment_moved_on()
             if self._superseded:
                 self.runner.warning(
                     "a newer run has reported to the pull request since this one started; "
                     "it owns the loop now, so this run leaves the comment as it is"
                 )
-            self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
-            raise
+            return records, replace(done, push_error=exc.message), exc
         self._at = replace(self._at, phase="reporting")
-        if not cfg.dispatch:
-            verdict = Verdict("stopped", "Pushed; dispatch is off, so the next round waits for a new run.")
-            return self._finish(records, verdict, "pending", diff, next_round=n + 1, **paths)
+        return records, replace(done, pushed=True), None
+
+    def _dispatch(self, n: int, done: Done) -> tuple[Done, KerasCTError | None]:
         self._at = replace(self._at, phase="dispatching")
         try:
             dispatch = self.publisher.dispatch(n + 1, self.head_branch)
         except KerasCTError as exc:
-            verdict = Verdict("stopped", f"Pushed, but the next round could not be dispatched: {exc.message}")
-            self._finish(records, verdict, "failure", diff, next_round=n + 1, **paths)
-            raise
+            return replace(done, dispatch_error=exc.message), exc
         self._at = replace(self._at, phase="reporting", dispatched=True)
-        verdict = Verdict("next", next_run_url=dispatch.run_url)
-        outcome = self._finish(records, verdict, "pending", diff, next_round=n + 1, **paths)
-        return replace(outcome, dispatched=True)
+        return replace(done, dispatched=True, next_run_url=dispatch.run_url), None
 
     # -- publishing -----------------------------------------------------------------------------
     def _report(
@@ -482,30 +434,21 @@ class Engine:
     def _finish(
         self,
         records: tuple[RoundRecord, ...],
-        verdict: Verdict,
-        state: str,
+        now: Step,
         diff: str,
         *,
-        next_round: int | None = None,
         metrics_path: Path | None = None,
         model_path: Path | None = None,
     ) -> RoundOutcome:
-        last = records[-1]
-        descriptions = {
-            "passed": f"{last.metric} {_fmt(last.accuracy)} ≥ {last.threshold:g} at round {last.round}",
-            "next": f"round {last.round}: {_fmt(last.accuracy)} < {last.threshold:g}; round {last.round + 1} dispatched",
-            "exhausted": f"{_fmt(last.accuracy)} < {last.threshold:g} after {last.round} rounds",
-            "stopped": f"round {last.round}: {_fmt(last.accuracy)} < {last.threshold:g}; loop stopped",
-            "error": f"round {last.round} failed: {last.error}"[:140],
-        }
-        self.publisher.set_status(state, descriptions[verdict.state][:140])
-        url = self._report(records, verdict, diff)
+        if now.state is not None:
+            self.publisher.set_status(now.state, now.text)
+        url = self._report(records, now.verdict, diff)
         return RoundOutcome(
             records=records,
-            verdict=verdict,
+            verdict=now.verdict,
             metrics_path=metrics_path,
             model_path=model_path,
-            next_round=next_round,
+            next_round=now.next_round,
             comment_url=url,
             diff=diff,
         )
@@ -527,12 +470,17 @@ class Engine:
         except KerasCTError:
             return False
 
-    def _fail(self, records: tuple[RoundRecord, ...], diff: str) -> None:
-        """Mark the round failed everywhere; a failure to report must not hide the real error."""
+    def _fail(self, records: tuple[RoundRecord, ...], n: int, diff: str) -> None:
+        """Mark round ``n`` failed everywhere; a failure to report must not hide the real error."""
         try:
-            self._finish(records, Verdict("error"), "failure", diff)
+            self._finish(records, step(_of(records, n), records, self._limits()), diff)
         except KerasCTError as exc:
             self.runner.warning(f"could not report the failed round: {exc.message}")
+
+
+def _of(records: Sequence[RoundRecord], n: int) -> RoundRecord:
+    """Round ``n``'s record (the engine upserts it before it asks ``step``)."""
+    return next(r for r in records if r.round == n)
 
 
 def _shown(cfg: Config, path: Path) -> str:
@@ -540,7 +488,3 @@ def _shown(cfg: Config, path: Path) -> str:
         return str(path.relative_to(cfg.working_directory))
     except ValueError:
         return str(path)
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"

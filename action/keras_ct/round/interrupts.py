@@ -159,26 +159,17 @@ class Interrupted:
     dispatched: bool = False
     #: The first round of this job (a re-run of the job starts there again); 0: ``round``.
     job_first: int = 0
+    #: The loop ended at this round (passed, or the last round): the push carries the job's earlier
+    #: changes and nothing is dispatched.
+    ended: bool = False
 
 
 def interrupted_note(at: Interrupted) -> str:
     """One line: what the interrupted round left behind and what the next run does with it."""
     n, sha = at.round, at.commit[:7]
     files = ", ".join(at.edited) or "the model file"
-    first = at.job_first or n  # the round a re-run of the job trains (the job's first)
-    loop = f"the next `keras-ct loop{' --commit' if at.committing else ''}`"
-    if at.local:
-        again = f"{loop} continues at round {n}" if at.after_commit else f"{loop} trains round {n} again"
-    elif n > first:  # rounds-per-job: the earlier rounds' commits were to be pushed at the job's end
-        earlier = (
-            f"round {first} of this job committed its change"
-            if n - 1 == first
-            else f"rounds {first}-{n - 1} of this job committed their changes"
-        )
-        again = f"{earlier} but did not push, so a re-run of the job trains round {first} again"
-    else:
-        again = f"a re-run of the job trains round {n} again"
-    resumes = at.local or n == first  # the next run trains this very round again
+    again = _again(at)
+    resumes = at.local or n == (at.job_first or n)  # the next run trains this very round again
     if at.phase == "training":
         if at.earlier_edits:
             return (
@@ -202,6 +193,32 @@ def interrupted_note(at: Interrupted) -> str:
         if at.phase == "reporting":
             return f"round {n} was interrupted while reporting its result; no change was made or committed"
         return f"round {n} was interrupted after writing its change to {files} (not committed: commit is off)"
+    return _committed_note(at, sha)
+
+
+def _loop(at: Interrupted) -> str:
+    return f"the next `keras-ct loop{' --commit' if at.committing else ''}`"
+
+
+def _again(at: Interrupted) -> str:
+    """What the next run does when the round's change was not committed."""
+    n, loop = at.round, _loop(at)
+    first = at.job_first or n  # the round a re-run of the job trains (the job's first)
+    if at.local:
+        return f"{loop} continues at round {n}" if at.after_commit else f"{loop} trains round {n} again"
+    if n > first:  # rounds-per-job: the earlier rounds' commits were to be pushed at the job's end
+        earlier = (
+            f"round {first} of this job committed its change"
+            if n - 1 == first
+            else f"rounds {first}-{n - 1} of this job committed their changes"
+        )
+        return f"{earlier} but did not push, so a re-run of the job trains round {first} again"
+    return f"a re-run of the job trains round {n} again"
+
+
+def _committed_note(at: Interrupted, sha: str) -> str:
+    """The line for a round interrupted once its change was committed (``sha``, short)."""
+    n, loop, first = at.round, _loop(at), at.job_first or at.round
     if at.local:
         return f"round {n} was interrupted after committing its change ({sha}): {loop} continues at round {n + 1} from it"
     branch = at.branch or "the branch"
@@ -214,6 +231,11 @@ def interrupted_note(at: Interrupted) -> str:
         f"run the workflow by hand (workflow_dispatch) on {branch} with round={n + 1} and the pull "
         "request's pr-number"
     )
+    if at.phase == "pushing" and at.ended:
+        return (
+            f"the loop ended at round {n}, but pushing this job's changes ({sha}) to {branch} was "
+            f"interrupted: if {branch} has {sha} now, nothing is left to do; if not, re-run the job"
+        )
     if at.phase == "pushing":
         return (
             f"round {n} was interrupted while pushing its change ({sha}) to {branch}: if {branch} has "

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from keras_ct.report import Verdict
+from keras_ct.report import StatusState, Verdict
 from keras_ct.round.history import History, RoundRecord
 
 
@@ -31,7 +31,7 @@ class Publisher(Protocol):
 
     def load_history(self) -> History: ...
 
-    def set_status(self, state: str, description: str) -> None: ...
+    def set_status(self, state: StatusState, description: str) -> None: ...
 
     def publish(
         self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
@@ -54,7 +54,7 @@ class LocalPublisher:
     def load_history(self) -> History:
         return self.history
 
-    def set_status(self, state: str, description: str) -> None:
+    def set_status(self, state: StatusState, description: str) -> None:
         return None
 
     def publish(
