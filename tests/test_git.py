@@ -11,6 +11,7 @@ from keras_ct.errors import GitError
 from keras_ct.git import (
     BranchMovedError,
     DirtyTreeError,
+    GitRepo,
     PushRejectedError,
     build_message,
     open_repo,
@@ -122,16 +123,27 @@ def test_round_trailers_are_read_back_from_history(remote: Path, tmp_path: Path)
     assert repo.round_trailers() == {1: first, 2: second}
 
 
-def test_branch_moved_before_push_means_no_push(remote: Path, tmp_path: Path) -> None:
+def round_one(remote: Path, tmp_path: Path) -> tuple[GitRepo, str]:
+    """The bot's clone with round 1 committed, and the SHA it checked out."""
     work = clone(remote, tmp_path / "work")
     repo = open_repo(work, author=BOT)
     checked_out = repo.head()
     repo.commit([augment(work)], "round 1", {"Keras-CT-Round": "1", "Keras-CT-Accuracy": "0.88"})
-    other = clone(remote, tmp_path / "someone-else")
-    (other / "README.md").write_text("pushed while training\n")
+    return repo, checked_out
+
+
+def someone_pushes(remote: Path, where: Path, text: str) -> str:
+    """Another clone pushes a commit to the branch; the remote's new head."""
+    other = clone(remote, where)
+    (other / "README.md").write_text(text)
     git(other, "commit", "--quiet", "-am", "user push")
     git(other, "push", "--quiet", "origin", BRANCH)
-    theirs = remote_head(remote)
+    return remote_head(remote)
+
+
+def test_branch_moved_before_push_means_no_push(remote: Path, tmp_path: Path) -> None:
+    repo, checked_out = round_one(remote, tmp_path)
+    theirs = someone_pushes(remote, tmp_path / "someone-else", "pushed while training\n")
 
     with pytest.raises(BranchMovedError) as caught:
         repo.push(BRANCH, checked_out)
@@ -145,15 +157,8 @@ def test_branch_moved_before_push_means_no_push(remote: Path, tmp_path: Path) ->
 def test_push_rejected_as_non_fast_forward_in_the_race_is_branch_moved(
     remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    work = clone(remote, tmp_path / "work")
-    repo = open_repo(work, author=BOT)
-    checked_out = repo.head()
-    repo.commit([augment(work)], "round 1", {"Keras-CT-Round": "1", "Keras-CT-Accuracy": "0.88"})
-    other = clone(remote, tmp_path / "racer")
-    (other / "README.md").write_text("won the race\n")
-    git(other, "commit", "--quiet", "-am", "user push")
-    git(other, "push", "--quiet", "origin", BRANCH)
-    theirs = remote_head(remote)
+    repo, checked_out = round_one(remote, tmp_path)
+    theirs = someone_pushes(remote, tmp_path / "racer", "won the race\n")
     # ls-remote answered just before the other push landed:
     real_remote_sha = repo.remote_sha
     answers = iter([checked_out])
@@ -171,10 +176,7 @@ def test_protected_branch_rejection_is_reported_and_nothing_pushed(remote: Path,
     hook = remote / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'GH006: Protected branch update failed' >&2\nexit 1\n")
     hook.chmod(0o755)
-    work = clone(remote, tmp_path / "work")
-    repo = open_repo(work, author=BOT)
-    checked_out = repo.head()
-    repo.commit([augment(work)], "round 1", {"Keras-CT-Round": "1", "Keras-CT-Accuracy": "0.88"})
+    repo, checked_out = round_one(remote, tmp_path)
 
     with pytest.raises(PushRejectedError) as caught:
         repo.push(BRANCH, checked_out)

@@ -7,8 +7,10 @@ Regenerate the golden files after an intended change, then review the diff:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,41 +39,43 @@ DIFF = """--- a/ml_task/model.py
 """
 
 
-def r1(**kw: object) -> RoundRecord:
-    base = dict(
-        round=1,
-        accuracy=0.9444,
-        threshold=0.95,
-        status="missed",
-        commit="a1b2c3d4e5f6",
-        params=31530,
-        epochs=5,
-        duration_s=4.21,
-        run_url="https://github.com/acme/ml/actions/runs/101",
-        curves=EpochCurves(accuracy=(0.6, 0.9, 0.93), val_accuracy=(0.87, 0.93, 0.96)),
-        next_change="conv-block",
-        next_rationale="val accuracy 0.9653 and train accuracy 0.9466 are both below 0.95: the model underfits; adding a Conv2D(32) + MaxPooling2D block",
-    )
-    base.update(kw)
-    return RoundRecord(**base)  # type: ignore[arg-type]
+R1 = RoundRecord(
+    round=1,
+    accuracy=0.9444,
+    threshold=0.95,
+    status="missed",
+    commit="a1b2c3d4e5f6",
+    params=31530,
+    epochs=5,
+    duration_s=4.21,
+    run_url="https://github.com/acme/ml/actions/runs/101",
+    curves=EpochCurves(accuracy=(0.6, 0.9, 0.93), val_accuracy=(0.87, 0.93, 0.96)),
+    next_change="conv-block",
+    next_rationale="val accuracy 0.9653 and train accuracy 0.9466 are both below 0.95: the model underfits; adding a Conv2D(32) + MaxPooling2D block",
+)
+#: Round 2 differs from round 1 in these: it trained R1's change and passed.
+R2_CHANGES: dict[str, Any] = {
+    "round": 2,
+    "accuracy": 0.9639,
+    "status": "passed",
+    "commit": "f6e5d4c3b2a1",
+    "params": 20490,
+    "duration_s": 5.0,
+    "run_url": "https://github.com/acme/ml/actions/runs/102",
+    "change": "conv-block",
+    "rationale": R1.next_rationale,
+    "curves": EpochCurves(),
+    "next_change": "",
+    "next_rationale": "",
+}
 
 
-def r2(**kw: object) -> RoundRecord:
-    base = dict(
-        round=2,
-        accuracy=0.9639,
-        threshold=0.95,
-        status="passed",
-        commit="f6e5d4c3b2a1",
-        params=20490,
-        epochs=5,
-        duration_s=5.0,
-        run_url="https://github.com/acme/ml/actions/runs/102",
-        change="conv-block",
-        rationale=r1().next_rationale,
-    )
-    base.update(kw)
-    return RoundRecord(**base)  # type: ignore[arg-type]
+def r1(**kw: Any) -> RoundRecord:
+    return dataclasses.replace(R1, **kw)
+
+
+def r2(**kw: Any) -> RoundRecord:
+    return dataclasses.replace(R1, **{**R2_CHANGES, **kw})
 
 
 CASES = {

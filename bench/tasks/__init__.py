@@ -27,16 +27,23 @@ class Task:
     batch_size: int = 64
     max_rounds: int = 5
     val_fraction: float = 0.1
+    start_model: Path | None = None  # the start model's file when it is not tasks/<name>/model.py
 
     @property
     def model_file(self) -> Path:
-        return HERE / self.name / "model.py"
+        return self.start_model or HERE / self.name / "model.py"
 
 
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("digits_cnn", "the ml_task CNN on 28x28 digits", threshold=0.95, epochs=3),
+        Task(
+            "digits_cnn",
+            "the ml_task CNN on 28x28 digits",
+            threshold=0.95,
+            epochs=3,
+            start_model=ROOT / "ml_task" / "model.py",
+        ),
         Task("mlp", "a Dense-only MLP (16 units) on 8x8 digits", threshold=0.95, epochs=10, batch_size=32),
         Task(
             "small_split",

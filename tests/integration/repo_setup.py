@@ -87,6 +87,16 @@ def make_checkout(tmp_path: Path, branch: str = "improve-model") -> Checkout:
     return Checkout(work, bare, branch)
 
 
+def local_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """PATH, and HOME and KERAS_HOME under ``tmp_path`` (so no user git config), plus ``extra``."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "KERAS_HOME": str(tmp_path / "keras-home"),
+        **extra,
+    }
+
+
 def actions_env(
     tmp_path: Path,
     checkout: Checkout,
@@ -103,10 +113,7 @@ def actions_env(
     (tmp_path / "output.txt").write_text("")
     (tmp_path / "summary.md").write_text("")
     env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "KERAS_HOME": str(tmp_path / "keras-home"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
+        **local_env(tmp_path, TF_CPP_MIN_LOG_LEVEL="3"),
         "GITHUB_ACTIONS": "true",
         "GITHUB_API_URL": api_url,
         "GITHUB_SERVER_URL": "https://github.com",

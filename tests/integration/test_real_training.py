@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from keras_ct.cli import main
-from tests.integration.repo_setup import ROOT, git, outputs
+from tests.integration.repo_setup import ROOT, git, local_env, outputs
 
 pytestmark = [pytest.mark.training, pytest.mark.slow]
 
@@ -26,12 +25,7 @@ def copy_task(tmp_path: Path) -> Path:
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "KERAS_HOME": str(tmp_path / "keras-home"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
+    return local_env(tmp_path, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def test_one_round_under_actions_reports_accuracy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,6 @@ pytestmark = [
         "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
     ),
 ]
-
-
-@pytest.fixture
-def keras(keras_home: Path) -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
-    keras.utils.set_random_seed(0)
-    return keras
 
 
 def test_backup_saves_every_epoch_but_the_last_and_log_keeps_the_curves(keras: Any, tmp_path: Path) -> None:

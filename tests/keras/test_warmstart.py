@@ -6,6 +6,7 @@ Tiny models, no training except in the last test (one train.py subprocess per ca
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from keras_ct.keras.warmstart import transfer_weights, warm_start, weights_equal
 
 pytestmark = [
     pytest.mark.training,
@@ -28,29 +31,36 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def keras(keras_home: Path) -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
-    keras.utils.set_random_seed(0)
-    return keras
-
-
 def build(keras: Any, shape: tuple[int, ...], make: Callable[[Any], list[Any]]) -> Any:
     """A Sequential of ``make(keras.layers)``, its automatic names starting over as in a new process."""
     keras.backend.clear_session()
     return keras.Sequential([keras.Input(shape), *make(keras.layers)])
 
 
+def relu_conv(layers: Any, filters: int, rank: int = 2, activation: str = "relu") -> Any:
+    """A 3-wide ``padding="same"`` convolution of ``rank`` (ReLU unless told)."""
+    return getattr(layers, f"Conv{rank}D")(filters, 3, padding="same", activation=activation)
+
+
+def softmax_head(layers: Any, units: int = 10) -> list[Any]:
+    """``Flatten`` and the softmax ``Dense`` output."""
+    return [layers.Flatten(), layers.Dense(units, activation="softmax")]
+
+
+def one_block(filters: int) -> Callable[[Any], list[Any]]:
+    """A 2D conv block (``filters`` channels, pooled) and the softmax head."""
+    return lambda layers: [relu_conv(layers, filters), layers.MaxPooling2D(), *softmax_head(layers)]
+
+
+def old_and_new(
+    keras: Any, shape: tuple[int, ...], old: Callable[[Any], list[Any]], new: Callable[[Any], list[Any]]
+) -> tuple[Any, Any]:
+    """The old model and the new one (built second, its names starting over)."""
+    return build(keras, shape, old), build(keras, shape, new)
+
+
 def images(n: int = 4, shape: tuple[int, ...] = (8, 8, 1)) -> np.ndarray:
     return np.random.default_rng(1).random((n, *shape)).astype("float32")
-
-
-def transfer_weights_of(old: Any, new: Any) -> Any:
-    from keras_ct.keras.warmstart import transfer_weights
-
-    return transfer_weights(old, new)
 
 
 def snapshot(model: Any) -> dict[str, list[np.ndarray]]:
@@ -82,28 +92,13 @@ def test_conv_block_insert_copies_matching_layers_identity_inits_the_conv_and_po
     keras: Any,
 ) -> None:
     """6x6 -> conv(4)+pool -> 3x3x4 -> inserted conv(8)+pool -> 1x1x8: the head sums 2x2 windows."""
-    from keras_ct.keras.warmstart import transfer_weights, weights_equal
-
-    old = build(
+    old, new = old_and_new(
         keras,
         (6, 6, 1),
+        one_block(4),
         lambda layers: [
-            layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ],
-    )
-    new = build(
-        keras,
-        (6, 6, 1),
-        lambda layers: [
-            layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(8, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
+            *(relu_conv(layers, 4), layers.MaxPooling2D(), relu_conv(layers, 8), layers.MaxPooling2D()),
+            *softmax_head(layers),
         ],
     )
     old_weights = old.get_weights()
@@ -145,31 +140,17 @@ def test_conv_block_insert_copies_matching_layers_identity_inits_the_conv_and_po
 )
 def test_pooled_head_is_tried_before_a_coincidental_copy_in_1d(keras: Any, activation: str) -> None:
     """8 steps -> conv(4)+pool -> 4x4 -> inserted conv(8)+pool -> 2x8: 16 features both times, other ones."""
-    old = build(
+    old, new = old_and_new(
         keras,
         (8, 1),
+        lambda layers: [relu_conv(layers, 4, 1), layers.MaxPooling1D(), *softmax_head(layers, 3)],
         lambda layers: [
-            layers.Conv1D(4, 3, padding="same", activation="relu"),
-            layers.MaxPooling1D(),
-            layers.Flatten(),
-            layers.Dense(3, activation="softmax"),
-        ],
-    )
-    new = build(
-        keras,
-        (8, 1),
-        lambda layers: [
-            layers.Conv1D(4, 3, padding="same", activation="relu"),
-            layers.MaxPooling1D(),
-            layers.Conv1D(8, 3, padding="same", activation=activation),
-            layers.Dropout(0.2),
-            layers.MaxPooling1D(),
-            layers.Flatten(),
-            layers.Dense(3, activation="softmax"),
+            *(relu_conv(layers, 4, 1), layers.MaxPooling1D(), relu_conv(layers, 8, 1, activation)),
+            *(layers.Dropout(0.2), layers.MaxPooling1D(), *softmax_head(layers, 3)),
         ],
     )
 
-    report = transfer_weights_of(old, new)
+    report = transfer_weights(old, new)
 
     old_kernel, old_bias = old.get_layer("dense").get_weights()
     head, head_bias = new.get_layer("dense").get_weights()
@@ -195,37 +176,27 @@ def test_pooled_head_without_pooling_preserves_the_function(keras: Any, case: st
     def layers_of(layers: Any, inserted: bool) -> list[Any]:
         if case == "conv1d":
             return [
-                layers.Conv1D(4, 3, padding="same", activation="relu"),
-                *(
-                    [layers.Conv1D(6, 3, padding="same", activation="relu"), layers.Dropout(0.3)]
-                    if inserted
-                    else []
-                ),
+                relu_conv(layers, 4, 1),
+                *([relu_conv(layers, 6, 1), layers.Dropout(0.3)] if inserted else []),
                 layers.Flatten(),
                 *([layers.Dropout(0.3)] if inserted else []),
                 layers.Dense(8, activation="relu"),
                 layers.Dense(3, activation="softmax"),
             ]
         if case == "widened":
-            return [
-                layers.Conv2D(8 if inserted else 4, 3, padding="same", activation="relu"),
-                layers.MaxPooling2D(),
-                layers.Flatten(),
-                layers.Dense(10, activation="softmax"),
-            ]
+            return [relu_conv(layers, 8 if inserted else 4), layers.MaxPooling2D(), *softmax_head(layers)]
         return [
-            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            relu_conv(layers, 4),
             layers.MaxPooling2D(),
-            *([layers.Conv2D(8, 3, padding="same", activation="relu")] if inserted else []),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
+            *([relu_conv(layers, 8)] if inserted else []),
+            *softmax_head(layers),
         ]
 
     shape = (8, 1) if case == "conv1d" else (8, 8, 1)
     old = build(keras, shape, lambda layers: layers_of(layers, False))
     new = build(keras, shape, lambda layers: layers_of(layers, True))
 
-    report = transfer_weights_of(old, new)
+    report = transfer_weights(old, new)
 
     head = next(t for t in report.layers if t.how == "pooled")
     assert (head.layer, head.source) == ("dense", "dense") and "rows copied" in head.detail
@@ -246,31 +217,20 @@ def test_pooled_head_without_pooling_preserves_the_function(keras: Any, case: st
 def test_head_stays_new_when_the_inserted_path_does_not_qualify(
     keras: Any, inserted: str, reason: str
 ) -> None:
-    old = build(
-        keras,
-        (8, 8, 1),
-        lambda layers: [
-            layers.Conv2D(8, 3, padding="same", activation="relu"),
+    def new_model(layers: Any) -> list[Any]:
+        narrower = inserted == "narrower"
+        return [
+            relu_conv(layers, 8),
             layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ],
-    )
-    new = build(
-        keras,
-        (8, 8, 1),
-        lambda layers: [
-            layers.Conv2D(8, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(4 if inserted == "narrower" else 8, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D() if inserted == "narrower" else layers.MaxPooling2D(3, strides=1),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ],
-    )
+            relu_conv(layers, 4 if narrower else 8),
+            layers.MaxPooling2D() if narrower else layers.MaxPooling2D(3, strides=1),
+            *softmax_head(layers),
+        ]
+
+    old, new = old_and_new(keras, (8, 8, 1), one_block(8), new_model)
     fresh = new.get_layer("dense").get_weights()
 
-    report = transfer_weights_of(old, new)
+    report = transfer_weights(old, new)
 
     head = next(t for t in report.layers if t.layer == "dense")
     assert head.how == "new" and head.detail.startswith("not pooled: dense: ")
@@ -279,9 +239,8 @@ def test_head_stays_new_when_the_inserted_path_does_not_qualify(
 
 
 def test_dense_inserted_before_output_matches_the_shifted_name_by_position(keras: Any) -> None:
-    from keras_ct.keras.warmstart import transfer_weights
 
-    old = build(
+    old, new = old_and_new(
         keras,
         (8, 8, 1),
         lambda layers: [
@@ -289,14 +248,8 @@ def test_dense_inserted_before_output_matches_the_shifted_name_by_position(keras
             layers.Dense(16, activation="relu"),
             layers.Dense(10, activation="softmax"),
         ],
-    )
-    new = build(
-        keras,
-        (8, 8, 1),
         lambda layers: [
-            layers.Flatten(),
-            layers.Dense(16, activation="relu"),
-            layers.Dense(16, activation="relu"),
+            *(layers.Flatten(), layers.Dense(16, activation="relu"), layers.Dense(16, activation="relu")),
             layers.Dense(10, activation="softmax"),
         ],
     )
@@ -314,28 +267,14 @@ def test_dense_inserted_before_output_matches_the_shifted_name_by_position(keras
 
 
 def test_widened_dense_keeps_old_units_and_the_function(keras: Any) -> None:
-    from keras_ct.keras.warmstart import transfer_weights
 
-    old = build(
-        keras,
-        (8, 8, 1),
-        lambda layers: [
-            layers.Flatten(),
-            layers.Dense(8, activation="relu"),
-            layers.Dropout(0.5),
+    def mlp(units: int) -> Callable[[Any], list[Any]]:
+        return lambda layers: [
+            *(layers.Flatten(), layers.Dense(units, activation="relu"), layers.Dropout(0.5)),
             layers.Dense(10, activation="softmax"),
-        ],
-    )
-    new = build(
-        keras,
-        (8, 8, 1),
-        lambda layers: [
-            layers.Flatten(),
-            layers.Dense(16, activation="relu"),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ],
-    )
+        ]
+
+    old, new = old_and_new(keras, (8, 8, 1), mlp(8), mlp(16))
 
     report = transfer_weights(old, new)
 
@@ -348,40 +287,27 @@ def test_widened_dense_keeps_old_units_and_the_function(keras: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "insert",
+    ("insert", "expected_identity"),
     [
-        pytest.param("dropout", id="dropout-inserted-everything-copied"),
-        pytest.param("conv", id="same-width-conv-is-exact-identity"),
+        pytest.param("dropout", (), id="dropout-inserted-everything-copied"),
+        pytest.param("conv", ("conv2d_1",), id="same-width-conv-is-exact-identity"),
     ],
 )
-def test_function_is_preserved(keras: Any, insert: str) -> None:
-    from keras_ct.keras.warmstart import transfer_weights
+def test_function_is_preserved(keras: Any, insert: str, expected_identity: tuple[str, ...]) -> None:
 
-    old = build(
+    old, new = old_and_new(
         keras,
         (8, 8, 1),
+        lambda layers: [relu_conv(layers, 4), *softmax_head(layers)],
         lambda layers: [
-            layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ],
-    )
-    new = build(
-        keras,
-        (8, 8, 1),
-        lambda layers: [
-            layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.Dropout(0.25)
-            if insert == "dropout"
-            else layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
+            relu_conv(layers, 4),
+            layers.Dropout(0.25) if insert == "dropout" else relu_conv(layers, 4),
+            *softmax_head(layers),
         ],
     )
 
     report = transfer_weights(old, new)
 
-    expected_identity = () if insert == "dropout" else ("conv2d_1",)
     assert report.named("identity") == expected_identity
     assert report.named("new") == ()
     x = images()
@@ -390,10 +316,10 @@ def test_function_is_preserved(keras: Any, insert: str) -> None:
 
 def test_hidden_dense_that_took_the_output_layers_name_is_not_widened(keras: Any) -> None:
     """dense (softmax output) -> dense (new ReLU hidden) + dense_1 (output): not a widening."""
-    old = build(keras, (8, 8, 1), lambda layers: [layers.Flatten(), layers.Dense(10, activation="softmax")])
-    new = build(
+    old, new = old_and_new(
         keras,
         (8, 8, 1),
+        softmax_head,
         lambda layers: [
             layers.Flatten(),
             layers.Dense(32, activation="relu"),
@@ -402,14 +328,13 @@ def test_hidden_dense_that_took_the_output_layers_name_is_not_widened(keras: Any
     )
     fresh = new.get_layer("dense").get_weights()
 
-    report = transfer_weights_of(old, new)
+    report = transfer_weights(old, new)
 
     assert [(t.layer, t.how) for t in report.layers] == [("dense", "new"), ("dense_1", "new")]
     assert same(new.get_layer("dense").get_weights(), fresh)
 
 
 def test_no_identity_when_the_input_is_not_after_a_relu(keras: Any) -> None:
-    from keras_ct.keras.warmstart import transfer_weights
 
     old = build(keras, (6,), lambda layers: [layers.Dense(6), layers.Dense(3)])
     new = build(
@@ -426,28 +351,14 @@ def test_no_identity_when_the_input_is_not_after_a_relu(keras: Any) -> None:
 
 
 def test_old_model_is_unchanged(keras: Any) -> None:
-    from keras_ct.keras.warmstart import transfer_weights
 
-    old = build(
-        keras,
-        (8, 8, 1),
-        lambda layers: [
-            layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.Flatten(),
-            layers.Dense(8, activation="relu"),
+    def cnn(units: int) -> Callable[[Any], list[Any]]:
+        return lambda layers: [
+            *(relu_conv(layers, 4), layers.Flatten(), layers.Dense(units, activation="relu")),
             layers.Dense(10, activation="softmax"),
-        ],
-    )
-    new = build(
-        keras,
-        (8, 8, 1),
-        lambda layers: [
-            layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.Flatten(),
-            layers.Dense(16, activation="relu"),
-            layers.Dense(10, activation="softmax"),
-        ],
-    )
+        ]
+
+    old, new = old_and_new(keras, (8, 8, 1), cnn(8), cnn(16))
     before = snapshot(old)
     names = [layer.name for layer in old.layers]
 
@@ -461,13 +372,10 @@ def test_old_model_is_unchanged(keras: Any) -> None:
 
 
 def test_warm_start_loads_the_file_and_reports(keras: Any, tmp_path: Path) -> None:
-    import io
 
-    from keras_ct.keras.warmstart import warm_start
-
-    old = build(keras, (8, 8, 1), lambda layers: [layers.Flatten(), layers.Dense(10, activation="softmax")])
+    old = build(keras, (8, 8, 1), softmax_head)
     old.save(tmp_path / "round-1.keras")
-    new = build(keras, (8, 8, 1), lambda layers: [layers.Flatten(), layers.Dense(10, activation="softmax")])
+    new = build(keras, (8, 8, 1), softmax_head)
     log = io.StringIO()
 
     summary = warm_start(new, environ={"KERAS_CT_WARM_START_FROM": str(tmp_path / "round-1.keras")}, log=log)
@@ -490,9 +398,6 @@ def test_warm_start_loads_the_file_and_reports(keras: Any, tmp_path: Path) -> No
 def test_warm_start_from_a_bad_file_warns_and_trains_from_scratch(
     keras: Any, tmp_path: Path, content: bytes | None, reason: str
 ) -> None:
-    import io
-
-    from keras_ct.keras.warmstart import warm_start
 
     path = tmp_path / "round-1.keras"
     if content is not None:

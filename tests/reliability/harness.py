@@ -257,6 +257,18 @@ def run_cli(env: Mapping[str, str], argv: Sequence[str] = ("run",)) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
+def start_cli(world: World, env: Mapping[str, str], **streams: Any) -> subprocess.Popen[Any]:
+    """`keras-ct run` as a process of its own in the checkout (``python -m keras_ct``), stdout piped;
+    ``streams``: the other ``Popen`` arguments (stdin, stderr, text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "keras_ct", "run"],
+        cwd=world.work,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        **streams,
+    )
+
+
 def fast_client(world: World, *, retry: RetryPolicy = FAST_RETRY) -> GitHubClient:
     return GitHubClient(
         repository=REPOSITORY,
@@ -325,6 +337,29 @@ def run_wired(
         runner.add_summary(f"### keras-ct failed\n\n{exc.message}\n")
         code = exc.exit_code
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def start_model(*, prelude: str = "", check: str = "") -> str:
+    """A model file like ml_task's start model (one Conv2D + MaxPooling2D block on 28x28 digits), with
+    ``prelude`` after the imports and ``check`` (indented lines) before ``build_model`` compiles it."""
+    return f"""\
+import keras
+from keras import layers
+{prelude}
+
+def build_model():
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+{check}    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+"""
 
 
 def python_command(code: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from keras_ct.augment.validate import BuildRequest, BuildResult
 from keras_ct.cli import main
-from tests.integration.repo_setup import Checkout, git, make_checkout
+from tests.integration.repo_setup import Checkout, git, local_env, make_checkout
 from tests.reliability.harness import Result
 
 
@@ -41,12 +40,7 @@ def loop_argv(work: Path, *extra: str) -> list[str]:
 
 def loop_env(tmp_path: Path) -> dict[str, str]:
     """No user or system git config (HOME is the test's), no GitHub variables."""
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "KERAS_HOME": str(tmp_path / "keras-home"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
+    return local_env(tmp_path, GIT_CONFIG_NOSYSTEM="1")
 
 
 def run_loop(tmp_path: Path, work: Path, *extra: str, argv: Sequence[str] | None = None) -> Result:

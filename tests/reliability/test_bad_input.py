@@ -29,6 +29,7 @@ from tests.reliability.harness import (
     python_command,
     run_cli,
     run_wired,
+    start_model,
 )
 
 MODELS = ROOT / "tests" / "fixtures" / "models"
@@ -58,26 +59,9 @@ def make_model():
     return keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.Conv2D(8, 3), layers.Flatten(), layers.Dense(10)])
 """
 # Every candidate change adds a layer; this model refuses more than four (an edge-device budget).
-LAYER_BUDGET_MODEL = """\
-import keras
-from keras import layers
-
-
-def build_model():
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    if len(model.layers) > 4:
-        raise ValueError("the edge device runs at most 4 layers")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-"""
+LAYER_BUDGET_MODEL = start_model(
+    check='    if len(model.layers) > 4:\n        raise ValueError("the edge device runs at most 4 layers")\n'
+)
 STAND_IN_METRICS = "python write_metrics.py"
 TEN_MB_THEN_FAIL = python_command(
     "import sys\nfor i in range(100_000):\n    sys.stdout.write(f'{i:08d} ' + 'x' * 91 + '\\n')\nsys.exit(1)"

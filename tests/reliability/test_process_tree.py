@@ -25,7 +25,7 @@ from keras_ct.augment.validate import BuildRequest, validate_builds
 from keras_ct.runner import Runner
 from keras_ct.train import processes
 from keras_ct.train.trainer import ReusedTrainer, TrainRun, run_training
-from tests.reliability.harness import World, annotations
+from tests.reliability.harness import World, annotations, start_cli
 
 PACKAGE_ROOT = str(Path(keras_ct.__file__).resolve().parents[1])
 
@@ -249,14 +249,8 @@ def start_training(world: World, marker: str, pid_file: Path) -> subprocess.Pope
     env = keras_ct_env(
         world, world.env(action_inputs()), marker, "session", "slow", STAND_IN_PID=str(pid_file)
     )
-    job = subprocess.Popen(
-        [sys.executable, "-m", "keras_ct", "run"],
-        cwd=world.work,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    job: subprocess.Popen[str] = start_cli(
+        world, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and pid_file.read_text()):

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.harness import Checkpoint, World, python_command, run_cli
+from tests.reliability.harness import Checkpoint, World, python_command, run_cli, start_cli
 
 pytestmark = [pytest.mark.training, pytest.mark.slow]
 
@@ -109,13 +109,7 @@ def test_rerun_after_the_job_was_killed_resumes_at_the_last_finished_epoch(
     checkpoints = world.work / ".keras-ct" / "checkpoints" / "round-1"
 
     # The first job: keras-ct and its trainer die together (SIGKILL) after two epochs finished.
-    job = subprocess.Popen(
-        [sys.executable, "-m", "keras_ct", "run"],
-        cwd=world.work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    job = start_cli(world, env, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while len(epochs_logged(checkpoints)) < 2:

@@ -26,7 +26,7 @@ import pytest
 import keras_ct
 from keras_ct.git import basic_credential, open_repo
 from tests.fake_github.state import READ_TOKEN, WRITE_TOKEN
-from tests.reliability.harness import Result, World, fast_client, run_cli, run_wired
+from tests.reliability.harness import Result, World, fast_client, run_cli, run_wired, start_model
 
 UNKNOWN_TOKEN = "ghs_revokedToken0123456789abcdefghijklmnop"
 SECRET_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
@@ -198,27 +198,7 @@ class Sequential(_Layer):
     def count_params(self):
         return len(self.layers)
 """
-MODEL_THAT_SCANS = """\
-import env_scan
-import keras
-from keras import layers
-
-env_scan.scan("build-check")
-
-
-def build_model():
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-"""
+MODEL_THAT_SCANS = start_model(prelude='import env_scan\n\nenv_scan.scan("build-check")\n')
 ANCESTOR = "/proc/<ancestor"
 #: Names that must not reach repository code (unless train-env names them).
 TOKEN_LIKE = re.compile(

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import keras
+from keras_ct.keras.bases import BackupAndRestore, Callback
 
 METRICS_ENV = "KERAS_CT_METRICS_FILE"
 CHECKPOINT_ENV = "KERAS_CT_CHECKPOINT_DIR"
@@ -32,7 +32,7 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class Backup(keras.callbacks.BackupAndRestore):
+class Backup(BackupAndRestore):
     """``BackupAndRestore`` without the save after the final epoch: ``on_train_end`` deletes the backup
     right after it, so that save bought nothing (about 20 ms for the ml_task CNN, one per round)."""
 
@@ -43,7 +43,7 @@ class Backup(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
 
 
-class EpochLog(keras.callbacks.Callback):
+class EpochLog(Callback):
     """Append each finished epoch's logs to ``<dir>/epochs.json``; remember the first epoch trained here.
 
     On a resumed run the first ``on_epoch_end`` has the restored epoch index: entries from that
@@ -71,7 +71,7 @@ class EpochLog(keras.callbacks.Callback):
 
 def resume_callbacks(
     directory: str | Path | None = None,
-) -> tuple[list[keras.callbacks.Callback], EpochLog | None]:
+) -> tuple[list[Callback], EpochLog | None]:
     """Callbacks that make a run resumable, from ``$KERAS_CT_CHECKPOINT_DIR`` unless given."""
     directory = directory or os.environ.get(CHECKPOINT_ENV) or None
     if not directory:

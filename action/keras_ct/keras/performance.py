@@ -130,68 +130,67 @@ def decide(
     steps_per_epoch: int | None = None,
 ) -> Settings:
     """Resolve every switch from the hardware, overridden by the KERAS_CT_* variables in ``environ``."""
-    gpu = bool(hardware.gpus)
     why: dict[str, str] = {}
+    tf_data, why["tf_data"] = _tf_data(hardware, environ)
+    spe, why["steps_per_execution"] = _steps_per_execution(environ, params, steps_per_epoch)
+    jit_compile, why["jit_compile"] = _jit_compile(environ)
+    precision, why["mixed_precision"] = _mixed_precision(hardware, environ)
+    distribute, why["distribute"] = _distribute(hardware, environ)
+    return Settings(tf_data, spe, jit_compile, precision, distribute, why)
 
+
+def _tf_data(hardware: Hardware, environ: Mapping[str, str]) -> tuple[bool, str]:
     tf_data = _switch(environ, "tf_data")
     if tf_data is None:
-        tf_data = gpu
-        why["tf_data"] = "auto: a GPU is present" if gpu else "auto: CPU only, Keras' array path"
-    else:
-        why["tf_data"] = f"{ENV['tf_data']}={'on' if tf_data else 'off'}"
+        gpu = bool(hardware.gpus)
+        return gpu, "auto: a GPU is present" if gpu else "auto: CPU only, Keras' array path"
+    return tf_data, f"{ENV['tf_data']}={'on' if tf_data else 'off'}"
 
-    spe_raw = _raw(environ, "steps_per_execution")
-    if spe_raw == "auto":
+
+def _steps_per_execution(
+    environ: Mapping[str, str], params: int | None, steps_per_epoch: int | None
+) -> tuple[int, str]:
+    raw = _raw(environ, "steps_per_execution")
+    if raw == "auto":
         if params is None or params < SMALL_MODEL_PARAMS:
             spe = max(1, min(MAX_STEPS_PER_EXECUTION, steps_per_epoch or MAX_STEPS_PER_EXECUTION))
-            why["steps_per_execution"] = f"auto: a small model, {spe} steps per call"
-        else:
-            spe = 1
-            why["steps_per_execution"] = "auto: a large model, one step per call"
-    else:
-        if not spe_raw.isdigit() or int(spe_raw) < 1:
-            raise _bad("steps_per_execution", spe_raw, "auto or a whole number of at least 1")
-        spe = int(spe_raw)
-        why["steps_per_execution"] = f"{ENV['steps_per_execution']}={spe}"
+            return spe, f"auto: a small model, {spe} steps per call"
+        return 1, "auto: a large model, one step per call"
+    if not raw.isdigit() or int(raw) < 1:
+        raise _bad("steps_per_execution", raw, "auto or a whole number of at least 1")
+    return int(raw), f"{ENV['steps_per_execution']}={int(raw)}"
 
+
+def _jit_compile(environ: Mapping[str, str]) -> tuple[bool | str, str]:
     jit = _switch(environ, "jit_compile")
-    jit_compile: bool | str = "auto" if jit is None else jit
-    why["jit_compile"] = (
-        "auto: Keras decides (XLA on GPU, not on CPU)"
-        if jit is None
-        else f"{ENV['jit_compile']}={'on' if jit else 'off'}"
-    )
+    if jit is None:
+        return "auto", "auto: Keras decides (XLA on GPU, not on CPU)"
+    return jit, f"{ENV['jit_compile']}={'on' if jit else 'off'}"
 
-    mp_raw = _raw(environ, "mixed_precision")
-    if mp_raw == "auto":
+
+def _mixed_precision(hardware: Hardware, environ: Mapping[str, str]) -> tuple[str, str]:
+    raw = _raw(environ, "mixed_precision")
+    if raw == "auto":
         capable = [
             g
             for g in hardware.gpus
             if g.compute_capability and g.compute_capability >= MIXED_PRECISION_MIN_CC
         ]
-        if gpu and len(capable) == len(hardware.gpus):
-            precision = "mixed_float16"
-            why["mixed_precision"] = "auto: every GPU has compute capability >= 7.0 (tensor cores)"
-        else:
-            precision = "off"
-            why["mixed_precision"] = "auto: " + ("a GPU below compute capability 7.0" if gpu else "CPU only")
-    elif mp_raw in _PRECISIONS or mp_raw in _OFF:
-        precision = _PRECISIONS.get(mp_raw, "off")
-        why["mixed_precision"] = f"{ENV['mixed_precision']}={mp_raw}"
-    else:
-        raise _bad("mixed_precision", mp_raw, "auto, off, float16 or bfloat16")
+        if hardware.gpus and len(capable) == len(hardware.gpus):
+            return "mixed_float16", "auto: every GPU has compute capability >= 7.0 (tensor cores)"
+        return "off", "auto: " + ("a GPU below compute capability 7.0" if hardware.gpus else "CPU only")
+    if raw in _PRECISIONS or raw in _OFF:
+        return _PRECISIONS.get(raw, "off"), f"{ENV['mixed_precision']}={raw}"
+    raise _bad("mixed_precision", raw, "auto, off, float16 or bfloat16")
 
-    dist_raw = _raw(environ, "distribute")
-    if dist_raw == "auto":
-        distribute = "mirrored" if len(hardware.gpus) > 1 else "off"
-        why["distribute"] = f"auto: {len(hardware.gpus)} GPU(s)"
-    elif dist_raw in ("mirrored", "off") or dist_raw in _OFF:
-        distribute = "mirrored" if dist_raw == "mirrored" else "off"
-        why["distribute"] = f"{ENV['distribute']}={dist_raw}"
-    else:
-        raise _bad("distribute", dist_raw, "auto, off or mirrored")
 
-    return Settings(tf_data, spe, jit_compile, precision, distribute, why)
+def _distribute(hardware: Hardware, environ: Mapping[str, str]) -> tuple[str, str]:
+    raw = _raw(environ, "distribute")
+    if raw == "auto":
+        return "mirrored" if len(hardware.gpus) > 1 else "off", f"auto: {len(hardware.gpus)} GPU(s)"
+    if raw in ("mirrored", "off") or raw in _OFF:
+        return "mirrored" if raw == "mirrored" else "off", f"{ENV['distribute']}={raw}"
+    raise _bad("distribute", raw, "auto, off or mirrored")
 
 
 # -- the edges: TensorFlow from here on ----------------------------------------------------------------
@@ -205,7 +204,7 @@ def detect_hardware() -> Hardware:
     for device in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(device)
         cc = details.get("compute_capability")
-        gpus.append(GPU(details.get("device_name", device.name), tuple(cc) if cc else None))  # type: ignore[arg-type]
+        gpus.append(GPU(details.get("device_name", device.name), (int(cc[0]), int(cc[1])) if cc else None))
     return Hardware(tuple(gpus))
 
 
@@ -296,9 +295,9 @@ def epoch_timer() -> Any:
     """A callback keeping the wall seconds of every epoch (``.seconds``): images/s without the first epoch."""
     import time
 
-    import keras
+    from keras_ct.keras.bases import Callback
 
-    class EpochTimer(keras.callbacks.Callback):
+    class EpochTimer(Callback):
         def __init__(self) -> None:
             super().__init__()
             self.seconds: list[float] = []

@@ -1,25 +1,11 @@
-"""The git edge: clean-tree check, the augmented commit with trailers, round trailers, a safe push.
+"""``GitRepo``: the git commands of a round (reading, the commit, the push), run safely.
 
-A thin layer over the ``git`` command (subprocess, no shell). An interrupt while git runs stops it
-with SIGTERM (git then removes its lock files) rather than SIGKILL, and a commit that did not happen
-leaves nothing staged. It never force-pushes: before pushing
-it compares the remote branch with the SHA this run checked out (``git ls-remote``), and a push the
-remote rejects as non-fast-forward means the same thing; both raise ``BranchMovedError`` so the
-caller skips the push/dispatch and says why. Credentials never reach a message: URLs with a user
-or password and any secret given to ``open_repo`` are replaced by ``***`` in everything we show.
-
-The token reaches git only on the commands that talk to the remote (``ls-remote``, ``push``), as an
-``http.<server>/.extraheader`` in that one process's environment (``GIT_CONFIG_COUNT``): never in
-``.git/config`` or any other file, never on a command line (``/proc/<pid>/cmdline`` is readable by
-every process of the user), and only sent to the GitHub server's own URLs. Those commands run no
-hooks and no credential helpers: the trained code could have written them into ``.git``.
+See the package docstring for what every command guarantees.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import re
 import subprocess
@@ -29,66 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keras_ct.errors import GitError
+from keras_ct.git.auth import auth_env, basic_credential, redact, without_secrets
+from keras_ct.git.failures import (
+    BranchMovedError,
+    DetachedHeadError,
+    DirtyTreeError,
+    PushRejectedError,
+    branch_moved,
+    commit_failed,
+    failed_hook,
+    push_refused,
+)
+from keras_ct.git.trailers import LOG_FORMAT, TrailerCommit, build_message, parse_log
 from keras_ct.round.interrupts import deferred_signals
-from keras_ct.train.childenv import never_passed
 
-ROUND_TRAILER = "Keras-CT-Round"
-ACCURACY_TRAILER = "Keras-CT-Accuracy"
 NETWORK_TIMEOUT_S = 120.0
 LOCAL_TIMEOUT_S = 60.0
 #: How long an interrupted git command gets to end on SIGTERM (and remove its locks) before SIGKILL.
 STOP_GRACE_S = 5.0
-
-
-class DirtyTreeError(GitError):
-    """The working tree has uncommitted changes to tracked files (or to the files about to change)."""
-
-    def __init__(self, message: str, *, paths: tuple[str, ...]) -> None:
-        super().__init__(message)
-        self.paths = paths
-
-
-class DetachedHeadError(GitError):
-    """``loop --commit`` on a detached HEAD: the commits would be on no branch (exit 2, before training)."""
-
-    exit_code = 2
-
-
-class CommitFailedError(GitError):
-    """``git commit`` refused (a hook, signing, the identity); nothing was committed or left staged."""
-
-    def __init__(self, message: str, *, hook: str = "") -> None:
-        super().__init__(message)
-        self.hook = hook
-
-
-class BranchMovedError(GitError):
-    """The remote branch is no longer at the SHA this run checked out: someone pushed meanwhile."""
-
-    def __init__(self, message: str, *, branch: str, expected: str, actual: str | None) -> None:
-        super().__init__(message)
-        self.branch = branch
-        self.expected = expected
-        self.actual = actual
-
-
-class PushRejectedError(GitError):
-    """The remote refused the push for another reason (protected branch, hook, permissions)."""
-
-    def __init__(self, message: str, *, branch: str, reason: str) -> None:
-        super().__init__(message)
-        self.branch = branch
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class TrailerCommit:
-    """A commit that carries keras-ct trailers."""
-
-    sha: str
-    round: int
-    accuracy: float | None
-    subject: str
 
 
 @dataclass(frozen=True)
@@ -97,62 +41,6 @@ class PushResult:
     old_sha: str
     new_sha: str
     pushed: bool  # False when the remote already had new_sha
-
-
-_CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-
-
-def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """Hide credentials: ``https://user:token@host`` -> ``https://***@host``; each secret -> ``***``."""
-    text = _CREDENTIALS_IN_URL.sub(r"\g<scheme>***@", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def basic_credential(token: str) -> str:
-    """The ``Authorization: basic`` value for ``token``, as actions/checkout sends it (mask it too)."""
-    return base64.b64encode(f"x-access-token:{token}".encode()).decode()
-
-
-def auth_env(environ: Mapping[str, str], server_url: str, token: str) -> dict[str, str]:
-    """Environment-only git config that sends ``token`` to ``server_url`` (after ``environ``'s own)."""
-    try:
-        count = int(environ.get("GIT_CONFIG_COUNT", "0") or "0")
-    except ValueError:
-        count = 0
-    key = f"http.{server_url.rstrip('/')}/.extraheader"
-    # An empty value first: it drops any header already configured for the server (a checkout that
-    # persisted its credentials), so git sends one Authorization header, this one.
-    entries = [(key, ""), (key, f"AUTHORIZATION: basic {basic_credential(token)}")]
-    env = {"GIT_CONFIG_COUNT": str(count + len(entries))}
-    for i, (name, value) in enumerate(entries, start=count):
-        env[f"GIT_CONFIG_KEY_{i}"] = name
-        env[f"GIT_CONFIG_VALUE_{i}"] = value
-    return env
-
-
-_TOKEN_NAME = re.compile(r"TOKEN|SECRET|PASSW", re.IGNORECASE)
-
-
-def _without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
-    """git's environment: the caller's (git needs its own: ``GIT_*``, ``SSH_AUTH_SOCK`` for signing),
-    minus tokens, passwords and action inputs (hooks and filters run with it)."""
-    return {k: v for k, v in environ.items() if not (never_passed(k) or _TOKEN_NAME.search(k))}
-
-
-def build_message(message: str, trailers: Mapping[str, str]) -> str:
-    """The commit message with ``Key: value`` trailers appended in git's trailer block format."""
-    body = message.rstrip("\n")
-    for key, value in trailers.items():
-        if not re.fullmatch(r"[A-Za-z0-9-]+", key) or "\n" in str(value):
-            raise GitError(
-                f"invalid commit trailer {key!r}: {value!r} (keys are letters, digits and '-', "
-                "values one line)"
-            )
-    lines = [f"{key}: {value}" for key, value in trailers.items()]
-    return body + ("\n\n" + "\n".join(lines) if lines else "") + "\n"
 
 
 @dataclass
@@ -204,7 +92,7 @@ class GitRepo:
         shown = redact("git " + " ".join(args), self.secrets)
         if self.log is not None:
             self.log(shown)
-        git_env = {**_without_secrets(os.environ), **self._env, **(env or {})}
+        git_env = {**without_secrets(os.environ), **self._env, **(env or {})}
         prefix: tuple[str, ...] = ()
         if remote:
             prefix = ("-c", "core.hooksPath=/dev/null", "-c", "credential.helper=")
@@ -326,27 +214,8 @@ class GitRepo:
         In a shallow clone only the fetched history is seen; HEAD (the last round's commit in a
         dispatched run) always is.
         """
-        fmt = (
-            f"%H%x1f%s%x1f%(trailers:key={ROUND_TRAILER},valueonly,separator=%x2C)"
-            f"%x1f%(trailers:key={ACCURACY_TRAILER},valueonly,separator=%x2C)%x1e"
-        )
-        done = self._git("log", f"--max-count={max_count}", f"--format={fmt}", rev, "--")
-        found: list[TrailerCommit] = []
-        for record in done.stdout.split("\x1e"):
-            fields = record.strip("\n").split("\x1f")
-            if len(fields) != 4 or not fields[2].strip():
-                continue
-            sha, subject, round_value, accuracy_value = fields
-            try:
-                number = int(round_value.split(",")[-1].strip())
-            except ValueError:
-                continue  # a hand-written trailer we cannot read is not ours
-            try:
-                accuracy: float | None = float(accuracy_value.split(",")[-1].strip())
-            except ValueError:
-                accuracy = None
-            found.append(TrailerCommit(sha=sha, round=number, accuracy=accuracy, subject=subject))
-        return found
+        done = self._git("log", f"--max-count={max_count}", f"--format={LOG_FORMAT}", rev, "--")
+        return parse_log(done.stdout)
 
     def round_trailers(self) -> dict[int, str]:
         """Round number -> SHA of the newest commit that finished that round (from the trailers)."""
@@ -392,7 +261,8 @@ class GitRepo:
                     env={"GIT_TRACE2_EVENT": str(trace)},
                 )
                 if done.returncode != 0:
-                    raise self._commit_failed(done, relative, _failed_hook(trace))
+                    detail = self._clean(done.stderr or done.stdout)
+                    raise commit_failed(detail, relative, failed_hook(trace), self._signing_on)
             except BaseException:
                 self._unstage_unless_committed(before, relative)
                 raise
@@ -425,34 +295,10 @@ class GitRepo:
                 f"({self._clean(done.stderr or done.stdout)}); run `git reset -- {' '.join(relative)}`"
             )
 
-    def _commit_failed(
-        self, done: subprocess.CompletedProcess[str], relative: Sequence[str], hook: str
-    ) -> GitError:
-        detail = self._clean(done.stderr or done.stdout)
-        last = next((line.strip() for line in reversed(detail.splitlines()) if line.strip()), "no output")
-        kept = f"nothing was committed, and keras-ct puts {', '.join(relative)} back as before"
-        if hook:
-            return CommitFailedError(
-                f"git commit failed: your {hook} hook exited non-zero ({last}); {kept}. Fix what the hook "
-                "reports, then run again",
-                hook=hook,
-            )
-        signing = next((line.strip() for line in reversed(detail.splitlines()) if "sign" in line.lower()), "")
-        if not self.bot and signing and self._signing_on():
-            return CommitFailedError(
-                f"git commit failed: it could not be signed (commit.gpgsign is on in your git config): "
-                f"{signing}; {kept}. Fix the signing set-up (gpg-agent, user.signingkey, gpg.format) or turn "
-                "signing off for this repository (`git config commit.gpgsign false`)"
-            )
-        hint = (
-            " Set an identity (git config user.name / user.email) or run under Actions, where keras-ct "
-            "commits as github-actions[bot]."
-            if "tell me who you are" in detail.lower() or "empty ident" in detail.lower()
-            else ""
-        )
-        return CommitFailedError(f"git commit failed: {detail}.{hint}")
-
     def _signing_on(self) -> bool:
+        """Whether the user's git config signs this commit (the bot's commit is never signed)."""
+        if self.bot:
+            return False
         done = self._git("config", "--type=bool", "commit.gpgsign", check=False)
         return done.stdout.strip() == "true"
 
@@ -487,14 +333,7 @@ class GitRepo:
                 branch, expected_remote_sha, self._remote_sha_or_none(branch), rejected.group(2)
             )
         if rejected:
-            reason = rejected.group(2)
-            raise PushRejectedError(
-                f"the remote refused the push to {branch} ({reason}). If {branch} is protected, allow "
-                "github-actions[bot] to push to it or run keras-ct with `push: false`; nothing was pushed "
-                "and the next round was not dispatched.",
-                branch=branch,
-                reason=reason,
-            )
+            raise push_refused(branch, rejected.group(2))
         raise PushRejectedError(f"git push to {branch} failed: {output}", branch=branch, reason="error")
 
     def _remote_sha_or_none(self, branch: str) -> str | None:
@@ -504,16 +343,7 @@ class GitRepo:
             return None
 
     def _moved(self, branch: str, expected: str, actual: str | None, reason: str = "") -> BranchMovedError:
-        where = f"is now at {actual[:12]}" if actual else "no longer exists"
-        why = f" (push rejected: {reason})" if reason else ""
-        return BranchMovedError(
-            f"branch {branch} moved on {self.remote} while this round ran: it {where}, this run checked out "
-            f"{expected[:12]}{why}. keras-ct did not push and did not dispatch the next round; the new push "
-            "starts its own run.",
-            branch=branch,
-            expected=expected,
-            actual=actual,
-        )
+        return branch_moved(self.remote, branch, expected, actual, reason)
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -529,25 +359,6 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
-
-
-def _failed_hook(trace: Path) -> str:
-    """The commit hook that exited non-zero, from git's trace2 events (empty when none did)."""
-    try:
-        lines = trace.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    hooks: dict[object, str] = {}
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == "child_start" and event.get("child_class") == "hook":
-            hooks[event.get("child_id")] = str(event.get("hook_name") or "")
-        elif event.get("event") == "child_exit" and event.get("child_id") in hooks and event.get("code"):
-            return hooks[event["child_id"]]
-    return ""
 
 
 def open_repo(
@@ -574,7 +385,7 @@ def open_repo(
             text=True,
             check=False,
             timeout=LOCAL_TIMEOUT_S,
-            env=_without_secrets(os.environ),
+            env=without_secrets(os.environ),
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH; keras-ct needs it to commit and push") from None
@@ -585,13 +396,4 @@ def open_repo(
             f"{start} is not inside a git repository ({done.stderr.strip()}); keras-ct commits the "
             "augmented model there. Run it in a clone, or turn commits off (`commit: false`)."
         )
-    return GitRepo(
-        Path(done.stdout.strip()),
-        author=author,
-        remote=remote,
-        secrets=tuple(secrets),
-        log=log,
-        bot=bot,
-        token=token,
-        server_url=server_url,
-    )
+    return GitRepo(Path(done.stdout.strip()), author, remote, tuple(secrets), log, bot, token, server_url)

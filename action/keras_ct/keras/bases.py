@@ -1,0 +1,42 @@
+"""The Keras base classes keras-ct's callbacks extend, with types (Keras ships no type information).
+
+For mypy, ``Callback`` and ``BackupAndRestore`` are declarations of the part of Keras' classes that
+keras-ct uses; at run time they are Keras' own classes. Importing this module imports Keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+
+    class Callback:
+        """``keras.callbacks.Callback``: what the training loop calls at each step."""
+
+        params: dict[str, Any] | None
+
+        def __init__(self) -> None: ...
+        def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None: ...
+        def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None: ...
+
+    class BackupAndRestore(Callback):
+        """``keras.callbacks.BackupAndRestore``: saves at each epoch end, restores on a rerun."""
+
+        _current_epoch: int
+
+        def __init__(
+            self,
+            backup_dir: str,
+            save_freq: str | int = "epoch",
+            double_checkpoint: bool = False,
+            delete_checkpoint: bool = True,
+        ) -> None: ...
+
+else:
+    import keras
+
+    Callback = keras.callbacks.Callback
+    BackupAndRestore = keras.callbacks.BackupAndRestore
+
+__all__ = ["BackupAndRestore", "Callback"]
