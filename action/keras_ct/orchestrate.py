@@ -129,23 +129,22 @@ def run_action(
     try:
         from keras_ct.github import publish as github_publish
 
-        target = github_publish.resolve_target(
-            cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch
-        )
+        overrides = github_publish.Overrides(api_url, repository, workflow, branch)
+        target = github_publish.resolve_target(cfg, overrides)
         git = None
         if target is not None and cfg.commit:
             # What this run checked out is what it trains, reports on and expects on the remote when pushing.
             git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
             target = replace(target, head_sha=git.head())
-        connected = None if target is None else github_publish.connect(cfg, target, runner, api=api)
-        publisher: Publisher = LocalPublisher() if connected is None else connected
+        connection = None if target is None else github_publish.connect(cfg, target, api=api)
+        publisher: Publisher = LocalPublisher() if connection is None else connection.publisher
     except BaseException:
         if early is not None:
             early.cancel()
         trainer.close()
         raise
-    head_branch = connected.target.head_branch if connected is not None else ""
-    head_sha = connected.target.head_sha if connected is not None else ""
+    head_branch = connection.target.head_branch if connection is not None else ""
+    head_sha = connection.target.head_sha if connection is not None else ""
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
     engine = Engine(
@@ -186,15 +185,17 @@ def report_config_error(
     token). Best effort: a failure to report is a warning; the ``ConfigError`` stays the error.
     """
     from keras_ct.config import error_report_context
-    from keras_ct.github.api import GitHubClient, GitHubError, RetryPolicy
-    from keras_ct.github.publish import target_from_context
+    from keras_ct.errors import GitHubError
+    from keras_ct.github.client import GitHubClient
+    from keras_ct.github.publish import Overrides, target_from_context
+    from keras_ct.github.retry import RetryPolicy
 
     found = error_report_context(environ)
     if found is None:
         return
     gh, token = found
     runner.mask(token)
-    target = target_from_context(gh, api_url=api_url, repository=repository)
+    target = target_from_context(gh, overrides=Overrides(api_url=api_url, repository=repository))
     if target is None or target.fork:  # a fork's token is read-only: send nothing
         return
     sha = target.head_sha or (gh.sha if gh.event_name == "workflow_dispatch" else "")

@@ -83,9 +83,9 @@ def check_run(
     branch: str | None = None,
 ) -> None:
     """Preflight of ``keras-ct run``: the job's rounds, the pull request it reports to."""
-    from keras_ct.github.publish import resolve_target
+    from keras_ct.github.publish import Overrides, resolve_target
 
-    target = resolve_target(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
+    target = resolve_target(cfg, Overrides(api_url, repository, workflow, branch))
     gh = cfg.github
     if (
         target is not None
