@@ -28,6 +28,7 @@ from keras_ct.train.trainer import ReusedTrainer, Trainer, Training
 
 if TYPE_CHECKING:
     from keras_ct.github.api import GitHubAPI
+    from keras_ct.github.publish import Connection, Overrides
 
 
 def augment_model(
@@ -97,6 +98,21 @@ def exit_status(cfg: Config, outcome: RoundOutcome) -> int:
     return 0
 
 
+def _connect(cfg: Config, overrides: Overrides, api: GitHubAPI | None) -> tuple[Connection | None, Any]:
+    """The round's connection to GitHub and the checkout that pushes to it; (None, None) off GitHub."""
+    from keras_ct.github import publish as github_publish
+
+    target = github_publish.resolve_target(cfg, overrides)
+    if target is None:
+        return None, None
+    git = None
+    if cfg.commit:
+        # What this run checked out is what it trains, reports on and expects on the remote when pushing.
+        git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
+        target = replace(target, head_sha=git.head())
+    return github_publish.connect(cfg, target, api=api), git
+
+
 def run_action(
     cfg: Config,
     runner: Runner,
@@ -127,24 +143,16 @@ def run_action(
     # The training runs while the GitHub client loads and the history, the duplicate-run guard and the
     # pending status go back and forth: the engine takes it over, or it is stopped here on an error.
     try:
-        from keras_ct.github import publish as github_publish
+        from keras_ct.github.publish import Overrides
 
-        overrides = github_publish.Overrides(api_url, repository, workflow, branch)
-        target = github_publish.resolve_target(cfg, overrides)
-        git = None
-        if target is not None and cfg.commit:
-            # What this run checked out is what it trains, reports on and expects on the remote when pushing.
-            git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
-            target = replace(target, head_sha=git.head())
-        connection = None if target is None else github_publish.connect(cfg, target, api=api)
-        publisher: Publisher = LocalPublisher() if connection is None else connection.publisher
+        connection, git = _connect(cfg, Overrides(api_url, repository, workflow, branch), api)
     except BaseException:
         if early is not None:
             early.cancel()
         trainer.close()
         raise
-    head_branch = connection.target.head_branch if connection is not None else ""
-    head_sha = connection.target.head_sha if connection is not None else ""
+    publisher: Publisher = LocalPublisher() if connection is None else connection.publisher
+    target = connection.target if connection is not None else None
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
     engine = Engine(
@@ -154,8 +162,8 @@ def run_action(
         publisher=publisher,
         augmenter=augmenter or partial(augment_model, trainer=trainer, environ=environ),
         git=git if publisher.writable else None,
-        head_branch=head_branch,
-        head_sha=head_sha,
+        head_branch=target.head_branch if target else "",
+        head_sha=target.head_sha if target else "",
         links=Links(cfg.github.server_url, target.repository) if target else Links(),
         notes=[] if publisher.writable or target is None else [publisher.why],
         early=early,

@@ -74,3 +74,9 @@ def lost_answers(status: int) -> list[pytest.ParameterSet]:
         pytest.param("slow", {"delay_s": 1.6}, id="answer-after-client-timeout"),
         pytest.param("error", {"status": status, "after_processing": True}, id=f"{status}-after-processing"),
     ]
+
+
+def losing_answers(fake: FakeGitHub, route: str, kind: str, options: dict[str, object]) -> GitHubClient:
+    """A client whose first ``route`` request is done by the fake but its answer lost (``lost_answers``)."""
+    fake.inject(kind, route=route, **options)
+    return make_client(fake, timeout_s=1)

@@ -24,7 +24,7 @@ from tests.fake_github.state import (
     WORKFLOW_FILE,
     WRITE_TOKEN,
 )
-from tests.github.clients import INPUTS, MARKER, comments, lost_answers, make_client, sent
+from tests.github.clients import INPUTS, MARKER, comments, losing_answers, lost_answers, make_client, sent
 
 # -- comments ------------------------------------------------------------------------------------
 
@@ -33,8 +33,7 @@ from tests.github.clients import INPUTS, MARKER, comments, lost_answers, make_cl
 def test_create_comment_whose_answer_was_lost_is_not_sent_again(
     fake_github: FakeGitHub, kind: str, options: dict[str, object]
 ) -> None:
-    fake_github.inject(kind, route="create_issue_comment", **options)
-    api = make_client(fake_github, timeout_s=1)
+    api = losing_answers(fake_github, "create_issue_comment", kind, options)
 
     created = upsert_sticky_comment(api, PR_NUMBER, MARKER, f"{MARKER}\nround 1")
 
@@ -132,8 +131,7 @@ def test_ghes_rejects_return_run_details_and_the_dispatch_falls_back(fake_ghes: 
 def test_dispatch_whose_answer_was_lost_is_not_sent_again(
     fake_github: FakeGitHub, kind: str, options: dict[str, object]
 ) -> None:
-    fake_github.inject(kind, route="dispatch_workflow", **options)
-    api = make_client(fake_github, timeout_s=1)
+    api = losing_answers(fake_github, "dispatch_workflow", kind, options)
 
     result = api.dispatch_workflow(WORKFLOW_FILE, HEAD_REF, INPUTS)
 
