@@ -118,20 +118,18 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str], **overrides: A
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    from keras_ct.github.publish import Overrides
     from keras_ct.round import preflight
 
+    overrides = Overrides(args.api_url, args.repository, args.workflow, args.branch)
     try:
         cfg = _config(args, environ)
         # Everything that can refuse the round without training, before the training starts.
-        preflight.check_run(
-            cfg, api_url=args.api_url, repository=args.repository, workflow=args.workflow, branch=args.branch
-        )
+        preflight.check_run(cfg, overrides)
     except ConfigError as exc:
         from keras_ct import orchestrate
 
-        orchestrate.report_config_error(
-            exc, runner, environ, api_url=args.api_url, repository=args.repository
-        )
+        orchestrate.report_config_error(exc, runner, environ, overrides=overrides)
         raise
     # The round's training starts now, before the rest of keras-ct (the GitHub client, git, the
     # reports) is even imported: all of that overlaps the training. run_action owns it from here.
@@ -151,10 +149,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -
         cfg,
         runner,
         environ,
-        api_url=args.api_url,
-        repository=args.repository,
-        workflow=args.workflow,
-        branch=args.branch,
+        overrides=overrides,
         trainer=trainer,
         early=early,
     )

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from keras_ct.augment import AugmentResult
     from keras_ct.git import GitRepo
     from keras_ct.github.api import GitHubAPI
-    from keras_ct.github.publish import Target
+    from keras_ct.github.publish import Overrides, Target
 
 
 def augment_model(
@@ -77,13 +77,13 @@ def _git(cfg: Config, author: tuple[str, str] | None, *, bot: bool = False) -> G
 
 
 def _connect(
-    cfg: Config, runner: Runner, api: GitHubAPI | None, **where: str | None
+    cfg: Config, overrides: Overrides | None, api: GitHubAPI | None
 ) -> tuple[Target | None, GitRepo | None, Publisher]:
-    """Where the round reports (``where``: the flags that name it), the checkout it commits in (only
-    when it reports to GitHub) and its publisher."""
+    """Where the round reports (the command line's ``overrides`` over what the runner says), the
+    checkout it commits in (only when it reports to GitHub) and its publisher."""
     from keras_ct.github import publish as github_publish
 
-    target = github_publish.resolve_target(cfg, **where)
+    target = github_publish.resolve_target(cfg, overrides)
     if target is None:
         return None, None, LocalPublisher()
     git = None
@@ -91,8 +91,8 @@ def _connect(
         # What this run checked out is what it trains, reports on and expects on the remote when pushing.
         git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
         target = replace(target, head_sha=git.head())
-    connected = github_publish.connect(cfg, target, runner, api=api)
-    return connected.target, git, connected
+    connection = github_publish.connect(cfg, target, api=api)
+    return connection.target, git, connection.publisher
 
 
 def write_outputs(runner: Runner, cfg: Config, outcome: RoundOutcome) -> None:
@@ -124,10 +124,7 @@ def run_action(
     runner: Runner,
     environ: Mapping[str, str],
     *,
-    api_url: str | None = None,
-    repository: str | None = None,
-    workflow: str | None = None,
-    branch: str | None = None,
+    overrides: Overrides | None = None,
     api: GitHubAPI | None = None,
     augmenter: Augmenter | None = None,
     trainer: Trainer | None = None,
@@ -142,15 +139,14 @@ def run_action(
         from keras_ct.git import basic_credential
 
         runner.mask(basic_credential(cfg.github_token))  # the form git sends it in
-    where = {"api_url": api_url, "repository": repository, "workflow": workflow, "branch": branch}
     if trainer is None:
-        preflight.check_run(cfg, **where)
+        preflight.check_run(cfg, overrides)
         trainer = trainer_for(cfg, local=False)
         early = start_early(cfg, runner, environ, trainer)
     # The training runs while the GitHub client loads and the history, the duplicate-run guard and the
     # pending status go back and forth: the engine takes it over, or it is stopped here on an error.
     try:
-        target, git, publisher = _connect(cfg, runner, api, **where)
+        target, git, publisher = _connect(cfg, overrides, api)
     except BaseException:
         if early is not None:
             early.cancel()
@@ -182,8 +178,7 @@ def report_config_error(
     runner: Runner,
     environ: Mapping[str, str],
     *,
-    api_url: str | None = None,
-    repository: str | None = None,
+    overrides: Overrides | None = None,
     api: GitHubAPI | None = None,
 ) -> None:
     """Under Actions, mark the commit under test failed when the configuration is invalid, or the
@@ -197,15 +192,18 @@ def report_config_error(
     """
     from keras_ct.config import error_report_context
     from keras_ct.errors import GitHubError
-    from keras_ct.github.api import GitHubClient, RetryPolicy
-    from keras_ct.github.publish import target_from_context
+    from keras_ct.github.client import GitHubClient
+    from keras_ct.github.publish import Overrides, target_from_context
+    from keras_ct.github.retry import RetryPolicy
 
     found = error_report_context(environ)
     if found is None:
         return
     gh, token = found
     runner.mask(token)
-    target = target_from_context(gh, api_url=api_url, repository=repository)
+    # Only where to send the status: a workflow or branch flag has no say in it.
+    given = overrides or Overrides()
+    target = target_from_context(gh, overrides=Overrides(given.api_url, given.repository))
     if target is None or target.fork:  # a fork's token is read-only: send nothing
         return
     sha = target.head_sha or (gh.sha if gh.event_name == "workflow_dispatch" else "")

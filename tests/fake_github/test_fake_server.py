@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from keras_ct.github.api import GitHubClient, RetryPolicy, upsert_sticky_comment
+from keras_ct.github.api import upsert_sticky_comment
+from keras_ct.github.client import GitHubClient
+from keras_ct.github.retry import RetryPolicy
 from tests.fake_github import contract
 from tests.fake_github.process import FakeGitHubProcess
 from tests.fake_github.server import FakeGitHub
@@ -308,14 +310,22 @@ def test_branches_follow_a_bare_repository_like_github_does(tmp_path: Path, fake
     git("push", "--quiet", str(bare), f"HEAD:refs/heads/{HEAD_REF}", cwd=work)
     fake_github.repo(REPOSITORY).git_dir = str(bare)
     api = GitHubClient(REPOSITORY, WRITE_TOKEN, api_url=fake_github.api_url)
+
+    def branch_sha(branch: str) -> str:
+        """The branch's head as the fake's ref endpoint serves it (keras-ct's client never asks)."""
+        url = f"{fake_github.api_url}/repos/{REPOSITORY}/git/ref/heads/{branch}"
+        answer = requests.get(url, headers={**HEADERS, "Authorization": f"Bearer {WRITE_TOKEN}"}, timeout=10)
+        answer.raise_for_status()
+        return str(answer.json()["object"]["sha"])
+
     first = git("rev-parse", "HEAD", cwd=work)
 
-    assert api.get_branch_sha(HEAD_REF) == first == api.get_pull(PR_NUMBER).head_sha
+    assert branch_sha(HEAD_REF) == first == api.get_pull(PR_NUMBER).head_sha
     (work / "model.py").write_text("x = 2\n")
     git("commit", "--quiet", "-am", "two", cwd=work)
     git("push", "--quiet", str(bare), f"HEAD:refs/heads/{HEAD_REF}", cwd=work)
     second = git("rev-parse", "HEAD", cwd=work)
     assert second != first
-    assert api.get_branch_sha(HEAD_REF) == second == api.get_pull(PR_NUMBER).head_sha
+    assert branch_sha(HEAD_REF) == second == api.get_pull(PR_NUMBER).head_sha
     api.dispatch_workflow(WORKFLOW_FILE, HEAD_REF, {"round": "2"})
     assert fake_github.repo(REPOSITORY).runs[0].head_sha == second

@@ -26,7 +26,8 @@ from keras_ct.augment import AugmentResult, plan_edit
 from keras_ct.cli import main
 from keras_ct.config import Config, load_config
 from keras_ct.errors import KerasCTError
-from keras_ct.github.api import GitHubClient, RetryPolicy
+from keras_ct.github.client import GitHubClient
+from keras_ct.github.retry import RetryPolicy
 from keras_ct.round.history import RoundRecord
 from keras_ct.runner import Runner
 from tests.fake_github.server import FakeGitHub

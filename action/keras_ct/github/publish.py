@@ -15,7 +15,6 @@ from keras_ct.config import Config, GitHubContext
 from keras_ct.errors import ConfigError, KerasCTError
 from keras_ct.github.api import (
     GitHubAPI,
-    GitHubClient,
     GitHubPermissionError,
     find_marked_comment,
     upsert_sticky_comment,
@@ -25,7 +24,6 @@ from keras_ct.github.event import pull_request_facts
 from keras_ct.report import COMMENT_MARKER, Links, Verdict, parse_history_block, render_comment
 from keras_ct.round.history import History, RoundRecord
 from keras_ct.round.publish import Dispatch
-from keras_ct.runner import Runner
 
 FORK_NOTE = (
     "This pull request comes from a fork: its token is read-only, so keras-ct did not comment, "
@@ -46,47 +44,40 @@ class Target:
     fork: bool = False
 
 
-def resolve_target(
-    cfg: Config,
-    *,
-    api_url: str | None = None,
-    repository: str | None = None,
-    workflow: str | None = None,
-    branch: str | None = None,
-) -> Target | None:
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line says about the target, over what the runner says: ``keras-ct run
+    --api-url URL --repository OWNER/NAME --workflow FILE --branch NAME`` (None: the runner's)."""
+
+    api_url: str | None = None
+    repository: str | None = None
+    workflow: str | None = None
+    branch: str | None = None
+
+
+def resolve_target(cfg: Config, overrides: Overrides | None = None) -> Target | None:
     """Where to report, or None when there is no GitHub to talk to (a plain local run)."""
-    return target_from_context(
-        cfg.github,
-        pr_number=cfg.pr_number,
-        api_url=api_url,
-        repository=repository,
-        workflow=workflow,
-        branch=branch,
-    )
+    return target_from_context(cfg.github, pr_number=cfg.pr_number, overrides=overrides)
 
 
 def target_from_context(
-    gh: GitHubContext,
-    *,
-    pr_number: int | None = None,
-    api_url: str | None = None,
-    repository: str | None = None,
-    workflow: str | None = None,
-    branch: str | None = None,
+    gh: GitHubContext, *, pr_number: int | None = None, overrides: Overrides | None = None
 ) -> Target | None:
     """The target from what the runner says (the event payload) and explicit values; forks flagged."""
-    repository = repository or gh.repository
-    if not repository or not (gh.actions or api_url):
+    overrides = overrides or Overrides()
+    repository = overrides.repository or gh.repository
+    if not repository or not (gh.actions or overrides.api_url):
         return None
     pull = pull_request_facts(gh.event_name, gh.event, repository)
     number = pr_number or (int(pull.number) if pull is not None and pull.number.isdigit() else None)
+    workflow = overrides.workflow or (workflow_file_from_ref(gh.workflow_ref) if gh.workflow_ref else "")
     return Target(
-        api_url=(api_url or gh.api_url).rstrip("/"),
+        api_url=(overrides.api_url or gh.api_url).rstrip("/"),
         repository=repository,
         pr_number=number,
-        head_branch=branch or (pull.head_ref if pull else "") or gh.head_ref or gh.ref_name,
+        head_branch=overrides.branch or (pull.head_ref if pull else "") or gh.head_ref or gh.ref_name,
         head_sha=pull.head_sha if pull else "",
-        workflow=workflow or (workflow_file_from_ref(gh.workflow_ref) if gh.workflow_ref else ""),
+        workflow=workflow,
         fork=pull is not None and pull.fork,
     )
 
@@ -102,6 +93,7 @@ class GitHubPublisher:
     _comment_id: int | None = None
 
     def _degrade(self, why: str) -> None:
+        """The first refused write tells us the token is read-only: stop writing, say why."""
         self.writable = False
         self.why = why
 
@@ -126,7 +118,6 @@ class GitHubPublisher:
         try:
             self.api.create_commit_status(self.target.head_sha, state, description, self.run_url or None)
         except GitHubPermissionError as exc:
-            # The first write tells us the token is read-only: stop writing, say why.
             self._degrade(exc.message)
 
     def publish(
@@ -156,6 +147,7 @@ class GitHubPublisher:
         return Dispatch(round=next_round, run_url=result.html_url or "")
 
 
+NO_PR_NUMBER_NOTE = "no pull request number: pass the pr-number input (dispatched rounds pass it)"
 NO_TOKEN_NOTE = (
     "no github-token was given, so keras-ct cannot read or write the pull request on GitHub "
     "(pass the github-token input; its default is the workflow's token, `github.token`)"
@@ -189,46 +181,54 @@ class ReadOnlyPublisher:
         raise KerasCTError(f"cannot dispatch round {next_round}: {self.why}")
 
 
-def connect(
-    cfg: Config, target: Target, runner: Runner, api: GitHubAPI | None = None
-) -> GitHubPublisher | ReadOnlyPublisher:
-    """The publisher for ``target``; ``.target`` is the resolved one.
+@dataclass(frozen=True)
+class Connection:
+    """What ``connect`` returns: the publisher the engine reports through, and the target it reports
+    to, completed from the pull request (head branch and commit, fork) when the event did not say."""
+
+    publisher: GitHubPublisher | ReadOnlyPublisher
+    target: Target
+
+
+def connect(cfg: Config, target: Target, api: GitHubAPI | None = None) -> Connection:
+    """The publisher for ``target``, and the target resolved.
 
     With no token: a fork's pull request (whose secrets GitHub withholds) or a run with no pull request
     gets a ``ReadOnlyPublisher`` that says why; a pull request of this repository is refused
     (``ConfigError``): its results belong on it, and an empty token is a mistake in the workflow.
-    With a token, forks and a missing PR number degrade the publisher (it reads, never writes).
+    With a token, forks and a missing PR number get a publisher that reads, never writes, and says why.
     """
     if not cfg.github_token and api is None:
-        if target.fork:
-            return ReadOnlyPublisher(target=target, why=FORK_NOTE)
-        if target.pr_number is None:
-            return ReadOnlyPublisher(target=target, why=NO_TOKEN_NOTE)
-        raise ConfigError(
-            f"github-token is empty, so keras-ct cannot report on pull request #{target.pr_number} of "
-            f"{target.repository} (comment, status, push, dispatch); pass the github-token input or leave "
-            "it out for the workflow's token (`github.token`), with the permissions contents, "
-            "pull-requests, statuses and actions: write"
-        )
-    links = Links(cfg.github.server_url, target.repository)
-    api = api or GitHubClient(
-        repository=target.repository, token=cfg.github_token, api_url=target.api_url, timeout_s=30
-    )
-    publisher = GitHubPublisher(api=api, target=target, run_url=cfg.github.run_url, links=links)
-    if target.fork:
-        publisher._degrade(FORK_NOTE)
-        return publisher
-    if target.pr_number is None:
-        publisher._degrade("no pull request number: pass the pr-number input (dispatched rounds pass it)")
-        return publisher
-    if not target.head_sha or not target.head_branch:
+        return Connection(_without_token(target), target)
+    if api is None:
+        from keras_ct.github.client import GitHubClient
+
+        api = GitHubClient(repository=target.repository, token=cfg.github_token, api_url=target.api_url)
+    why = FORK_NOTE if target.fork else NO_PR_NUMBER_NOTE if target.pr_number is None else ""
+    if not why and not (target.head_sha and target.head_branch) and target.pr_number is not None:
         pull = api.get_pull(target.pr_number)
-        if pull.is_fork:
-            publisher._degrade(FORK_NOTE)
-        publisher.target = replace(
+        why = FORK_NOTE if pull.is_fork else ""
+        target = replace(
             target,
             head_branch=target.head_branch or pull.head_ref,
             head_sha=target.head_sha or pull.head_sha,
             fork=pull.is_fork,
         )
-    return publisher
+    links = Links(cfg.github.server_url, target.repository)
+    publisher = GitHubPublisher(
+        api=api, target=target, run_url=cfg.github.run_url, links=links, writable=not why, why=why
+    )
+    return Connection(publisher, target)
+
+
+def _without_token(target: Target) -> ReadOnlyPublisher:
+    if target.fork:
+        return ReadOnlyPublisher(target=target, why=FORK_NOTE)
+    if target.pr_number is None:
+        return ReadOnlyPublisher(target=target, why=NO_TOKEN_NOTE)
+    raise ConfigError(
+        f"github-token is empty, so keras-ct cannot report on pull request #{target.pr_number} of "
+        f"{target.repository} (comment, status, push, dispatch); pass the github-token input or leave "
+        "it out for the workflow's token (`github.token`), with the permissions contents, "
+        "pull-requests, statuses and actions: write"
+    )

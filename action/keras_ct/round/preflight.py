@@ -45,10 +45,14 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keras_ct.config import Config
 from keras_ct.errors import ConfigError, GitError
 from keras_ct.github.event import pull_request_facts
+
+if TYPE_CHECKING:
+    from keras_ct.github.publish import Overrides
 
 MARKER = ".keras-ct-owned"
 MARKER_TEXT = "keras-ct created this folder: it may overwrite or delete anything in it.\n"
@@ -74,18 +78,11 @@ def report_path(cfg: Config, report: Path | None) -> Path:
     return report if report is not None else cfg.out_dir / "report.md"
 
 
-def check_run(
-    cfg: Config,
-    *,
-    api_url: str | None = None,
-    repository: str | None = None,
-    workflow: str | None = None,
-    branch: str | None = None,
-) -> None:
+def check_run(cfg: Config, overrides: Overrides | None = None) -> None:
     """Preflight of ``keras-ct run``: the job's rounds, the pull request it reports to."""
     from keras_ct.github.publish import resolve_target
 
-    target = resolve_target(cfg, api_url=api_url, repository=repository, workflow=workflow, branch=branch)
+    target = resolve_target(cfg, overrides)
     gh = cfg.github
     if (
         target is not None
