@@ -7,9 +7,7 @@ They share ``keras_ct.round.engine.Engine``: the local loop runs the same code p
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -19,7 +17,7 @@ from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.report import Links, render_report
 from keras_ct.round import preflight
-from keras_ct.round.engine import BOT_EMAIL, BOT_NAME, Engine, RoundOutcome
+from keras_ct.round.engine import BOT_EMAIL, BOT_NAME, Augmenter, Engine, RoundOutcome
 from keras_ct.round.history import RoundRecord
 from keras_ct.round.publish import LocalPublisher, Publisher
 from keras_ct.runner import Runner
@@ -27,6 +25,8 @@ from keras_ct.train.launch import repository_env, start_early, trainer_for
 from keras_ct.train.trainer import ReusedTrainer, Trainer, Training
 
 if TYPE_CHECKING:
+    from keras_ct.augment import AugmentResult
+    from keras_ct.augment.validate import ScriptRunner
     from keras_ct.github.api import GitHubAPI
 
 
@@ -35,28 +35,54 @@ def augment_model(
     records: Sequence[RoundRecord],
     trainer: Trainer | None = None,
     environ: Mapping[str, str] | None = None,
-) -> Any:
+) -> AugmentResult:
     """The engine's augmenter: the policy picks from the history, the build is proven, then written.
 
     With a reused training process (``trainer``), the candidates are built there: TensorFlow is
-    already imported. The build check runs the model's code: it gets the training's environment
-    (``launch.repository_env``), never the token."""
+    already imported. The epochs change edits the train command's script or ``.keras-ct.yml``."""
+    return _augment(
+        cfg,
+        environ if environ is not None else {},
+        history=records,
+        train_script=cfg.train_script(),
+        config_file=cfg.config_file,
+        train_command=cfg.train_command,
+        run_script=trainer.run_script if isinstance(trainer, ReusedTrainer) else None,
+    )
+
+
+def _augment(
+    cfg: Config,
+    environ: Mapping[str, str],
+    *,
+    change: str = "auto",
+    history: Sequence[RoundRecord] = (),
+    train_script: Path | None = None,
+    config_file: Path | None = None,
+    train_command: str | None = None,
+    run_script: ScriptRunner | None = None,
+    dry_run: bool = False,
+) -> AugmentResult:
+    """``keras_ct.augment.augment`` on the configured model: the loop's and ``keras-ct augment``'s. The
+    build check runs the model's code: it gets the training's environment (``launch.repository_env``),
+    never the token."""
     from keras_ct.augment import augment
 
     return augment(
         cfg.model_path,
-        change="auto",
-        history=records,
+        change=change,
+        history=history,
         policy=cfg.policy,
         model_function=cfg.model_function,
         python=cfg.interpreter,
         input_shape=cfg.input_shape,
-        train_script=cfg.train_script(),
-        config_file=cfg.config_file,
-        train_command=cfg.train_command,
+        train_script=train_script,
+        config_file=config_file,
+        train_command=train_command,
+        dry_run=dry_run,
         cwd=cfg.working_directory,
-        run_script=trainer.run_script if isinstance(trainer, ReusedTrainer) else None,
-        env=repository_env(cfg, environ if environ is not None else {}),
+        run_script=run_script,
+        env=repository_env(cfg, environ),
     )
 
 
@@ -107,7 +133,7 @@ def run_action(
     workflow: str | None = None,
     branch: str | None = None,
     api: GitHubAPI | None = None,
-    augmenter: Callable[[Config, Sequence[RoundRecord]], Any] | None = None,
+    augmenter: Augmenter | None = None,
     trainer: Trainer | None = None,
     early: Training | None = None,
 ) -> int:
@@ -244,29 +270,20 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
     return exit_status(cfg, outcome)
 
 
-def run_augment(args: argparse.Namespace, runner: Runner, environ: Mapping[str, str]) -> int:
-    from keras_ct.augment import augment
-    from keras_ct.config import _shape
-    from keras_ct.train.childenv import repository_env as build_check_env
-
-    try:
-        shape = _shape(args.input_shape) if args.input_shape else None
-    except ValueError as exc:
-        raise ConfigError(f'input-shape must be {exc.args[0]}, got "{args.input_shape}"') from None
-    result = augment(
-        args.path,
-        change=args.change,
-        policy=args.policy,
-        model_function=args.model_function,
-        python=args.python or sys.executable,
-        input_shape=shape,
-        train_script=args.train_script,
-        dry_run=args.dry_run,
-        env=build_check_env(environ),  # the build check runs the model's code: never a token
-    )
+def run_augment(
+    cfg: Config,
+    runner: Runner,
+    environ: Mapping[str, str],
+    change: str = "auto",
+    train_script: Path | None = None,
+    dry_run: bool = False,
+) -> int:
+    """``keras-ct augment``: change ``cfg``'s model file (``change``, or the policy's pick) and print the
+    diff. ``train_script``: the script whose epochs the epochs change raises."""
+    result = _augment(cfg, environ, change=change, train_script=train_script, dry_run=dry_run)
     runner.info(result.diff.rstrip("\n"))
-    verb = "would change" if args.dry_run else "changed"
-    runner.info(f"keras-ct: {verb} {args.path}: {result.description} ({result.rationale})")
+    verb = "would change" if dry_run else "changed"
+    runner.info(f"keras-ct: {verb} {cfg.model_file}: {result.description} ({result.rationale})")
     return 0
 
 

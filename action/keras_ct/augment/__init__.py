@@ -125,7 +125,7 @@ def augment(
     if policy not in POLICIES:
         raise ConfigError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     shown = _shown(path, cwd)
-    model = _ModelFile(path, _read(path, "model file"), shown, model_function, input_shape)
+    model = _ModelFile(path, _read(path, "model file", shown), shown, model_function, input_shape)
     decisions = _decisions(change, history, policy, shown, epochs=bool(train_script or config_file))
     epochs_file = partial(_epochs_file, train_script, config_file, train_command)
     planned = [(decision, _plan(decision, model, epochs_file, cwd)) for decision in decisions]
@@ -277,14 +277,16 @@ def _is_python(path: Path) -> bool:
     return path.suffix not in (".yml", ".yaml")
 
 
-def _read(path: Path, what: str) -> str:
+def _read(path: Path, what: str, shown: str = "") -> str:
+    """The file's text; messages name it ``shown`` (as given on the command line), else ``path``."""
+    name = shown or str(path)
     try:
         data = path.read_bytes()
         return decode_source(data) if _is_python(path) else data.decode("utf-8")
     except FileNotFoundError:
-        raise AugmentError(f"{what} {path} not found", file=path) from None
+        raise AugmentError(f"{what} {name} not found", file=name) from None
     except (OSError, UnicodeDecodeError, SourceEncodingError) as exc:
-        raise AugmentError(f"cannot read {what} {path}: {exc}", file=path) from None
+        raise AugmentError(f"cannot read {what} {name}: {exc}", file=name) from None
 
 
 def _write(path: Path, text: str) -> None:

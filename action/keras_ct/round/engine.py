@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError, TrainingError
@@ -45,6 +45,9 @@ from keras_ct.train.launch import (
 from keras_ct.train.metrics import Metrics, meets, read_metrics
 from keras_ct.train.trainer import Trainer, Training
 
+if TYPE_CHECKING:  # the augmenter imports libcst: only the engine's callers load it
+    from keras_ct.augment import AugmentResult
+
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 
@@ -66,7 +69,9 @@ class Git(Protocol):
 
 
 class Augmenter(Protocol):
-    def __call__(self, cfg: Config, records: Sequence[RoundRecord]) -> Any: ...
+    """Changes the model after a missed round (``keras_ct.orchestrate.augment_model``) and says how."""
+
+    def __call__(self, cfg: Config, records: Sequence[RoundRecord], /) -> AugmentResult: ...
 
 
 class RoundPaths(TypedDict):
@@ -166,7 +171,7 @@ class Engine:
     runner: Runner
     environ: Mapping[str, str]
     publisher: Publisher
-    augmenter: Callable[[Config, Sequence[RoundRecord]], Any]
+    augmenter: Augmenter
     git: Git | None = None
     #: local: the loop goes on in this process up to max-rounds (``keras-ct loop``); otherwise the
     #: job runs ``rounds-per-job`` rounds and dispatches the next.
