@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
@@ -26,7 +26,6 @@ from keras_ct.train.trainer import ReusedTrainer, Trainer, Training
 
 if TYPE_CHECKING:
     from keras_ct.augment import AugmentResult
-    from keras_ct.augment.validate import ScriptRunner
     from keras_ct.github.api import GitHubAPI
 
 
@@ -40,48 +39,38 @@ def augment_model(
 
     With a reused training process (``trainer``), the candidates are built there: TensorFlow is
     already imported. The epochs change edits the train command's script or ``.keras-ct.yml``."""
-    return _augment(
-        cfg,
-        environ if environ is not None else {},
+    from keras_ct.augment import augment
+
+    return augment(
+        cfg.model_path,
         history=records,
         train_script=cfg.train_script(),
         config_file=cfg.config_file,
         train_command=cfg.train_command,
         run_script=trainer.run_script if isinstance(trainer, ReusedTrainer) else None,
+        **_augment_settings(cfg, environ if environ is not None else {}),
     )
 
 
-def _augment(
-    cfg: Config,
-    environ: Mapping[str, str],
-    *,
-    change: str = "auto",
-    history: Sequence[RoundRecord] = (),
-    train_script: Path | None = None,
-    config_file: Path | None = None,
-    train_command: str | None = None,
-    run_script: ScriptRunner | None = None,
-    dry_run: bool = False,
-) -> AugmentResult:
-    """``keras_ct.augment.augment`` on the configured model: the loop's and ``keras-ct augment``'s. The
+class _AugmentSettings(TypedDict):
+    policy: str
+    model_function: str
+    python: str
+    input_shape: tuple[int, ...] | None
+    cwd: Path
+    env: Mapping[str, str]
+
+
+def _augment_settings(cfg: Config, environ: Mapping[str, str]) -> _AugmentSettings:
+    """``keras_ct.augment.augment``'s settings from ``cfg``: the loop's and ``keras-ct augment``'s. The
     build check runs the model's code: it gets the training's environment (``launch.repository_env``),
     never the token."""
-    from keras_ct.augment import augment
-
-    return augment(
-        cfg.model_path,
-        change=change,
-        history=history,
+    return _AugmentSettings(
         policy=cfg.policy,
         model_function=cfg.model_function,
         python=cfg.interpreter,
         input_shape=cfg.input_shape,
-        train_script=train_script,
-        config_file=config_file,
-        train_command=train_command,
-        dry_run=dry_run,
         cwd=cfg.working_directory,
-        run_script=run_script,
         env=repository_env(cfg, environ),
     )
 
@@ -280,7 +269,10 @@ def run_augment(
 ) -> int:
     """``keras-ct augment``: change ``cfg``'s model file (``change``, or the policy's pick) and print the
     diff. ``train_script``: the script whose epochs the epochs change raises."""
-    result = _augment(cfg, environ, change=change, train_script=train_script, dry_run=dry_run)
+    from keras_ct.augment import augment
+
+    settings = _augment_settings(cfg, environ)
+    result = augment(cfg.model_path, change=change, train_script=train_script, dry_run=dry_run, **settings)
     runner.info(result.diff.rstrip("\n"))
     verb = "would change" if dry_run else "changed"
     runner.info(f"keras-ct: {verb} {cfg.model_file}: {result.description} ({result.rationale})")
