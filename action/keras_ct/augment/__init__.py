@@ -149,6 +149,19 @@ def augment(
             file=shown,
         )
     built = dict(zip((id(c) for c in model_candidates), results[1:], strict=True))
+    return _first_that_builds(planned, built, before, shown, cwd, dry_run)
+
+
+def _first_that_builds(
+    planned: Sequence[tuple[Decision, _Candidate | AugmentError]],
+    built: Mapping[int, BuildResult],
+    before: BuildResult,
+    shown: str,
+    cwd: Path | None,
+    dry_run: bool,
+) -> AugmentResult:
+    """Write the first candidate, in the policy's order, that was planned and builds (the epochs change
+    always builds: the model is unchanged); else say why each one was discarded."""
     tried: list[tuple[str, str]] = []
     for decision, candidate in planned:
         if isinstance(candidate, AugmentError):
