@@ -92,3 +92,60 @@ def test_augment_refuses_unsupported_model_and_leaves_it(
     assert main(["augment", str(model), "--change", "dense", "--dry-run"], env(tmp_path)) == 1
     assert "model.py:5" in capsys.readouterr().err
     assert model.read_text() == source
+
+
+# -- keras-ct augment reads its settings through load_config, like every other command -----------------
+
+UNSUPPORTED_MAKE_MODEL = (
+    "import keras\nfrom keras import layers\n\n"
+    "def make_model():\n    return keras.Sequential(base() + [layers.Dense(10)])\n"
+)
+
+
+def test_augment_takes_model_function_from_keras_ct_yml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "model.py").write_text(UNSUPPORTED_MAKE_MODEL)
+    (tmp_path / ".keras-ct.yml").write_text("model-function: make_model\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["augment", "model.py", "--change", "dense", "--dry-run"], env(tmp_path)) == 1
+    err = capsys.readouterr().err
+    # make_model() was read (the default build_model() does not exist): the layer list is the problem.
+    assert err.startswith("keras-ct: error: model.py:5: keras.Sequential(...) takes its layers from `base()")
+    assert (tmp_path / "model.py").read_text() == UNSUPPORTED_MAKE_MODEL
+
+
+def test_augment_flag_beats_keras_ct_yml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "model.py").write_text(UNSUPPORTED_MAKE_MODEL)
+    (tmp_path / ".keras-ct.yml").write_text("model-function: make_model\n")
+    monkeypatch.chdir(tmp_path)
+    argv = ["augment", "model.py", "--model-function", "build_model", "--change", "dense", "--dry-run"]
+    assert main(argv, env(tmp_path)) == 1
+    assert "no function build_model() found (functions defined: make_model)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        pytest.param("--policy", "random", 'policy must be one of diagnose, naive, got "random"', id="policy"),
+        pytest.param(
+            "--input-shape",
+            "28,0",
+            'input-shape must be positive whole numbers separated by commas, such as 28,28,1, got "28,0"',
+            id="input-shape",
+        ),
+        pytest.param(
+            "--model-function", "build model", 'model-function must be a Python identifier such as build_model, '
+            'got "build model"', id="model-function",
+        ),
+    ],
+)  # fmt: skip
+def test_augment_flags_are_checked_like_every_command_s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    model = tmp_path / "model.py"
+    model.write_text(UNSUPPORTED_MAKE_MODEL)
+    assert main(["augment", str(model), flag, value, "--dry-run"], env(tmp_path)) == 2
+    assert capsys.readouterr().err == f"keras-ct: error: {message}\n"

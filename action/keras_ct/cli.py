@@ -24,19 +24,25 @@ from pathlib import Path
 from typing import Any
 
 from keras_ct import __version__, detect
-from keras_ct.config import CHANGES, FIELDS, POLICIES, Config, load_config
+from keras_ct.config import CHANGES, FIELDS, Config, load_config
 from keras_ct.errors import ConfigError, KerasCTError, debug_mode, internal_error_message, os_error_message
 from keras_ct.round import interrupts
 from keras_ct.runner import Runner
 
 #: Config fields that are not command-line flags (secrets never go on a command line).
 _NOT_FLAGS = {"github-token"}
+#: The config fields ``keras-ct augment`` takes as flags (its positional path is ``model-file``).
+_AUGMENT_FLAGS = frozenset({"model-function", "policy", "python", "input-shape"})
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, exclude: frozenset[str] = frozenset()) -> None:
+def _add_config_flags(
+    parser: argparse.ArgumentParser,
+    exclude: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
+) -> None:
     group = parser.add_argument_group("configuration (flags beat action inputs, which beat .keras-ct.yml)")
     for spec in FIELDS:
-        if spec.name in _NOT_FLAGS or spec.name in exclude:
+        if spec.name in _NOT_FLAGS or spec.name in exclude or (only is not None and spec.name not in only):
             continue
         default = "" if spec.default in (None, "") else f" (default: {spec.default})"
         group.add_argument(
@@ -86,16 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     loop.set_defaults(handler=_loop)
 
     aug = sub.add_parser("augment", help="change the model code; prints the unified diff")
-    aug.add_argument("path", type=Path, help="the model file")
+    aug.add_argument("model-file", metavar="PATH", help="the model file (model-file)")
     aug.add_argument(
         "--change", choices=CHANGES, default="auto", help="which change (default: auto, the policy's pick)"
     )
-    aug.add_argument("--model-function", default="build_model", help="model function (default: build_model)")
-    aug.add_argument("--policy", choices=POLICIES, default="diagnose", help="policy for --change auto")
-    aug.add_argument(
-        "--python", default=None, help="interpreter of the model's environment for the build check"
-    )
-    aug.add_argument("--input-shape", default=None, help="input shape for the build check, e.g. 28,28,1")
+    _add_config_flags(aug, only=_AUGMENT_FLAGS)
     aug.add_argument(
         "--train-script",
         type=Path,
@@ -166,7 +167,8 @@ def _loop(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) 
 def _augment(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
     from keras_ct import orchestrate
 
-    return orchestrate.run_augment(args, runner, environ)
+    cfg = _config(args, environ)
+    return orchestrate.run_augment(cfg, runner, environ, args.change, args.train_script, args.dry_run)
 
 
 @interrupts.interruptible

@@ -7,13 +7,11 @@ They share ``keras_ct.round.engine.Engine``: the local loop runs the same code p
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
@@ -42,24 +40,40 @@ def augment_model(
     """The engine's augmenter: the policy picks from the history, the build is proven, then written.
 
     With a reused training process (``trainer``), the candidates are built there: TensorFlow is
-    already imported. The build check runs the model's code: it gets the training's environment
-    (``launch.repository_env``), never the token."""
+    already imported. The epochs change edits the train command's script or ``.keras-ct.yml``."""
     from keras_ct.augment import augment
 
     return augment(
         cfg.model_path,
-        change="auto",
         history=records,
+        train_script=cfg.train_script(),
+        config_file=cfg.config_file,
+        train_command=cfg.train_command,
+        run_script=trainer.run_script if isinstance(trainer, ReusedTrainer) else None,
+        **_augment_settings(cfg, environ if environ is not None else {}),
+    )
+
+
+class _AugmentSettings(TypedDict):
+    policy: str
+    model_function: str
+    python: str
+    input_shape: tuple[int, ...] | None
+    cwd: Path
+    env: Mapping[str, str]
+
+
+def _augment_settings(cfg: Config, environ: Mapping[str, str]) -> _AugmentSettings:
+    """``keras_ct.augment.augment``'s settings from ``cfg``: the loop's and ``keras-ct augment``'s. The
+    build check runs the model's code: it gets the training's environment (``launch.repository_env``),
+    never the token."""
+    return _AugmentSettings(
         policy=cfg.policy,
         model_function=cfg.model_function,
         python=cfg.interpreter,
         input_shape=cfg.input_shape,
-        train_script=cfg.train_script(),
-        config_file=cfg.config_file,
-        train_command=cfg.train_command,
         cwd=cfg.working_directory,
-        run_script=trainer.run_script if isinstance(trainer, ReusedTrainer) else None,
-        env=repository_env(cfg, environ if environ is not None else {}),
+        env=repository_env(cfg, environ),
     )
 
 
@@ -253,29 +267,23 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
     return exit_status(cfg, outcome)
 
 
-def run_augment(args: argparse.Namespace, runner: Runner, environ: Mapping[str, str]) -> int:
+def run_augment(
+    cfg: Config,
+    runner: Runner,
+    environ: Mapping[str, str],
+    change: str = "auto",
+    train_script: Path | None = None,
+    dry_run: bool = False,
+) -> int:
+    """``keras-ct augment``: change ``cfg``'s model file (``change``, or the policy's pick) and print the
+    diff. ``train_script``: the script whose epochs the epochs change raises."""
     from keras_ct.augment import augment
-    from keras_ct.config import _shape
-    from keras_ct.train.childenv import repository_env as build_check_env
 
-    try:
-        shape = _shape(args.input_shape) if args.input_shape else None
-    except ValueError as exc:
-        raise ConfigError(f'input-shape must be {exc.args[0]}, got "{args.input_shape}"') from None
-    result = augment(
-        args.path,
-        change=args.change,
-        policy=args.policy,
-        model_function=args.model_function,
-        python=args.python or sys.executable,
-        input_shape=shape,
-        train_script=args.train_script,
-        dry_run=args.dry_run,
-        env=build_check_env(environ),  # the build check runs the model's code: never a token
-    )
+    settings = _augment_settings(cfg, environ)
+    result = augment(cfg.model_path, change=change, train_script=train_script, dry_run=dry_run, **settings)
     runner.info(result.diff.rstrip("\n"))
-    verb = "would change" if args.dry_run else "changed"
-    runner.info(f"keras-ct: {verb} {args.path}: {result.description} ({result.rationale})")
+    verb = "would change" if dry_run else "changed"
+    runner.info(f"keras-ct: {verb} {cfg.model_file}: {result.description} ({result.rationale})")
     return 0
 
 

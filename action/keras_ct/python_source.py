@@ -3,14 +3,18 @@
 Python reads ``# -*- coding: latin-1 -*-`` and a leading UTF-8 byte order mark itself, so a model file
 written that way is valid and must stay so: ``decode_source`` reads it as Python does, and
 ``encode_source`` writes an edited text back in the encoding its coding line declares, with the BOM
-when the file had one. Pure functions over bytes and text; the callers read and write the files.
+when the file had one; ``parse_python`` is the one syntax check of a model file. Pure functions over
+bytes and text; the callers read and write the files.
 """
 
 from __future__ import annotations
 
+import ast
 import codecs
 import io
 import tokenize
+
+from keras_ct.errors import KerasCTError
 
 
 class SourceEncodingError(ValueError):
@@ -58,6 +62,30 @@ def encode_source(text: str, *, bom: bool = False) -> bytes:
             f"line {line} has {text[exc.start]!r}, which the declared encoding {encoding} cannot hold"
         ) from None
     return codecs.BOM_UTF8 + data if bom else data
+
+
+def parse_python(
+    source: str,
+    shown: str,
+    *,
+    advice: str,
+    error: type[KerasCTError] = KerasCTError,
+    subject: str = "",
+) -> ast.Module:
+    """The module ``source`` (the file ``shown``) parses to; a syntax error raises ``error`` with the
+    file, the line and the caller's ``advice`` (``fix it before training``).
+
+    The message names the file as ``shown:line:`` (the augmenter's errors all do), or, given ``subject``
+    (the input that names the file: ``model-file ml_task/model.py``), as that subject.
+    """
+    try:
+        return ast.parse(source, filename=shown)
+    except SyntaxError as exc:
+        if subject:
+            message = f"{subject} has a syntax error at line {exc.lineno}: {exc.msg}; {advice}"
+        else:
+            message = f"{shown}:{exc.lineno}: syntax error: {exc.msg}; {advice}"
+        raise error(message, file=shown, line=exc.lineno) from None
 
 
 def has_bom(data: bytes) -> bool:

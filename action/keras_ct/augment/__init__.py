@@ -12,13 +12,14 @@ import difflib
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from keras_ct.augment.edit import MODEL_CHANGES, Edit, plan_edit
 from keras_ct.augment.epochs import command_epochs, plan_epochs_edit
-from keras_ct.augment.policy import CHANGES, POLICIES, Decision, decide
+from keras_ct.augment.policy import CHANGES, Decision, decide
 from keras_ct.augment.validate import (
     BuildRequest,
     BuildResult,
@@ -27,6 +28,7 @@ from keras_ct.augment.validate import (
     validate_build,
     validate_builds,
 )
+from keras_ct.config import DEFAULT_MODEL_FUNCTION, POLICIES
 from keras_ct.errors import AugmentError, ConfigError
 from keras_ct.python_source import SourceEncodingError, decode_source, encode_source, has_bom
 from keras_ct.round.history import RoundRecord
@@ -79,13 +81,27 @@ class _Candidate:
     file: Path
 
 
+@dataclass(frozen=True)
+class _ModelFile:
+    """The model file being augmented: its text, how messages name it, the function and input shape."""
+
+    path: Path
+    source: str
+    shown: str
+    function: str
+    input_shape: tuple[int, ...] | None
+
+    def request(self, source: str, label: str) -> BuildRequest:
+        return BuildRequest(self.path, source, self.function, self.input_shape, label=label, shown=self.shown)
+
+
 def augment(
     path: Path,
     *,
     change: str = "auto",
     history: Sequence[RoundRecord] = (),
     policy: str = "diagnose",
-    model_function: str = "build_model",
+    model_function: str = DEFAULT_MODEL_FUNCTION,
     python: str = sys.executable,
     input_shape: tuple[int, ...] | None = None,
     train_script: Path | None = None,
@@ -109,53 +125,20 @@ def augment(
     if policy not in POLICIES:
         raise ConfigError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     shown = _shown(path, cwd)
-    source = _read(path, "model file")
-    if change == "auto":
-        available = [*MODEL_CHANGES, *(["epochs"] if train_script or config_file else [])]
-        decisions = decide(history, policy=policy, available=available)
-        if not decisions:
-            last = history[-1] if history else None
-            state = (
-                f"round {last.round} met the threshold"
-                if last and last.accuracy is not None
-                else "the last round failed"
-            )
-            raise AugmentError(f"nothing to augment in {shown}: {state}", file=shown)
-    else:
-        decisions = (Decision(change, f"{change} requested"),)
-
-    planned: list[tuple[Decision, _Candidate | None, str]] = []
-    errors: list[AugmentError] = []
-    for decision in decisions:
-        try:
-            if decision.change == "epochs":
-                file = _epochs_file(train_script, config_file, train_command)
-                edit = plan_epochs_edit(_read(file, "training file"), path=_shown(file, cwd))
-            else:
-                file = path
-                edit = plan_edit(
-                    source,
-                    decision.change,
-                    model_function=model_function,
-                    path=shown,
-                    input_shape=input_shape,
-                )
-            planned.append((decision, _Candidate(decision, edit, file), ""))
-        except AugmentError as exc:
-            planned.append((decision, None, str(exc)))
-            errors.append(exc)
-    candidates = [c for _, c, _ in planned if c is not None]
+    model = _ModelFile(path, _read(path, "model file", shown), shown, model_function, input_shape)
+    decisions = _decisions(change, history, policy, shown, epochs=bool(train_script or config_file))
+    epochs_file = partial(_epochs_file, train_script, config_file, train_command)
+    planned = [(decision, _plan(decision, model, epochs_file, cwd)) for decision in decisions]
+    candidates = [c for _, c in planned if isinstance(c, _Candidate)]
     if not candidates:
+        errors = [c for _, c in planned if isinstance(c, AugmentError)]
         if len({str(e) for e in errors}) == 1:
             raise errors[0]  # the model itself cannot be read (syntax, no function, no model...): say it once
-        raise _nothing_builds(shown, [(d.change, error) for d, _, error in planned])
+        raise _nothing_builds(shown, [(d.change, str(c)) for d, c in planned])
 
     model_candidates = [c for c in candidates if c.edit.change != "epochs"]
-    requests = [BuildRequest(path, source, model_function, input_shape, label="current model", shown=shown)]
-    requests += [
-        BuildRequest(path, c.edit.new_source, model_function, input_shape, label=c.edit.change, shown=shown)
-        for c in model_candidates
-    ]
+    requests = [model.request(model.source, "current model")]
+    requests += [model.request(c.edit.new_source, c.edit.change) for c in model_candidates]
     results = validate_builds(
         requests, python=python, cwd=cwd, timeout_s=timeout_s, run_script=run_script, env=env
     )
@@ -166,11 +149,23 @@ def augment(
             file=shown,
         )
     built = dict(zip((id(c) for c in model_candidates), results[1:], strict=True))
+    return _first_that_builds(planned, built, before, shown, cwd, dry_run)
 
+
+def _first_that_builds(
+    planned: Sequence[tuple[Decision, _Candidate | AugmentError]],
+    built: Mapping[int, BuildResult],
+    before: BuildResult,
+    shown: str,
+    cwd: Path | None,
+    dry_run: bool,
+) -> AugmentResult:
+    """Write the first candidate, in the policy's order, that was planned and builds (the epochs change
+    always builds: the model is unchanged); else say why each one was discarded."""
     tried: list[tuple[str, str]] = []
-    for decision, candidate, error in planned:
-        if candidate is None:
-            tried.append((decision.change, error))
+    for decision, candidate in planned:
+        if isinstance(candidate, AugmentError):
+            tried.append((decision.change, str(candidate)))
             continue
         result = built.get(id(candidate), before)
         if not result.ok:
@@ -178,6 +173,47 @@ def augment(
             continue
         return _finish(candidate, result, before, tried, cwd, dry_run)
     raise _nothing_builds(shown, tried)
+
+
+def _decisions(
+    change: str, history: Sequence[RoundRecord], policy: str, shown: str, *, epochs: bool
+) -> tuple[Decision, ...]:
+    """The changes to try, in order: the policy's for ``auto`` (``epochs`` only with a file to edit)."""
+    if change != "auto":
+        return (Decision(change, f"{change} requested"),)
+    available = [*MODEL_CHANGES, *(["epochs"] if epochs else [])]
+    decisions = decide(history, policy=policy, available=available)
+    if not decisions:
+        last = history[-1] if history else None
+        state = (
+            f"round {last.round} met the threshold"
+            if last and last.accuracy is not None
+            else "the last round failed"
+        )
+        raise AugmentError(f"nothing to augment in {shown}: {state}", file=shown)
+    return decisions
+
+
+def _plan(
+    decision: Decision, model: _ModelFile, epochs_file: Callable[[], Path], cwd: Path | None
+) -> _Candidate | AugmentError:
+    """The planned edit for one decision, or why it cannot be made."""
+    try:
+        if decision.change == "epochs":
+            file = epochs_file()
+            edit = plan_epochs_edit(_read(file, "training file"), path=_shown(file, cwd))
+        else:
+            file = model.path
+            edit = plan_edit(
+                model.source,
+                decision.change,
+                model_function=model.function,
+                path=model.shown,
+                input_shape=model.input_shape,
+            )
+    except AugmentError as exc:
+        return exc
+    return _Candidate(decision, edit, file)
 
 
 def _finish(
@@ -254,14 +290,16 @@ def _is_python(path: Path) -> bool:
     return path.suffix not in (".yml", ".yaml")
 
 
-def _read(path: Path, what: str) -> str:
+def _read(path: Path, what: str, shown: str = "") -> str:
+    """The file's text; messages name it ``shown`` (as given on the command line), else ``path``."""
+    name = shown or str(path)
     try:
         data = path.read_bytes()
         return decode_source(data) if _is_python(path) else data.decode("utf-8")
     except FileNotFoundError:
-        raise AugmentError(f"{what} {path} not found", file=path) from None
+        raise AugmentError(f"{what} {name} not found", file=name) from None
     except (OSError, UnicodeDecodeError, SourceEncodingError) as exc:
-        raise AugmentError(f"cannot read {what} {path}: {exc}", file=path) from None
+        raise AugmentError(f"cannot read {what} {name}: {exc}", file=name) from None
 
 
 def _write(path: Path, text: str) -> None:

@@ -13,7 +13,6 @@ place the command comes from (``command_epochs`` tells whether it passes one).
 from __future__ import annotations
 
 import shlex
-from typing import cast
 
 import libcst as cst
 import yaml
@@ -87,7 +86,7 @@ def plan_script_epochs_edit(source: str, *, path: str = "<train>", factor: float
         return Edit(
             change="epochs",
             path=path,
-            new_source=cast(cst.Module, replaced).code,
+            new_source=replaced.code,
             description=f"epochs {old} \u2192 {new} ({_WHAT[kind][:-1]} at line {line})",
             action=f"raising epochs from {old} to {new}",
             layer_kind="",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from keras_ct.config import DEFAULT_MODEL_FUNCTION
 from keras_ct.errors import AugmentError
 from keras_ct.python_source import SourceEncodingError, encode_source
 from keras_ct.train import processes
@@ -36,7 +37,7 @@ class BuildRequest:
 
     path: Path
     source: str
-    model_function: str = "build_model"
+    model_function: str = DEFAULT_MODEL_FUNCTION
     input_shape: tuple[int, ...] | None = None
     label: str = ""
     shown: str = ""  # how messages name the file (default: ``path``)
@@ -247,19 +248,32 @@ def _run_batch(
         PYTHONWARNINGS="ignore",
         CUDA_VISIBLE_DEVICES="",  # building needs no GPU; skip CUDA start-up on GPU runners
     )
-    failure = ""
-    timed_out = False
+    argv = [python, str(folder / "keras_ct_validate.py"), str(spec_file)]
+    failure, timed_out = _run_script(argv, env, cwd, timeout_s, run_script)
+    done = _read_results(results_file)
+    if len(done) < len(payload):
+        # The process died or hung on this candidate. After a crash the rest get a fresh process; after a
+        # timeout they are not tried again (each could take as long).
+        rest = payload[len(done) :] if timed_out else payload[len(done) : len(done) + 1]
+        reason = failure or "the validation process gave no result"
+        done.extend(BuildResult(label=str(item["label"]), ok=False, error=reason) for item in rest)
+    return done
+
+
+def _run_script(
+    argv: list[str],
+    env: Mapping[str, str],
+    cwd: Path | None,
+    timeout_s: float,
+    run_script: ScriptRunner | None,
+) -> tuple[str, bool]:
+    """Run the build script: (why it failed, "" when it exited 0; whether it timed out)."""
+    python = argv[0]
     try:
-        argv = [python, str(folder / "keras_ct_validate.py"), str(spec_file)]
         if run_script is not None:
             returncode, stderr = run_script(argv, env, cwd, timeout_s)
         else:
             returncode, _, stderr = processes.run(argv, cwd=cwd, env=env, timeout_s=timeout_s)
-        if returncode != 0:
-            tail = [line for line in stderr.splitlines() if line.strip() and not _LOG_LINE.match(line)]
-            failure = f"the validation process exited with code {returncode}" + (
-                f": {tail[-1].strip()}" if tail else ""
-            )
     except FileNotFoundError:
         raise AugmentError(
             f"cannot run the model environment's python {python!r}: not found; set python to the interpreter "
@@ -270,8 +284,18 @@ def _run_batch(
             f"cannot run the model environment's python {python!r}: permission denied"
         ) from None
     except subprocess.TimeoutExpired:
-        failure = f"building the model took longer than {timeout_s:g} s"
-        timed_out = True
+        return f"building the model took longer than {timeout_s:g} s", True
+    if returncode == 0:
+        return "", False
+    tail = [line for line in stderr.splitlines() if line.strip() and not _LOG_LINE.match(line)]
+    failure = f"the validation process exited with code {returncode}" + (
+        f": {tail[-1].strip()}" if tail else ""
+    )
+    return failure, False
+
+
+def _read_results(results_file: Path) -> list[BuildResult]:
+    """The results the build script wrote, one JSON line per candidate it finished."""
     done: list[BuildResult] = []
     if results_file.exists():
         for line in results_file.read_text(encoding="utf-8").splitlines():
@@ -285,12 +309,6 @@ def _run_batch(
                     error=data.get("error", ""),
                 )
             )
-    if len(done) < len(payload):
-        # The process died or hung on this candidate. After a crash the rest get a fresh process; after a
-        # timeout they are not tried again (each could take as long).
-        rest = payload[len(done) :] if timed_out else payload[len(done) : len(done) + 1]
-        reason = failure or "the validation process gave no result"
-        done.extend(BuildResult(label=str(item["label"]), ok=False, error=reason) for item in rest)
     return done
 
 
@@ -298,7 +316,7 @@ def validate_build(
     path: Path,
     new_source: str,
     *,
-    model_function: str = "build_model",
+    model_function: str = DEFAULT_MODEL_FUNCTION,
     python: str = sys.executable,
     input_shape: tuple[int, ...] | None = None,
     cwd: Path | None = None,

@@ -14,10 +14,10 @@ which and what the next run does (``keras_ct.round.interrupts``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError
@@ -40,6 +40,9 @@ from keras_ct.train.launch import check_model_file
 from keras_ct.train.metrics import meets
 from keras_ct.train.trainer import Trainer, Training
 
+if TYPE_CHECKING:  # the augmenter imports libcst: only the engine's callers load it
+    from keras_ct.augment import AugmentResult
+
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 
@@ -60,23 +63,10 @@ class Git(Protocol):
     def trailer_commits(self) -> list[TrailerCommit]: ...
 
 
-class Augmentation(Protocol):
-    """What the augmenter did (``keras_ct.augment.AugmentResult``): the file it changed and how."""
+class Augmenter(Protocol):
+    """Changes the model after a missed round (``keras_ct.orchestrate.augment_model``) and says how."""
 
-    @property
-    def path(self) -> Path: ...
-    @property
-    def change(self) -> str: ...
-    @property
-    def rationale(self) -> str: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def diff(self) -> str: ...
-
-
-#: The policy picks the round's change from the history and writes it (``orchestrate.augment_model``).
-Augmenter = Callable[[Config, Sequence[RoundRecord]], Augmentation]
+    def __call__(self, cfg: Config, records: Sequence[RoundRecord], /) -> AugmentResult: ...
 
 
 class RoundPaths(TypedDict):

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras_ct
 from keras_ct.config import Config
 from keras_ct.errors import KerasCTError
-from keras_ct.python_source import SourceEncodingError, decode_source
+from keras_ct.python_source import SourceEncodingError, decode_source, parse_python
 from keras_ct.round.preflight import PreflightError, may_delete_metrics
 from keras_ct.runner import Runner
 from keras_ct.train import childenv
@@ -37,19 +37,14 @@ def check_model_file(cfg: Config) -> None:
         )
     try:
         # In the encoding it declares (a UTF-8 BOM, a PEP 263 coding line), as Python reads it.
-        tree = ast.parse(decode_source(path.read_bytes()), filename=shown)
-    except SyntaxError as exc:
-        raise KerasCTError(
-            f"model-file {shown} has a syntax error at line {exc.lineno}: {exc.msg}; fix it before training",
-            file=shown,
-            line=exc.lineno,
-        ) from None
+        source = decode_source(path.read_bytes())
     except SourceEncodingError as exc:
         raise KerasCTError(f"model-file {shown}: {exc}", file=shown) from None
     except OSError as exc:
         raise KerasCTError(
             f"model-file {shown} cannot be read ({exc.strerror}); make it a readable file", file=shown
         ) from None
+    tree = parse_python(source, shown, advice="fix it before training", subject=f"model-file {shown}")
     names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     if cfg.model_function not in names:
         found = f"; it defines {', '.join(names)}" if names else "; it defines no functions"
