@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.integration.repo_setup import ROOT, SCORE_BY_CONV
 
 from keras_ct import __version__
 from keras_ct.cli import main
+from tests.integration.repo_setup import ROOT, SCORE_BY_CONV
 
 
 @pytest.fixture

@@ -284,3 +284,38 @@ def test_a_model_file_in_an_undeclared_encoding_says_how_to_fix_it(
         check_model_file(load_config({}, {}, cwd=tmp_path))
     assert info.value.message.startswith(message)
     assert info.value.file == "ml_task/model.py"
+
+
+def test_plan_settings_come_from_flags_and_inputs(tmp_path: Path) -> None:
+    cfg = load_config({"fork-policy": "cpu"}, {"INPUT_GPU_RUNNER_LABELS": '["linux", "gpu"]'}, cwd=tmp_path)
+    assert (cfg.fork_policy, cfg.gpu_runner_labels, cfg.cpu_runner_labels) == (
+        "cpu",
+        ("linux", "gpu"),
+        ("ubuntu-latest",),
+    )
+
+
+@pytest.mark.parametrize("key", ["fork-policy", "cpu-runner-labels", "gpu-runner-labels"])
+def test_a_pull_request_cannot_route_itself_from_keras_ct_yml(tmp_path: Path, key: str) -> None:
+    """The plan job reads .keras-ct.yml from the pull request's code (a fork's too)."""
+    (tmp_path / ".keras-ct.yml").write_text(f"threshold: 0.9\n{key}: cpu\n")
+    with pytest.raises(ConfigError) as info:
+        load_config({}, {}, cwd=tmp_path)
+    assert f"line 2: {key} must not be set in .keras-ct.yml" in info.value.message
+    assert (info.value.file, info.value.line) == (str(tmp_path / ".keras-ct.yml"), 2)
+
+
+def test_the_plan_job_does_not_judge_the_round(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="round must not exceed max-rounds"):
+        load_config({"round": "7"}, {}, cwd=tmp_path)
+    assert load_config({"round": "7"}, {}, cwd=tmp_path, round_limit=False).round == 7
+
+
+def test_checkpoints_and_warm_start_models_share_one_base(tmp_path: Path) -> None:
+    from keras_ct.train.launch import warm_start_store
+
+    for flags in ({}, {"checkpoint-dir": "ckpt"}):
+        cfg = load_config(flags, {}, cwd=tmp_path)
+        assert cfg.checkpoint_path(2) == cfg.checkpoint_base / "round-2"
+        assert warm_start_store(cfg) == cfg.checkpoint_base / "models"
+    assert cfg.checkpoint_base == tmp_path.resolve() / "ckpt"

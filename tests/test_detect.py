@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import os
 import subprocess
@@ -13,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from keras_ct import detect
+from keras_ct import cli, detect
+from keras_ct.config import parse_labels
 from keras_ct.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -380,7 +379,7 @@ def test_bad_fork_policy() -> None:
     ],
 )
 def test_parse_labels(text: str, labels: tuple[str, ...]) -> None:
-    assert detect.parse_labels(text, "gpu-runner-labels") == labels
+    assert parse_labels(text, "gpu-runner-labels") == labels
 
 
 @pytest.mark.parametrize(
@@ -394,17 +393,14 @@ def test_parse_labels(text: str, labels: tuple[str, ...]) -> None:
 )
 def test_bad_labels(text: str) -> None:
     with pytest.raises(ConfigError, match="cpu-runner-labels must be a"):
-        detect.parse_labels(text, "cpu-runner-labels")
+        parse_labels(text, "cpu-runner-labels")
 
 
 # --------------------------------------------------------------------------- the command
 
 
 def run_handle(tmp_path: Path, argv: list[str], event: dict | None, event_name: str) -> tuple[int, dict, str]:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    detect.add_parser(sub)
-    args = parser.parse_args(["detect", *argv])
+    """``keras-ct detect`` through the one door (``cli.main``), as the plan job runs it."""
     event_path = tmp_path / "event.json"
     event_path.write_text(json.dumps(event or {}), encoding="utf-8")
     output, summary = tmp_path / "output", tmp_path / "summary.md"
@@ -417,8 +413,7 @@ def run_handle(tmp_path: Path, argv: list[str], event: dict | None, event_name: 
         "GITHUB_REPOSITORY": "acme/ml",
         "GITHUB_REF_NAME": "more-conv",
     }
-    out = io.StringIO()
-    code = args.handler(args, environ=env, out=out)
+    code = cli.main(["detect", *argv], environ=env)
     return code, parse_github_output(output.read_text(encoding="utf-8")), summary.read_text(encoding="utf-8")
 
 
@@ -475,14 +470,12 @@ def test_command_dispatch_event_and_cpu_labels_flag(tmp_path: Path) -> None:
     assert (outputs["runner"], outputs["round"], outputs["pr-number"]) == ('["linux","x64"]', "2", "5")
 
 
-def test_command_annotates_a_syntax_error_as_a_warning(tmp_path: Path) -> None:
+def test_command_annotates_a_syntax_error_as_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     work = write(tmp_path / "repo", {"ml_task/model.py": "import keras\nx = (\n"})
-    parser = argparse.ArgumentParser()
-    detect.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["detect", "--working-directory", str(work)])
-    out = io.StringIO()
-    assert args.handler(args, environ={"GITHUB_ACTIONS": "true"}, out=out) == 0
-    assert "::warning file=ml_task/model.py,line=2::syntax error" in out.getvalue()
+    assert cli.main(["detect", "--working-directory", str(work)], environ={"GITHUB_ACTIONS": "true"}) == 0
+    assert "::warning file=ml_task/model.py,line=2::syntax error" in capsys.readouterr().out
 
 
 def module_env(tmp_path: Path, event: dict, event_name: str) -> dict[str, str]:
@@ -544,3 +537,39 @@ def test_detect_does_not_import_tensorflow() -> None:
     subprocess.run(
         [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT / "action")}, check=True
     )
+
+
+def test_command_reads_keras_ct_yml(tmp_path: Path) -> None:
+    """One door: the plan job's settings come from .keras-ct.yml too (here, the model function)."""
+    work = write(
+        tmp_path / "repo",
+        {"ml_task/model.py": FUNCTIONAL_BARE_NAMES, ".keras-ct.yml": "model-function: make\n"},
+    )
+    _, outputs, summary = run_handle(tmp_path, ["--working-directory", str(work)], {}, "push")
+    assert outputs["augmentable"] == "true"
+    assert "functional Model(inputs, outputs)" in summary
+
+
+def test_round_in_keras_ct_yml_does_not_beat_the_dispatched_round(tmp_path: Path) -> None:
+    work = write(tmp_path / "repo", {"ml_task/model.py": SKLEARN_MODEL, ".keras-ct.yml": "round: 3\n"})
+    _, outputs, _ = run_handle(
+        tmp_path, ["--working-directory", str(work)], {"inputs": {"round": "2"}}, "workflow_dispatch"
+    )
+    assert outputs["round"] == "2"
+
+
+def test_module_entry_without_site_packages_says_a_keras_ct_yml_needs_pyyaml(tmp_path: Path) -> None:
+    work = write(
+        tmp_path / "repo", {"ml_task/model.py": KERAS_SEQUENTIAL, ".keras-ct.yml": "policy: naive\n"}
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "keras_ct.detect", "--working-directory", str(work)],
+        env=module_env(tmp_path, {}, "push"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout.startswith("::error file=")
+    assert "needs PyYAML" in result.stdout and "-S, without site-packages" in result.stdout
+    assert "Traceback" not in result.stderr

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from keras_ct.config import FIELD_NAMES
+from keras_ct.config import CONFIG_FILE, FIELD_NAMES
+from tests.test_detect import parse_github_output
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -263,9 +264,15 @@ def test_checkpoint_is_restored_and_saved_even_when_the_round_fails() -> None:
     assert ct["with"]["checkpoint-dir"] == "${{ steps.keys.outputs.checkpoint-dir }}"
 
 
-def run_plan_step(
-    tmp_path: Path, event: dict[str, Any], event_name: str, inputs: dict[str, str]
-) -> tuple[dict[str, str], str]:
+def plan_step(
+    tmp_path: Path,
+    event: dict[str, Any],
+    event_name: str,
+    inputs: dict[str, str],
+    *,
+    env_extra: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+) -> subprocess.CompletedProcess[str]:
     """Run detect/action.yml's step script as the runner would (its env, GITHUB_ACTION_PATH)."""
     action = load(ROOT / "detect" / "action.yml")
     (step,) = action["runs"]["steps"]
@@ -287,21 +294,21 @@ def run_plan_step(
         GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
         GITHUB_REPOSITORY="acme/ml",
         GITHUB_REF_NAME="7/merge",
+        RUNNER_TEMP=str(tmp_path / "runner-temp"),
     )
-    done = subprocess.run(
-        ["bash", "-c", step["run"]], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    env.update(env_extra or {})
+    return subprocess.run(
+        ["bash", "-c", step["run"]], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
+
+
+def run_plan_step(
+    tmp_path: Path, event: dict[str, Any], event_name: str, inputs: dict[str, str], **options: Any
+) -> tuple[dict[str, str], str]:
+    """The plan step, which must succeed: its outputs and its step summary (``options``: plan_step's)."""
+    done = plan_step(tmp_path, event, event_name, inputs, **options)
     assert done.returncode == 0, done.stdout + done.stderr
-    outputs: dict[str, str] = {}
-    lines = iter((tmp_path / "output").read_text(encoding="utf-8").splitlines())
-    for line in lines:
-        name, _, delimiter = line.partition("<<")
-        value = []
-        for inner in lines:
-            if inner == delimiter:
-                break
-            value.append(inner)
-        outputs[name] = "\n".join(value)
+    outputs = parse_github_output((tmp_path / "output").read_text(encoding="utf-8"))
     return outputs, (tmp_path / "summary.md").read_text(encoding="utf-8")
 
 
@@ -363,6 +370,111 @@ def test_same_repository_pull_request_gets_the_gpu_labels(tmp_path: Path) -> Non
         "1",
         "7",
     )
+
+
+MAKE_MODEL = """\
+import keras
+
+
+def make():
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Dense(2)])
+"""
+
+
+def python_bin(tmp_path: Path, python: str) -> dict[str, str]:
+    """A PATH whose first python3 is ``python`` (a script that execs it: a link to a virtual
+    environment's python would not be that environment's)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    wrapper = bin_dir / "python3"
+    wrapper.write_text(f'#!/bin/sh\nexec "{python}" "$@"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def repo_with_model(tmp_path: Path, config: str | None) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "ml_task").mkdir(parents=True)
+    (repo / "ml_task" / "model.py").write_text(MAKE_MODEL, encoding="utf-8")
+    if config is not None:
+        (repo / ".keras-ct.yml").write_text(config, encoding="utf-8")
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("config", "augmentable"),
+    [
+        pytest.param(None, "false", id="without-keras-ct-yml"),
+        pytest.param("model-function: make\n", "true", id="with-keras-ct-yml"),
+    ],
+)
+def test_plan_step_reads_keras_ct_yml_like_the_training_job(
+    tmp_path: Path, config: str | None, augmentable: str
+) -> None:
+    """Without the file: the standard library only (-S). With it: PyYAML from this Python."""
+    repo = repo_with_model(tmp_path, config)
+    outputs, summary = run_plan_step(
+        tmp_path,
+        {},
+        "push",
+        {"working-directory": str(repo)},
+        env_extra=python_bin(tmp_path, sys.executable),
+    )
+    assert outputs["augmentable"] == augmentable
+    assert ("no function build_model()" in summary) == (config is None)
+
+
+@pytest.mark.slow
+def test_plan_step_without_pyyaml_tries_a_throwaway_environment_and_says_why_it_failed(
+    tmp_path: Path,
+) -> None:
+    """A Python without PyYAML and no package index: a virtual environment is made, the install
+    fails, and the step fails with an annotation that says how to fix it."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    no_index = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": os.devnull}
+    done = plan_step(
+        tmp_path,
+        {},
+        "push",
+        {"working-directory": str(repo_with_model(tmp_path, "model-function: make\n"))},
+        env_extra={**python_bin(tmp_path, str(bare / "bin" / "python")), **no_index},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (tmp_path / "runner-temp" / "keras-ct-detect-yaml" / "bin" / "python").exists()
+    assert "::error title=keras-ct detect cannot read .keras-ct.yml::Reading " in done.stdout
+    assert "apt-get install python3-yaml" in done.stdout
+
+
+def test_plan_step_never_imports_modules_from_the_code_it_reads(tmp_path: Path) -> None:
+    """The step runs in the pull request's checkout: a fork's keras_ct/, yaml.py or venv.py must not
+    stand in for the real modules (python -P)."""
+    repo = repo_with_model(tmp_path, "model-function: make\n")
+    marker = tmp_path / "ran"
+    payload = f"open({str(marker)!r}, 'a').write(__name__)\n"
+    (repo / "keras_ct").mkdir()
+    for name in ("keras_ct/__init__.py", "yaml.py", "venv.py"):
+        (repo / name).write_text(payload, encoding="utf-8")
+    outputs, _ = run_plan_step(
+        tmp_path, fork_event(), "pull_request", {}, env_extra=python_bin(tmp_path, sys.executable), cwd=repo
+    )
+    assert outputs["fork"] == "true" and outputs["skip"] == "true"
+    assert not marker.exists(), marker.read_text(encoding="utf-8")
+
+
+def test_plan_and_training_jobs_read_the_same_settings() -> None:
+    """The detect action's inputs are keras-ct detect's settings, each passed as INPUT_*, and the
+    inputs it shares with the keras-ct action have the same defaults (so .keras-ct.yml applies alike)."""
+    from keras_ct.detect import SETTINGS
+
+    action = load(ROOT / "detect" / "action.yml")
+    (step,) = action["runs"]["steps"]
+    assert set(action["inputs"]) == set(SETTINGS)
+    assert step["env"] == {env_name(name): f"${{{{ inputs.{name} }}}}" for name in SETTINGS}
+    for name in set(SETTINGS) & set(ACTION_INPUTS):
+        if name != "round":  # the plan resolves it from the event; the training job gets the plan's
+            assert action["inputs"][name]["default"] == ACTION_INPUTS[name]["default"], name
+    assert f'/{CONFIG_FILE}"' in step["run"]
 
 
 # --------------------------------------------------------------------------- plumbing

@@ -20,11 +20,13 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 from keras_ct import __version__, detect
-from keras_ct.config import CHANGES, FIELDS, Config, load_config
+from keras_ct.config import CHANGES, FIELDS, PLAN_FIELDS, Config, load_config
+from keras_ct.detect import command as detect_command
 from keras_ct.errors import ConfigError, KerasCTError, debug_mode, internal_error_message, os_error_message
 from keras_ct.round import interrupts
 from keras_ct.runner import Runner
@@ -37,12 +39,15 @@ _AUGMENT_FLAGS = frozenset({"model-function", "policy", "python", "input-shape"}
 
 def _add_config_flags(
     parser: argparse.ArgumentParser,
-    exclude: frozenset[str] = frozenset(),
-    only: frozenset[str] | None = None,
+    exclude: AbstractSet[str] = frozenset(),
+    only: AbstractSet[str] | None = None,
 ) -> None:
+    """A flag for each config field (``only`` those, when given; never a secret)."""
     group = parser.add_argument_group("configuration (flags beat action inputs, which beat .keras-ct.yml)")
-    for spec in FIELDS:
-        if spec.name in _NOT_FLAGS or spec.name in exclude or (only is not None and spec.name not in only):
+    for spec in (*FIELDS, *PLAN_FIELDS):
+        if spec.name in _NOT_FLAGS or spec.name in exclude:
+            continue
+        if (only is None and spec in PLAN_FIELDS) or (only is not None and spec.name not in only):
             continue
         default = "" if spec.default in (None, "") else f" (default: {spec.default})"
         group.add_argument(
@@ -54,7 +59,7 @@ def _add_config_flags(
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    names = {spec.name for spec in FIELDS}
+    names = {spec.name for spec in (*FIELDS, *PLAN_FIELDS)}
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
@@ -106,16 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
     aug.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
     aug.set_defaults(handler=_augment)
 
-    detect.add_parser(sub)
+    _add_detect_parser(sub)
     return parser
+
+
+def _add_detect_parser(sub: Any) -> None:
+    det = sub.add_parser(
+        "detect",
+        help="read the model and training code and plan the training job (runner labels, round, PR)",
+        description=(detect.__doc__ or "").split("\n\n")[0],
+    )
+    _add_config_flags(det, only=frozenset(detect.SETTINGS))
+    detect_command.add_arguments(det)
+    det.set_defaults(handler=_detect)
 
 
 def _runner(environ: Mapping[str, str]) -> Runner:
     return Runner.from_environ(environ)
 
 
-def _config(args: argparse.Namespace, environ: Mapping[str, str], **overrides: Any) -> Config:
-    return load_config(_flags(args), environ, config_file=args.config, overrides=overrides or None)
+def _config(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    round_limit: bool = True,
+) -> Config:
+    return load_config(
+        _flags(args), environ, config_file=args.config, overrides=overrides, round_limit=round_limit
+    )
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
@@ -160,7 +184,7 @@ def _loop(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) 
     from keras_ct import orchestrate
 
     overrides = {"commit": "true" if args.commit_flag else "false", "push": "false", "dispatch": "false"}
-    cfg = _config(args, environ, **overrides)
+    cfg = _config(args, environ, overrides=overrides)
     return orchestrate.run_loop(cfg, runner, environ, report=args.report)
 
 
@@ -171,6 +195,12 @@ def _augment(args: argparse.Namespace, environ: Mapping[str, str], runner: Runne
     return orchestrate.run_augment(cfg, runner, environ, args.change, args.train_script, args.dry_run)
 
 
+def _detect(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    # The plan job routes the round; the training job judges it against max-rounds.
+    cfg = _config(args, detect_command.event_environ(args, environ), round_limit=False)
+    return detect.plan_job(cfg, runner, as_json=args.json)
+
+
 @interrupts.interruptible
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
@@ -178,8 +208,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = parser.parse_args(argv)
     runner = _runner(environ)
     try:
-        if args.command == "detect":
-            return int(args.handler(args, environ))
         return int(args.handler(args, environ, runner))
     except KerasCTError as exc:
         return _failed(runner, exc.message, exc.exit_code, file=exc.file, line=exc.line)

@@ -1,29 +1,60 @@
 """The one place that speaks the GitHub Actions runner protocol.
 
 Workflow commands (``::error``, ``::group``, ``::add-mask``) and the file commands
-(``$GITHUB_OUTPUT``, ``$GITHUB_STEP_SUMMARY``) go through ``Runner``. Formatting and escaping
-come from actions-toolkit (its ``Command`` and heredoc ``prepare_key_value_message``); the streams
-and paths are passed in, so tests hand it a ``StringIO`` and ``tmp_path`` files. Outside Actions
-the same calls print a plain, readable terminal form.
+(``$GITHUB_OUTPUT``, ``$GITHUB_STEP_SUMMARY``) go through ``Runner``. Formatting and escaping follow
+GitHub's actions/toolkit (``toCommandValue``, ``escapeData``/``escapeProperty`` and the heredoc
+form of ``prepareKeyValueMessage``), written here with the standard library only: the plan job
+(``python -S -m keras_ct.detect``) reports through this class too. The streams and paths are passed
+in, so tests hand it a ``StringIO`` and ``tmp_path`` files. Outside Actions the same calls print a
+plain, readable terminal form.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from actions_toolkit.command import Command
-from actions_toolkit.file_command import prepare_key_value_message
-
 from keras_ct.errors import KerasCTError
 
 #: GitHub's limit for one step's summary is 1 MiB; stay clear of it.
 SUMMARY_LIMIT = 1024 * 1024 - 4096
+
+
+def _command_value(value: object) -> str:
+    """A value as a workflow command carries it: None is empty, text as it is, anything else JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command_line(name: str, properties: Mapping[str, object], message: object) -> str:
+    """``::name key=value,key=value::message`` with GitHub's escapes (a newline is ``%0A``, never cut)."""
+    props = ",".join(f"{key}={_escape_property(_command_value(v))}" for key, v in properties.items())
+    return f"::{name}{' ' + props if props else ''}::{_escape_data(_command_value(message))}"
+
+
+def key_value_message(name: str, value: object) -> str:
+    """One ``$GITHUB_OUTPUT`` entry in the heredoc form, so a value may hold newlines."""
+    delimiter = f"ghadelimiter_{uuid.uuid4()}"
+    text = _command_value(value)
+    if delimiter in name or delimiter in text:  # a value that guessed a random delimiter
+        raise ValueError(f"the output {name!r} contains its delimiter {delimiter}")
+    return f"{name}<<{delimiter}{os.linesep}{text}{os.linesep}{delimiter}"
 
 
 @dataclass
@@ -57,7 +88,7 @@ class Runner:
         props = {k: v for k, v in properties.items() if v is not None}
         if isinstance(props.get("file"), str):
             props["file"] = self._from_workspace(str(props["file"]))
-        self.out.write(str(Command(name, props, self.redact(message))) + "\n")
+        self.out.write(command_line(name, props, self.redact(message)) + "\n")
         self.out.flush()
 
     def _from_workspace(self, file: str) -> str:
@@ -75,17 +106,21 @@ class Runner:
         if self.actions:
             self._command("error", message, file=file, line=line, title=title)
         else:
-            where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
-            if file and file in message:  # the message already says where
-                where = ""
-            self.err.write(f"keras-ct: error: {where}{self.redact(message)}\n")
-            self.err.flush()
+            self._terminal("error", message, file, line)
 
     def warning(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
         if self.actions:
             self._command("warning", message, file=file, line=line)
         else:
-            self.err.write(f"keras-ct: warning: {self.redact(message)}\n")
+            self._terminal("warning", message, file, line)
+
+    def _terminal(self, kind: str, message: str, file: str | None, line: int | None) -> None:
+        """``keras-ct: error: x.py:2: message`` on stderr (no place when the message already names it)."""
+        where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+        if file and file in message:
+            where = ""
+        self.err.write(f"keras-ct: {kind}: {where}{self.redact(message)}\n")
+        self.err.flush()
 
     def notice(self, message: str) -> None:
         if self.actions:
@@ -133,7 +168,7 @@ class Runner:
         if self.output_path is None:
             return
         with _runner_file(self.output_path, "GITHUB_OUTPUT", newline="") as fh:
-            fh.write(prepare_key_value_message(name, value) + os.linesep)
+            fh.write(key_value_message(name, value) + os.linesep)
 
     def set_outputs(self, values: Mapping[str, object]) -> None:
         for name, value in values.items():

@@ -137,8 +137,7 @@ def announce_resume(cfg: Config, runner: Runner, round_number: int) -> None:
 
 def warm_start_store(cfg: Config) -> Path:
     """Durable directory of trained models, one per round (cached between jobs on GitHub)."""
-    base = cfg.resolve(cfg.checkpoint_dir) if cfg.checkpoint_dir else cfg.out_dir / "checkpoints"
-    return base / "models"
+    return cfg.checkpoint_base / "models"
 
 
 def warm_start_source(cfg: Config, round_number: int) -> Path | None:
