@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
@@ -168,23 +168,35 @@ def run_action(
         raise
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
-    engine = Engine(
-        cfg=cfg,
-        runner=runner,
-        environ=environ,
+    outcome = _engine(
+        cfg,
+        runner,
+        environ,
+        trainer,
+        augmenter,
         publisher=publisher,
-        augmenter=augmenter or partial(augment_model, trainer=trainer, environ=environ),
         git=git if publisher.writable else None,
         head_branch=target.head_branch if target else "",
         head_sha=target.head_sha if target else "",
         links=Links(cfg.github.server_url, target.repository) if target else Links(),
         notes=[] if publisher.writable or target is None else [publisher.why],
         early=early,
-        trainer=trainer,
-    )
-    outcome = engine.run()
+    ).run()
     write_outputs(runner, cfg, outcome)
     return exit_status(cfg, outcome)
+
+
+def _engine(
+    cfg: Config,
+    runner: Runner,
+    environ: Mapping[str, str],
+    trainer: Trainer,
+    augmenter: Augmenter | None,
+    **wiring: Any,
+) -> Engine:
+    """The round engine over ``trainer``; the augmenter builds its candidates there by default."""
+    augment = augmenter or partial(augment_model, trainer=trainer, environ=environ)
+    return Engine(cfg=cfg, runner=runner, environ=environ, augmenter=augment, trainer=trainer, **wiring)
 
 
 def report_config_error(
@@ -247,17 +259,9 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
     if git is not None:
         git.ensure_branch()  # a detached HEAD is refused before training (preflight can call it too)
     trainer = trainer_for(cfg, local=True)
-    engine = Engine(
-        cfg=cfg,
-        runner=runner,
-        environ=environ,
-        publisher=LocalPublisher(),
-        augmenter=partial(augment_model, trainer=trainer, environ=environ),
-        git=git,
-        local=True,
-        trainer=trainer,
-    )
-    outcome = engine.run()
+    outcome = _engine(
+        cfg, runner, environ, trainer, None, publisher=LocalPublisher(), git=git, local=True
+    ).run()
     path = preflight.report_path(cfg, report)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = render_report(outcome.records, outcome.verdict, diff=outcome.diff)

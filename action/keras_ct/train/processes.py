@@ -46,28 +46,25 @@ def spawn(
     """Start ``argv`` in a session of its own (supervised on Linux); raise ``OSError`` as ``Popen`` would
     when it cannot start (``FileNotFoundError``, ``PermissionError``). Call from the main thread: the
     supervisor ends the tree when the thread that started it ends (``PR_SET_PDEATHSIG``)."""
-    if not supervised():
+
+    def popen(args: Sequence[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            list(argv),
+            list(args),
             cwd=cwd,
             env=dict(env),
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
+
+    if not supervised():
+        return popen(argv)
     status_read, status_write = os.pipe()
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(REAPER), str(os.getpid()), str(status_write), "--", *argv],
-            cwd=cwd,
-            env=dict(env),
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-            pass_fds=(status_write,),
-        )
+        supervisor = [sys.executable, "-I", "-S", str(REAPER), str(os.getpid()), str(status_write), "--"]
+        proc = popen([*supervisor, *argv], pass_fds=(status_write,))
     except BaseException:
         os.close(status_read)
         raise

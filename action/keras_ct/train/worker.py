@@ -67,12 +67,13 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def run_one(request: dict[str, object]) -> int:
-    argv = [str(a) for a in request["argv"]]  # type: ignore[attr-defined]
+def run_one(request: dict[str, Any]) -> int:
+    """Run one request (``{"argv", "cwd", "env", "token"}``, as JSON from keras-ct) in this process."""
+    argv = [str(a) for a in request["argv"]]
     cwd = str(request["cwd"])
     os.chdir(cwd)
     os.environ.clear()
-    os.environ.update({str(k): str(v) for k, v in request["env"].items()})  # type: ignore[attr-defined]
+    os.environ.update({str(k): str(v) for k, v in request["env"].items()})
     module = argv[1] if argv[0] == "-m" else None
     script = None if module else os.path.realpath(argv[0])
     roots = [os.path.realpath(cwd)] + ([os.path.dirname(script)] if script else [])
@@ -92,10 +93,10 @@ def run_one(request: dict[str, object]) -> int:
     stdin, sys.stdin = sys.stdin, open(os.devnull)  # noqa: SIM115 - the requests pipe is not the script's
     try:
         with warnings.catch_warnings():  # a run's warning filters do not outlive it
-            if module:
-                runpy.run_module(module, run_name="__main__", alter_sys=True)
+            if script is None:
+                runpy.run_module(str(module), run_name="__main__", alter_sys=True)
             else:
-                runpy.run_path(script, run_name="__main__")  # type: ignore[arg-type]
+                runpy.run_path(script, run_name="__main__")
         code = 0
     except SystemExit as exc:
         code = _exit_code(exc)
