@@ -522,3 +522,17 @@ def test_an_argument_that_is_not_utf8_is_shown_escaped(project: Path, tmp_path: 
     line = seen.one_error(2)
     assert line == '::error::threshold must be a number between 0 and 1, got "0.9\\udcff"'
     assert 'got "0.9\\udcff"' in summary.read_text(encoding="utf-8")
+
+
+def test_a_train_command_with_a_long_inline_program_trains(project: Path, tmp_path: Path) -> None:
+    """An argument longer than a file name may be (``python -c "<a program>"``) is no file name: the
+    round trains it (it used to end in `File name too long` while looking for the training script)."""
+    program = (
+        "import json, os  # " + "x" * 300 + "\n"
+        "open(os.environ['KERAS_CT_METRICS_FILE'], 'w').write(json.dumps({'schema_version': 1, 'accuracy': 0.99}))"
+    )
+    command = shlex.join([sys.executable, "-c", program])
+    argv = ["loop", "--working-directory", str(project), "--train-command", command, "--threshold", "0.9"]
+    seen = run_main(argv, local_env(tmp_path))
+    assert seen.code == 0, seen.text[-2000:]
+    assert "0.9900" in seen.text

@@ -112,8 +112,8 @@ class Config:
             argv = shlex.split(self.train_command)
         except ValueError:
             return ()
-        paths = (self.resolve(Path(arg)) for arg in argv[1:])
-        return tuple(p for p in paths if p.is_file())
+        paths = (self.resolve(Path(arg)) for arg in argv[1:] if "\0" not in arg)
+        return tuple(p for p in paths if _is_file(p))
 
     def train_script(self) -> Path | None:
         """The Python script the train command runs (``python ml_task/train.py ...``), if it is one."""
@@ -153,3 +153,12 @@ class Config:
         """``input threshold``, ``--threshold`` or ``.keras-ct.yml line 3 (threshold)``, for messages."""
         source = self.sources.get(name)
         return source.label if source else name
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` names a file; an argument that cannot be a path (``python -c "<a long
+    program>"``: a name over the system's limit) names none."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
