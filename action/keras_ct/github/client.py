@@ -1,8 +1,7 @@
 """``GitHubClient``: ``GitHubAPI`` over GitHub's REST API (github.com or GHES), with the retry policy.
 
-Why PyGithub and not githubkit: PyGithub is already installed with keras-ct (actions-toolkit
-depends on it, so choosing it adds nothing), it is maintained, synchronous and honours
-``base_url``. We use only its ``Requester`` (the documented way to call endpoints directly): it
+Why PyGithub and not githubkit: PyGithub is a small dependency of keras-ct's own; it is
+maintained, synchronous and honours ``base_url``. We use only its ``Requester`` (the documented way to call endpoints directly): it
 gives us authentication, token masking in its debug log and GitHub's error objects, while the
 endpoints, pagination and the retry policy stay here, where they are tested. PyGithub's own retry
 (urllib3 ``GithubRetry``) and request throttling are switched off, because a blind transport-level
