@@ -69,6 +69,21 @@ def openapi(flavour: str, paths: tuple[str, ...] | None = None) -> OpenAPI:
     return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
 
 
+@dataclass(frozen=True)
+class WireRequest:
+    """A request as it reached the fake: what the contract is checked against."""
+
+    method: str
+    host: str
+    path: str
+    #: The OpenAPI path template it matched (``/repos/{owner}/{repo}/...``).
+    pattern: str
+    path_params: Mapping[str, str]
+    query: list[tuple[str, str]]
+    headers: Mapping[str, str]
+    body: bytes | None
+
+
 @dataclass
 class _Request:
     """openapi-core's request protocol, with the path pattern supplied by the fake's router."""
@@ -121,50 +136,31 @@ class ContractChecker:
         self.api = openapi(flavour, paths)
         self.spec = spec_dict(flavour)
 
-    def _request(
-        self,
-        method: str,
-        host: str,
-        path: str,
-        pattern: str,
-        path_params: Mapping[str, str],
-        query: list[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> _Request:
+    def _request(self, wire: WireRequest) -> _Request:
         if self.flavour == "ghes":
-            host_url, full_pattern = f"http://{host}", GHES_PREFIX + pattern
+            host_url, full_pattern = f"http://{wire.host}", GHES_PREFIX + wire.pattern
         else:
-            host_url, full_pattern = "https://api.github.com", pattern
-        content_type = headers.get("Content-Type", headers.get("content-type", "")) if body else ""
+            host_url, full_pattern = "https://api.github.com", wire.pattern
+        headers = wire.headers
+        content_type = headers.get("Content-Type", headers.get("content-type", "")) if wire.body else ""
         return _Request(
             host_url=host_url,
-            path=path,
-            method=method.lower(),
-            body=body or None,
+            path=wire.path,
+            method=wire.method.lower(),
+            body=wire.body or None,
             content_type=content_type.lower(),
             parameters=RequestParameters(
-                path=dict(path_params),
-                query=ImmutableMultiDict(query),
+                path=dict(wire.path_params),
+                query=ImmutableMultiDict(wire.query),
                 header=Headers(list(headers.items())),
                 cookie=ImmutableMultiDict(),
             ),
             path_pattern=full_pattern,
         )
 
-    def check_request(
-        self,
-        method: str,
-        host: str,
-        path: str,
-        pattern: str,
-        path_params: Mapping[str, str],
-        query: list[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> str | None:
+    def check_request(self, wire: WireRequest) -> str | None:
         """Return why the request breaks the contract, or None."""
-        request = self._request(method, host, path, pattern, path_params, query, headers, body)
+        request = self._request(wire)
         try:
             self.api.validate_request(request)
         except Exception as exc:  # openapi-core raises a family of errors; all mean "mismatch"
@@ -176,27 +172,16 @@ class ContractChecker:
         return set(operation["responses"])
 
     def check_response(
-        self,
-        method: str,
-        host: str,
-        path: str,
-        pattern: str,
-        path_params: Mapping[str, str],
-        query: list[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes | None,
-        status: int,
-        response_headers: Mapping[str, str],
-        data: bytes | None,
+        self, wire: WireRequest, status: int, response_headers: Mapping[str, str], data: bytes | None
     ) -> str | None:
         """Return why the response breaks the contract, or None.
 
         GitHub answers errors the operation does not declare (401, 429, 5xx, a 403 on a GET...);
         those must still carry GitHub's ``basic-error`` shape, which is what is checked for them.
         """
-        if str(status) not in self.declared_statuses(method, pattern):
+        if str(status) not in self.declared_statuses(wire.method, wire.pattern):
             if status < 400:
-                return f"status {status} is not declared for {method.upper()} {pattern}"
+                return f"status {status} is not declared for {wire.method.upper()} {wire.pattern}"
             if not data:
                 return None if status in (502, 503, 504) else f"status {status} without a body"
             try:
@@ -204,7 +189,7 @@ class ContractChecker:
             except ValueError as exc:
                 return f"status {status} with a body that is not JSON: {exc}"
             return validate_instance(self.spec, {"$ref": "#/components/schemas/basic-error"}, document)
-        request = self._request(method, host, path, pattern, path_params, query, headers, body)
+        request = self._request(wire)
         response = _Response(
             status_code=status,
             content_type=response_headers.get("Content-Type", "").lower() if data else "",

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .contract import GHES_PREFIX, ContractChecker, Violation, instance_of
+from .contract import GHES_PREFIX, ContractChecker, Violation, WireRequest, instance_of
 from .state import Comment, Dispatch, Fault, PullRequest, Repo, Run, State, Status, Token, Workflow, now_iso
 
 API_VERSIONS = ("2022-11-28", "2026-03-10")
@@ -293,19 +293,18 @@ class FakeGitHub:
             return
         template, route, params, permission, level = found
         self._check_client_headers(method, raw_path, headers)
+        wire = WireRequest(
+            method, handler.headers.get("Host", ""), raw_path, template, params, query, headers, body
+        )
         if self.checker is not None:
-            problem = self.checker.check_request(
-                method, handler.headers.get("Host", ""), raw_path, template, params, query, headers, body
-            )
+            problem = self.checker.check_request(wire)
             if problem:
                 self._violation("request", method, raw_path, problem)
                 reply = Reply(
                     422,
                     {"message": f"Invalid request.\n\n{problem}", "documentation_url": DOCS, "status": "422"},
                 )
-                self._finish(
-                    handler, method, raw_path, template, params, query, headers, body, route, reply, None
-                )
+                self._finish(handler, wire, route, reply, None)
                 return
         try:
             document = json.loads(body) if body else None
@@ -315,9 +314,7 @@ class FakeGitHub:
         fault = self._take_fault(route, method, path)
         if fault is not None and not (fault.kind in ("slow", "drop") or fault.after_processing):
             reply = self._fault_reply(fault)
-            self._finish(
-                handler, method, raw_path, template, params, query, headers, body, route, reply, fault
-            )
+            self._finish(handler, wire, route, reply, fault)
             return
         try:
             token = self._token(headers)
@@ -329,40 +326,18 @@ class FakeGitHub:
             self.on_change(self)
         if fault is not None and fault.kind == "error":
             reply = self._fault_reply(fault)
-        self._finish(handler, method, raw_path, template, params, query, headers, body, route, reply, fault)
+        self._finish(handler, wire, route, reply, fault)
 
     def _finish(
-        self,
-        handler: _Handler,
-        method: str,
-        raw_path: str,
-        template: str,
-        params: dict[str, str],
-        query: list[tuple[str, str]],
-        headers: dict[str, str],
-        body: bytes,
-        route: str,
-        reply: Reply,
-        fault: Fault | None,
+        self, handler: _Handler, wire: WireRequest, route: str, reply: Reply, fault: Fault | None
     ) -> None:
+        method, raw_path, body = wire.method, wire.path, wire.body or b""
         data = json.dumps(reply.body).encode() if reply.body is not None else b""
         reply.headers.setdefault("X-GitHub-Api-Version-Selected", "2022-11-28")
         if data:
             reply.headers["Content-Type"] = "application/json; charset=utf-8"
         if self.checker is not None:
-            problem = self.checker.check_response(
-                method,
-                handler.headers.get("Host", ""),
-                raw_path,
-                template,
-                params,
-                query,
-                headers,
-                body,
-                reply.status,
-                reply.headers,
-                data,
-            )
+            problem = self.checker.check_response(wire, reply.status, reply.headers, data)
             if problem:
                 self._violation("response", method, raw_path, f"{reply.status}: {problem}")
         logged_body = json.loads(body) if body[:1] in (b"{", b"[") else None
