@@ -125,6 +125,12 @@ def write_outputs(runner: Runner, cfg: Config, outcome: RoundOutcome) -> None:
     )
 
 
+def finish(runner: Runner, cfg: Config, outcome: RoundOutcome) -> int:
+    """The step's outputs for ``outcome``, and the exit status that goes with it."""
+    write_outputs(runner, cfg, outcome)
+    return exit_status(cfg, outcome)
+
+
 def exit_status(cfg: Config, outcome: RoundOutcome) -> int:
     """0 when the round ran (the loop decides what is next); 1 on a miss with fail-below-threshold."""
     last = outcome.last
@@ -182,8 +188,7 @@ def run_action(
         notes=[] if publisher.writable or target is None else [publisher.why],
         early=early,
     ).run()
-    write_outputs(runner, cfg, outcome)
-    return exit_status(cfg, outcome)
+    return finish(runner, cfg, outcome)
 
 
 def _engine(
@@ -267,8 +272,7 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
     text = render_report(outcome.records, outcome.verdict, diff=outcome.diff)
     path.write_text(f"{preflight.REPORT_MARKER}\n{text}", encoding="utf-8")  # the marker: keras-ct's file
     runner.info(f"report: {path}")
-    write_outputs(runner, cfg, outcome)
-    return exit_status(cfg, outcome)
+    return finish(runner, cfg, outcome)
 
 
 def run_augment(

@@ -118,7 +118,7 @@ def augment(
     ``change`` is ``auto`` (ask ``policy`` with ``history``) or one of ``CHANGES``. ``epochs`` edits
     ``config_file``'s train-command when ``train_command`` passes ``--epochs`` and comes from there,
     else ``train_script``. Raises ``AugmentError`` (file untouched) when nothing can be changed safely.
-    ``env``: the build check's environment (``keras_ct.train.childenv.child_env``; it runs the model's code).
+    ``env``: the build check's environment (``keras_ct.train.childenv.repository_env``; it runs the model's code).
     """
     if change not in CHANGE_CHOICES:
         raise ConfigError(f"change must be one of {', '.join(CHANGE_CHOICES)}, got {change!r}")

@@ -25,7 +25,7 @@ from keras_ct.config import DEFAULT_MODEL_FUNCTION
 from keras_ct.errors import AugmentError
 from keras_ct.python_source import SourceEncodingError, encode_source
 from keras_ct.train import processes
-from keras_ct.train.childenv import child_env
+from keras_ct.train.childenv import repository_env
 
 # TensorFlow's C++ (absl) log lines, which TF_CPP_MIN_LOG_LEVEL does not silence at start-up.
 _LOG_LINE = re.compile(r"^([IWEF]\d{4} \d|WARNING: All log messages before absl)")
@@ -190,11 +190,11 @@ def validate_builds(
     fresh process. Raises ``AugmentError`` only when ``python`` cannot be started at all.
     ``run_script`` runs the build script instead of a new subprocess (a reused training process, where
     TensorFlow is already imported). ``env``: the environment of a process that runs the repository's
-    code (``keras_ct.train.childenv.child_env``; default: the allow-listed part of this process's).
+    code (``keras_ct.train.childenv.repository_env``; default: the allow-listed part of this process's).
     """
     if not requests:
         return []
-    base = child_env(os.environ) if env is None else env
+    base = repository_env(os.environ) if env is None else env
     results: list[BuildResult] = []
     with tempfile.TemporaryDirectory(prefix="keras-ct-validate-") as tmp:
         folder = Path(tmp)
@@ -241,7 +241,7 @@ def _run_batch(
     spec_file = folder / f"spec_{offset}.json"
     results_file = folder / f"results_{offset}.jsonl"
     spec_file.write_text(json.dumps({"requests": payload, "results": str(results_file)}), encoding="utf-8")
-    env = dict(child_env(os.environ) if base_env is None else base_env)
+    env = dict(repository_env(os.environ) if base_env is None else base_env)
     env.update(
         TF_CPP_MIN_LOG_LEVEL="3",
         PYTHONDONTWRITEBYTECODE="1",

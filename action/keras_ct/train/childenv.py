@@ -23,6 +23,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from keras_ct.errors import ConfigError
 
@@ -212,17 +213,19 @@ def child_env(
     return env
 
 
-def repository_env(
-    environ: Mapping[str, str],
-    *,
-    passed: Iterable[str] = (),
-    secrets: Iterable[str] = (),
-    extra: Mapping[str, str] | None = None,
-) -> dict[str, str]:
+class EnvOptions(TypedDict, total=False):
+    """``child_env``'s options: names ``train-env`` passes on, secrets to withhold, extra variables."""
+
+    passed: Iterable[str]
+    secrets: Iterable[str]
+    extra: Mapping[str, str] | None
+
+
+def repository_env(environ: Mapping[str, str], **options: Unpack[EnvOptions]) -> dict[str, str]:
     """``child_env``, after ``conceal``: for a process about to run the repository's code."""
-    secrets = tuple(secrets)
+    options["secrets"] = secrets = tuple(options.get("secrets", ()))
     conceal(secrets)
-    return child_env(environ, passed=passed, secrets=secrets, extra=extra)
+    return child_env(environ, **options)
 
 
 def conceal(secrets: Iterable[str] = ()) -> bool:
