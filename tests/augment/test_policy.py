@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import pytest
 
@@ -45,14 +46,19 @@ def _round(
     )
 
 
+class Shape(TypedDict):
+    train: tuple[float, ...]
+    val: tuple[float, ...]
+
+
 # A model that has stopped learning well below the threshold, train and val close together.
-PLATEAU = {"train": (0.80, 0.88, 0.91, 0.92, 0.92), "val": (0.80, 0.88, 0.90, 0.91, 0.91)}
+PLATEAU: Shape = {"train": (0.80, 0.88, 0.91, 0.92, 0.92), "val": (0.80, 0.88, 0.90, 0.91, 0.91)}
 # Fits the training data past 0.95, flat on validation well below it.
-GAP = {"train": (0.90, 0.96, 0.98, 0.99), "val": (0.85, 0.86, 0.86, 0.86)}
+GAP: Shape = {"train": (0.90, 0.96, 0.98, 0.99), "val": (0.85, 0.86, 0.86, 0.86)}
 # Still rising 0.02 an epoch at epoch 5: 0.92 + 0.02 * 5 / 2 = 0.97 >= 0.95.
-RISING = {"train": (0.70, 0.82, 0.88, 0.91, 0.93), "val": (0.70, 0.82, 0.87, 0.90, 0.92)}
+RISING: Shape = {"train": (0.70, 0.82, 0.88, 0.91, 0.93), "val": (0.70, 0.82, 0.87, 0.90, 0.92)}
 # ml_task at 10 epochs on digits, round 1 (measured): test 0.949999988 (342/360 in float32).
-DEMO = {
+DEMO: Shape = {
     "train": (0.6094, 0.8863, 0.9111, 0.9319, 0.9466, 0.9544, 0.9598, 0.9667, 0.9714, 0.9753),
     "val": (0.875, 0.8958, 0.9375, 0.9444, 0.9653, 0.9653, 0.9653, 0.9653, 0.9653, 0.9653),
 }
