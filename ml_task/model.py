@@ -1,7 +1,7 @@
 """The example model keras-ct trains: a deliberately small CNN for 28x28 grey digits.
 
-On the offline digits data it misses the demo's threshold at the default epochs; keras-ct's
-augmentation (another Conv2D + MaxPooling2D block) gets it over.
+On the offline digits data it misses the demo's threshold at the default epochs while its train
+accuracy passes it; keras-ct's augmentation for that generalisation gap (Dropout) gets it over.
 """
 
 import keras

@@ -13,18 +13,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keras_ct.report import (
+    ACCURACY_DIGITS,
     COMMENT_LIMIT,
     COMMENT_MARKER,
     Links,
     Verdict,
+    fmt_versus,
     parse_history_block,
     render_comment,
     render_report,
+    render_table,
     render_terminal,
+    status_text,
+    verdict_line,
 )
 from keras_ct.round.history import EpochCurves, RoundRecord
+from keras_ct.train.metrics import meets
 
 GOLDEN = Path(__file__).parent / "golden"
 LINKS = Links("https://github.com", "acme/ml")
@@ -49,9 +57,13 @@ R1 = RoundRecord(
     epochs=5,
     duration_s=4.21,
     run_url="https://github.com/acme/ml/actions/runs/101",
-    curves=EpochCurves(accuracy=(0.6, 0.9, 0.93), val_accuracy=(0.87, 0.93, 0.96)),
+    curves=EpochCurves(accuracy=(0.6, 0.9, 0.93), val_accuracy=(0.87, 0.935, 0.94)),
     next_change="conv-block",
-    next_rationale="val accuracy 0.9653 and train accuracy 0.9466 are both below 0.95: the model underfits; adding a Conv2D(32) + MaxPooling2D block",
+    # What keras_ct.augment.policy says for these curves.
+    next_rationale=(
+        "accuracy 0.9444 < 0.95 and train accuracy 0.9300 < 0.95: the model underfits (it cannot fit the "
+        "training data to the threshold), adding a Conv2D(32) + MaxPooling2D block"
+    ),
 )
 #: Round 2 differs from round 1 in these: it trained R1's change and passed.
 R2_CHANGES: dict[str, Any] = {
@@ -161,3 +173,70 @@ def test_chart_plots_accuracy_against_threshold() -> None:
     assert "xychart-beta" in text
     assert "line [0.9444, 0.9639]" in text
     assert "line [0.95, 0.95]" in text
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "threshold", "text"),
+    [
+        pytest.param(0.95, 0.975, "0.9500 < 0.975", id="threshold-as-given-0.975"),
+        pytest.param(0.95, 0.995, "0.9500 < 0.995", id="threshold-as-given-0.995"),
+        pytest.param(0.95, 0.957, "0.9500 < 0.957", id="threshold-as-given-0.957"),
+        pytest.param(0.94996, 0.95, "0.94996 < 0.95", id="digits-until-it-reads-true"),
+        pytest.param(0.9499, 0.94996, "0.9499 < 0.94996", id="threshold-0.94996"),
+        pytest.param(0.949999988, 0.95, "0.9500 ≥ 0.95", id="float32-at-threshold-meets"),
+        pytest.param(0.8, 0.85, "0.8000 < 0.85", id="four-digits-at-least"),
+        pytest.param(None, 0.85, "— < 0.85", id="no-accuracy"),
+    ],
+)
+def test_versus_prints_a_comparison_that_reads_true(
+    accuracy: float | None, threshold: float, text: str
+) -> None:
+    assert fmt_versus(accuracy, threshold) == text
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.floats(0, 1), st.floats(0, 1), st.floats(-2e-6, 2e-6))
+def test_versus_reads_true_for_any_accuracy(value: float, threshold: float, nudge: float) -> None:
+    if nudge:  # right at the threshold, where float32 rounding and too few digits mislead
+        value = min(1.0, max(0.0, threshold + nudge))
+    shown, op, shown_threshold = fmt_versus(value, threshold).split(" ")
+    assert float(shown_threshold) == threshold
+    met = meets(value, threshold)
+    if op == "≈":  # no rounding of a value just below the threshold reads "≥": printed exactly
+        assert met and float(shown) == value < threshold
+    else:
+        assert op == ("≥" if met else "<")
+        assert (float(shown) >= threshold) is met
+        assert float(shown) == value or len(shown.split(".")[1]) >= ACCURACY_DIGITS
+
+
+@pytest.mark.parametrize(
+    ("verdict", "accuracy", "threshold", "status", "line"),
+    [
+        pytest.param(
+            Verdict("next"), 0.94996, 0.95, "round 1: 0.94996 < 0.95; round 2 dispatched",
+            "Round 1: accuracy 0.94996 < 0.95; round 2 is on its way.", id="next",
+        ),
+        pytest.param(
+            Verdict("exhausted"), 0.95, 0.975, "0.9500 < 0.975 after 1 rounds",
+            "Threshold not met: accuracy 0.9500 < 0.975 after round 1, the last round.", id="exhausted",
+        ),
+        pytest.param(
+            Verdict("stopped"), 0.95, 0.957, "round 1: 0.9500 < 0.957; loop stopped",
+            "Round 1: accuracy 0.9500 < 0.957; the loop stopped.", id="stopped",
+        ),
+        pytest.param(
+            Verdict("passed"), 0.949999988, 0.95, "accuracy 0.9500 ≥ 0.95 at round 1",
+            "Threshold met: accuracy 0.9500 ≥ 0.95 at round 1.", id="passed",
+        ),
+    ],
+)  # fmt: skip
+def test_status_and_verdict_print_the_threshold_as_given(
+    verdict: Verdict, accuracy: float, threshold: float, status: str, line: str
+) -> None:
+    record = RoundRecord(round=1, accuracy=accuracy, threshold=threshold, status="missed")
+    assert status_text(record, verdict) == status
+    assert verdict_line([record], verdict).endswith(f" **{line}**")
+    assert f"| {threshold!r} |" in render_table([record]) and f"{threshold!r}" in render_terminal(
+        [record], verdict
+    )

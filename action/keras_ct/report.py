@@ -12,6 +12,7 @@ from typing import Literal
 
 from keras_ct.round import history as hist
 from keras_ct.round.history import EpochCurves, RoundRecord
+from keras_ct.train.metrics import meets
 
 #: Hidden marker that identifies keras-ct's sticky PR comment.
 COMMENT_MARKER = "<!-- keras-ct:comment -->"
@@ -69,12 +70,41 @@ _ICONS: dict[VerdictState, str] = {
 }
 
 
+#: Accuracies print with this many decimals at least (more only where the comparison needs them).
+ACCURACY_DIGITS = 4
+
+
 def fmt_accuracy(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+    return "—" if value is None else f"{value:.{ACCURACY_DIGITS}f}"
+
+
+def fmt_threshold(threshold: float) -> str:
+    """The threshold as given: the shortest text that reads back as the same number (0.975, 0.94996)."""
+    return repr(float(threshold))
+
+
+def fmt_versus(value: float | None, threshold: float) -> str:
+    """``value`` against ``threshold`` so that the printed numbers compare as the real ones do.
+
+    The threshold prints as given; the value with ``ACCURACY_DIGITS`` decimals, or more where fewer
+    would read wrong (0.94996 against 0.95 prints "0.94996 < 0.95", never "0.9500 < 0.95"). A value
+    meets the threshold as ``train.metrics.meets`` says (float32 rounding allowed). Where no rounding
+    reads true, the value prints exactly, with "≈" for one that meets the threshold from just below.
+    """
+    thr = fmt_threshold(threshold)
+    if value is None:
+        return f"— < {thr}"
+    met = meets(value, threshold)
+    for digits in range(ACCURACY_DIGITS, 18):
+        text = f"{value:.{digits}f}"
+        if (float(text) >= threshold) == met:
+            return f"{text} {'≥' if met else '<'} {thr}"
+    exact = "≥" if value >= threshold else "≈" if met else "<"
+    return f"{value!r} {exact} {thr}"
 
 
 def fmt_delta(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.4f}"
+    return "—" if value is None else f"{value:+.{ACCURACY_DIGITS}f}"
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -101,7 +131,7 @@ class Wording:
 
 
 def _passed(last: RoundRecord, verdict: Verdict) -> Wording:
-    met = f"{last.metric} {fmt_accuracy(last.accuracy)} ≥ {last.threshold:g} at round {last.round}"
+    met = f"{last.metric} {fmt_versus(last.accuracy, last.threshold)} at round {last.round}"
     return Wording(met, f"Threshold met: {met}.")
 
 
@@ -134,7 +164,7 @@ def _error(last: RoundRecord, verdict: Verdict) -> Wording:
 
 
 def _below(last: RoundRecord) -> str:
-    return f"{fmt_accuracy(last.accuracy)} < {last.threshold:g}"
+    return fmt_versus(last.accuracy, last.threshold)
 
 
 _WORDING: dict[VerdictState, Callable[[RoundRecord, Verdict], Wording]] = {
@@ -186,7 +216,7 @@ def _row(records: Sequence[RoundRecord], index: int, links: Links) -> str:
         fmt_count(r.epochs),
         accuracy + mark,
         fmt_delta(hist.delta(records, index)),
-        f"{r.threshold:g}",
+        fmt_threshold(r.threshold),
         fmt_duration(r.duration_s),
         run,
     ]
@@ -220,8 +250,8 @@ def render_chart(records: Sequence[RoundRecord]) -> str:
     if not scored:
         return ""
     xs = ", ".join(str(r.round) for r in scored)
-    accs = ", ".join(f"{r.accuracy:.4f}" for r in scored)
-    thresholds = ", ".join(f"{r.threshold:g}" for r in scored)
+    accs = ", ".join(fmt_accuracy(r.accuracy) for r in scored)
+    thresholds = ", ".join(fmt_threshold(r.threshold) for r in scored)
     low = min([r.accuracy for r in scored if r.accuracy is not None] + [r.threshold for r in scored])
     floor = max(0.0, int(low * 10) / 10 - 0.1)
     return (
@@ -357,7 +387,7 @@ def render_terminal(records: Sequence[RoundRecord], verdict: Verdict) -> str:
         acc = fmt_accuracy(r.accuracy) if r.status != "error" else "error"
         change = r.change or ("baseline" if r.round == 1 else "")
         lines.append(
-            f"{r.round:>5}  {acc:>8}  {fmt_delta(hist.delta(records, i)):>8}  {r.threshold:>9g}  "
+            f"{r.round:>5}  {acc:>8}  {fmt_delta(hist.delta(records, i)):>8}  {fmt_threshold(r.threshold):>9}  "
             f"{fmt_count(r.params):>9}  {fmt_count(r.epochs):>6}  {fmt_duration(r.duration_s):>8}  {change}"
         )
     lines.append("")

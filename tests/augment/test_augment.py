@@ -89,8 +89,8 @@ def test_first_candidate_that_builds_is_written(model: Path, monkeypatch: pytest
     result = augment(model, history=UNDERFITS, cwd=model.parent)
     assert result.change == "dense"
     assert result.rationale == (
-        "accuracy 0.91 < 0.95, train accuracy 0.92 and val accuracy 0.91: the model underfits, "
-        "adding a hidden Dense(64) layer"
+        "accuracy 0.9100 < 0.95 and train accuracy 0.9200 < 0.95: the model underfits "
+        "(it cannot fit the training data to the threshold), adding a hidden Dense(64) layer"
     )
     assert result.tried == (
         (

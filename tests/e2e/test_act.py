@@ -37,9 +37,11 @@ PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 # At 5 epochs on digits the bundled model reaches 0.9444 (340 of 360 test images) and the rounds after
 # it stay within a few images of that: tests that need a miss use a threshold no round meets.
 THRESHOLD = 0.999
-# The loop test trains 10 epochs: round 1 reaches 0.9500 (342/360) and the first augmented model
-# 0.9639 (347/360), with warm start (measured here); the threshold sits between them, 2.5 images
-# from each, so a slightly different machine gives the same verdicts.
+# The loop test trains 10 epochs: round 1 reaches 0.9500 (342/360) with train accuracy 0.9753 and val
+# accuracy 0.9653, both over the threshold: a generalisation gap, so the first change is Dropout, whose
+# model reaches 0.9667 (348/360) with warm start (measured by tests/integration/test_real_training.py;
+# a second conv block, the change before issue 13, reached 0.9639 here). The threshold sits between
+# round 1 and round 2, so a slightly different machine gives the same verdicts.
 LOOP_EPOCHS, LOOP_THRESHOLD = 10, 0.957
 
 
@@ -141,7 +143,8 @@ def test_pull_request_round_then_dispatched_rounds_until_the_threshold_is_met(wo
     assert "Keras-CT-Round: 1" in augmented["body"]
     assert f"Keras-CT-Accuracy: {accuracy_1:.4f}" in augmented["body"]
     assert world.log(BRANCH)[1]["sha"] == head
-    assert world.show(BRANCH, "ml_task/model.py").count("layers.Conv2D(") == 2
+    augmented_model = world.show(BRANCH, "ml_task/model.py")
+    assert augmented_model.count("layers.Conv2D(") == 1 and "layers.Dropout(" in augmented_model
 
     (dispatch,) = dispatches(world.fake)
     assert dispatch.inputs == {"round": "2", "pr-number": str(PR)}

@@ -2,13 +2,31 @@
 
 ``decide`` reads the last round's learning curves (train/val accuracy per epoch), what changed before
 it and whether that helped, and returns candidates best first. Each ``Decision`` carries the diagnosis
-("accuracy 0.91 < 0.95, train accuracy 0.92 and val accuracy 0.91: the model underfits"); the rationale
-is finished once the edit knows its exact words ("..., adding a Conv2D(64) + MaxPooling2D block").
+("accuracy 0.9100 < 0.95 and train accuracy 0.9200 < 0.95: the model underfits"); the rationale is
+finished once the edit knows its exact words ("..., adding a Conv2D(64) + MaxPooling2D block").
 
-Rules, in order: train - val accuracy above ``OVERFIT_GAP`` -> dropout first; the metric still rising
-fast enough that doubling the epochs would plausibly reach the threshold -> epochs first; otherwise the
-model underfits -> capacity (conv-block, then dense). A change whose round gained no more than
-``NO_GAIN`` goes to the back of the list, and after two such rounds in a row it is not offered at all.
+The states are defined against the threshold, as the bias/variance recipe does (Goodfellow, Bengio and
+Courville, *Deep Learning*, 2016, section 11.4: poor performance on the training set calls for a larger
+model or longer training, good training but poor test performance for regularisation or more data;
+Ng, *Machine Learning Yearning*, chapters 25 and 27: techniques for reducing avoidable bias, then
+variance). ``Diagnosis.state`` checks, in order:
+
+1. ``stopped-early``: the metric is still rising (its gain in the last epoch >= ``IMPROVING_GAIN``)
+   and the projection reaches the threshold: the accuracy plus the last gain fading linearly to zero
+   over as many epochs again (min(1, accuracy + gain * epochs / 2) >= threshold) -> epochs (with lr-schedule)
+   first, then what the curves say without them.
+2. ``no-curves``: no train accuracy reported -> capacity, worded as a guess.
+3. ``underfits``: train accuracy below the threshold (the model cannot fit the training data to it)
+   -> capacity first (conv-block, dense, widen), then epochs if still rising, then batch-norm.
+   Regularisation lowers the training fit further (Ng, chapter 25): dropout comes last, only as a
+   last resort when nothing before it builds or helps, and augment-data and l2 are not offered.
+4. ``generalisation-gap``: train accuracy at or above the threshold while val or test accuracy is
+   below -> regularise first (dropout, augment-data, l2, batch-norm), then epochs if still rising,
+   then capacity (a different architecture, Ng chapter 27), never capacity first.
+
+"At or above" is ``train.metrics.meets`` (float32 rounding allowed), as for the round's verdict. A
+change whose round gained no more than ``NO_GAIN`` goes to the back of the list, and after two such
+rounds in a row it is not offered at all. Names not in ``available`` (the config's ``CHANGES``) drop out.
 
 The ``naive`` policy is the seed's rule (always add a Conv2D + MaxPooling block), kept for comparison.
 """
@@ -17,24 +35,38 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from keras_ct.config import CHANGES as CONFIG_CHANGES
 from keras_ct.config import POLICIES
+from keras_ct.report import fmt_accuracy, fmt_versus
 from keras_ct.round.history import RoundRecord, delta
 from keras_ct.train.metrics import meets
 
 # One source for the names: the config (which the CLI and the action inputs validate against).
 CHANGES = tuple(c for c in CONFIG_CHANGES if c != "auto")
 
-OVERFIT_GAP = 0.05  # train - val accuracy above this: the model overfits
-IMPROVING_GAIN = 0.01  # val accuracy still rising at least this much in the last epoch
+IMPROVING_GAIN = 0.01  # val (or train) accuracy rose at least this much in the last epoch: still rising
 NO_GAIN = 0.002  # a change whose round gained no more than this did not help
+
+State = Literal["stopped-early", "no-curves", "underfits", "generalisation-gap"]
+
+CAPACITY = ("conv-block", "dense", "widen")
+REGULARISE = ("dropout", "augment-data", "l2", "batch-norm")
+MORE_EPOCHS = ("epochs", "lr-schedule")
+#: Without curves to read (no round yet, or none reported): capacity first, as a guess.
+GUESS = (*CAPACITY, "epochs", "dropout")
 
 _GENERIC_ACTION = {
     "conv-block": "adding a convolution block",
     "dense": "adding a hidden Dense layer",
+    "widen": "widening a layer",
     "dropout": "adding Dropout",
+    "augment-data": "adding data augmentation",
+    "l2": "adding L2 weight decay",
+    "batch-norm": "adding BatchNormalization",
     "epochs": "training for more epochs",
+    "lr-schedule": "adding a learning-rate schedule",
 }
 
 
@@ -60,32 +92,30 @@ class Diagnosis:
     val_accuracy: float | None
     last_gain: float | None  # val (or train) accuracy gain over the last epoch
     epochs: int
-
-    @property
-    def gap(self) -> float | None:
-        if self.train_accuracy is None or self.val_accuracy is None:
-            return None
-        return self.train_accuracy - self.val_accuracy
-
-    @property
-    def overfits(self) -> bool:
-        """A train-val gap above the margin once the training data is fit up to the threshold, or val
-        accuracy has stopped rising. While both still climb fast, the gap is mostly the lag of Keras'
-        train accuracy (a mean over the epoch) and a small validation set's noise, not overfitting."""
-        if self.gap is None or self.gap <= OVERFIT_GAP:
-            return False
-        return (self.train_accuracy or 0.0) >= self.threshold or not self.improving
+    metric: str = "accuracy"
+    curve: str = "val accuracy"  # the curve ``last_gain`` is measured on
 
     @property
     def improving(self) -> bool:
         return self.last_gain is not None and self.last_gain >= IMPROVING_GAIN
 
     @property
-    def more_epochs_may_reach(self) -> bool:
-        """Doubling the epochs, with the gain per epoch fading linearly to zero, would reach the threshold."""
+    def projected(self) -> float | None:
+        """The accuracy after as many epochs again, the last gain fading linearly to zero, at most 1
+        (None unless still rising)."""
         if not self.improving or self.epochs < 2:
-            return False
-        return self.accuracy + (self.last_gain or 0.0) * self.epochs / 2 >= self.threshold
+            return None
+        return min(1.0, self.accuracy + (self.last_gain or 0.0) * self.epochs / 2)
+
+    @property
+    def state(self) -> State:
+        if self.projected is not None and meets(self.projected, self.threshold):
+            return "stopped-early"
+        if self.train_accuracy is None:
+            return "no-curves"
+        if not meets(self.train_accuracy, self.threshold):
+            return "underfits"
+        return "generalisation-gap"
 
 
 def diagnose(record: RoundRecord) -> Diagnosis:
@@ -100,6 +130,8 @@ def diagnose(record: RoundRecord) -> Diagnosis:
         val_accuracy=curves.val_accuracy[-1] if curves.val_accuracy else None,
         last_gain=gain,
         epochs=record.epochs or len(series),
+        metric=record.metric,
+        curve="val accuracy" if curves.val_accuracy else "train accuracy",
     )
 
 
@@ -118,60 +150,67 @@ def decide(
         reason = "the naive policy always adds a convolution block"
         if history:
             last = history[-1]
-            acc, thr = _pair(float(last.accuracy or 0.0), last.threshold)
-            reason = f"accuracy {acc} < {thr}: {reason}"
+            reason = f"{last.metric} {fmt_versus(last.accuracy, last.threshold)}: {reason}"
         return _decisions(["conv-block"], reason, available)
     if not history:
-        order = ["conv-block", "dense", "epochs", "dropout"]
-        return _decisions(order, "no round has been trained yet: more capacity first", available)
+        return _decisions(GUESS, "no round has been trained yet: more capacity first", available)
     return _diagnose(history, available)
+
+
+def candidates(d: Diagnosis) -> list[str]:
+    """The candidate changes for a diagnosis, best first, before the history and ``available`` filter them."""
+    rising = list(MORE_EPOCHS) if d.improving else []
+    underfit = [*CAPACITY, *rising, "batch-norm", "dropout"]
+    gap = [*REGULARISE, *rising, *CAPACITY]
+    if d.state == "stopped-early":
+        fits = d.train_accuracy is not None and meets(d.train_accuracy, d.threshold)
+        return [*MORE_EPOCHS, *(gap if fits else underfit)]
+    if d.state == "no-curves":
+        return list(GUESS)
+    return underfit if d.state == "underfits" else gap
+
+
+def explain(d: Diagnosis) -> str:
+    """The diagnosis in words, every number printed so that its comparison reads true."""
+    missed = f"{d.metric} {fmt_versus(d.accuracy, d.threshold)}"
+    if d.state == "stopped-early":
+        return (
+            f"{missed} and {d.curve} rose {fmt_accuracy(d.last_gain)} in the last of {d.epochs} epochs, "
+            f"on course for {fmt_versus(d.projected, d.threshold)} in {d.epochs} more as the gain fades: "
+            "training stopped too early"
+        )
+    if d.train_accuracy is None:
+        missing = "no learning curves" if d.val_accuracy is None else "no train accuracy"
+        return f"{missed} and {missing} reported: a guess, more capacity first"
+    train = f"train accuracy {fmt_versus(d.train_accuracy, d.threshold)}"
+    if d.state == "underfits":
+        return f"{missed} and {train}: the model underfits (it cannot fit the training data to the threshold)"
+    if d.val_accuracy is None:
+        held_out = ""
+    else:
+        joint = "and" if meets(d.val_accuracy, d.threshold) else "but"
+        held_out = f" {joint} val accuracy {fmt_versus(d.val_accuracy, d.threshold)}"
+    gap = "a generalisation gap (the model fits the training data, not the held-out data)"
+    return f"{missed} while {train}{held_out}: {gap}"
 
 
 def _diagnose(history: Sequence[RoundRecord], available: Collection[str]) -> tuple[Decision, ...]:
     last = history[-1]
     d = diagnose(last)
-    # The threshold applies to the round's metric; the curves (train/val per epoch) say why it missed.
-    acc_text, thr_text = _pair(d.accuracy, d.threshold)
-    missed = f"accuracy {acc_text} < {thr_text}"
-    curve = "val accuracy" if d.val_accuracy is not None else "train accuracy"
-    if d.overfits:
-        assert d.train_accuracy is not None and d.val_accuracy is not None and d.gap is not None
-        order = ["dropout", "epochs" if d.improving else "", "conv-block", "dense"]
-        reason = (
-            f"{missed}, train accuracy {d.train_accuracy:.2f} but val accuracy {d.val_accuracy:.2f} "
-            f"(a gap of {d.gap:.2f} > {OVERFIT_GAP:.2f}): the model overfits"
-        )
-    elif d.more_epochs_may_reach:
-        order = ["epochs", "conv-block", "dense", "dropout"]
-        reason = (
-            f"{missed} and {curve} still rising {d.last_gain:.2f} in the last of {d.epochs} epochs: "
-            "training stopped too early"
-        )
-    else:
-        order = ["conv-block", "dense", "epochs" if d.improving else "", "dropout"]
-        if d.train_accuracy is None:
-            reason = f"{missed} (no learning curves reported): the model underfits"
-        elif d.val_accuracy is None:
-            reason = f"{missed} and train accuracy {d.train_accuracy:.2f}: the model underfits"
-        else:
-            reason = (
-                f"{missed}, train accuracy {d.train_accuracy:.2f} and val accuracy {d.val_accuracy:.2f}: "
-                "the model underfits"
-            )
+    order, why = candidates(d), explain(d)
     # A change that did not help last round goes to the back; after two misses in a row it is dropped.
     previous = last.change
     gained = delta(history, len(history) - 1)
     if previous in order and gained is not None and gained <= NO_GAIN:
         now = float(last.accuracy or 0.0)
-        order.remove(previous)
+        order = [c for c in order if c != previous]
         missed_twice = (
             len(history) >= 2 and history[-2].change == previous and _no_gain(history, len(history) - 2)
         )
         if not missed_twice:
             order.append(previous)
-        after, before = _pair(now, now - gained)
-        reason += f", and {previous} did not help last round ({before} \u2192 {after})"
-    return _decisions([c for c in order if c], reason, available)
+        why += f", and {previous} did not help last round ({fmt_accuracy(now - gained)} \u2192 {fmt_accuracy(now)})"
+    return _decisions(order, why, available)
 
 
 def _no_gain(history: Sequence[RoundRecord], index: int) -> bool:
@@ -185,12 +224,3 @@ def _decisions(order: Sequence[str], reason: str, available: Collection[str]) ->
         if change in available and change not in seen:
             seen.append(change)
     return tuple(Decision(change, reason) for change in seen)
-
-
-def _pair(value: float, threshold: float) -> tuple[str, str]:
-    """Format two accuracies with enough digits that they do not look equal (0.949 vs 0.95)."""
-    for digits in (2, 3, 4):
-        a, b = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
-        if a != b or value == threshold:
-            return a, b
-    return f"{value:.4f}", f"{threshold:.4f}"
