@@ -94,7 +94,7 @@ def test_duplicate_run_stops_the_training_it_started(tmp_path: Path, world, caps
         checkout.work,
         "commit",
         "-qam",
-        "keras-ct: round 2: more\n\nKeras-CT-Round: 1\nKeras-CT-Accuracy: 0.8000",
+        "keras-ct: round 1: more\n\nKeras-CT-Round: 1\nKeras-CT-Accuracy: 0.8000",
     )
     git(checkout.work, "push", "-q", "origin", checkout.branch)
     repo.pulls[7].head_sha = checkout.head()

@@ -225,7 +225,7 @@ def test_a_miss_commits_pushes_and_dispatches(world: World) -> None:
         ROUND_TRAILER: "1",
         ACCURACY_TRAILER: "0.8000",
     }
-    assert commit.message.startswith("keras-ct: round 2: add a conv block\n\nRound 1 reached accuracy 0.8000")
+    assert commit.message.startswith("keras-ct: round 1: add a conv block\n\nRound 1 reached accuracy 0.8000")
     assert world.git.pushes == [(BRANCH, commit.sha)]
     assert world.publisher.dispatches == [(2, BRANCH)]
     assert world.publisher.statuses == [

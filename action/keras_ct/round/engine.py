@@ -98,11 +98,13 @@ class RoundOutcome:
 def commit_message(
     record: RoundRecord, change: str, description: str, rationale: str
 ) -> tuple[str, dict[str, str]]:
+    """Round N's change: subject and ``Keras-CT-Round`` both say N, the round whose result it answers
+    (its accuracy is the ``Keras-CT-Accuracy`` trailer); round N + 1 trains it."""
     accuracy = fmt_accuracy(record.accuracy)
-    subject = f"keras-ct: round {record.round + 1}: {description or change}"
+    subject = f"keras-ct: round {record.round}: {description or change}"
     body = (
         f"Round {record.round} reached {record.metric} {accuracy}, below the threshold "
-        f"{record.threshold:g}.\n\n{rationale}"
+        f"{record.threshold:g}; round {record.round + 1} trains this change.\n\n{rationale}"
     )
     trailers = {ROUND_TRAILER: str(record.round), ACCURACY_TRAILER: accuracy}
     return f"{subject}\n\n{body}\n", trailers
@@ -194,7 +196,8 @@ class Engine:
     def _already_done(self, records: tuple[RoundRecord, ...]) -> RoundOutcome | None:
         git = self.git
         trailers = git.round_trailers() if git is not None else None
-        found = already_done(records, self.cfg.round, trailers, git.head() if git is not None else "")
+        head = git.head() if git is not None else self.head_sha
+        found = already_done(records, self.cfg.round, trailers, head, self.cfg.max_rounds)
         return None if found is None else self._stopped(records, found)
 
     def _continue_from_head(

@@ -65,6 +65,11 @@ class RoundRecord:
     next_rationale: str = ""
     next_commit: str = ""
     error: str = ""
+    #: Keep the best: this round was worse than round ``reverted_to`` by more than ``NOISE_MARGIN``,
+    #: so that round's files were put back (``revert_commit``: the commit that did it) before the next
+    #: change; ``change`` is the change that failed.
+    reverted_to: int | None = None
+    revert_commit: str = ""
 
     @property
     def passed(self) -> bool:
@@ -90,6 +95,25 @@ class RoundRecord:
 
 
 History = tuple[RoundRecord, ...]
+
+#: How much worse than the best round a round may score and still count as as good (training noise):
+#: 0.002, one sample of a 500-sample test set (20 of MNIST's 10,000). A round below the best by more
+#: is reverted; one within it is kept, so the loop does not undo a change for a coin-flip difference.
+NOISE_MARGIN = 0.002
+
+
+def best_round(history: Sequence[RoundRecord]) -> RoundRecord | None:
+    """The round with the highest metric (the earliest of equals); None before any round scored."""
+    scored = [r for r in history if r.accuracy is not None and r.status != "error"]
+    return max(scored, key=lambda r: (r.accuracy or 0.0, -r.round)) if scored else None
+
+
+def worse_than_best(record: RoundRecord, history: Sequence[RoundRecord]) -> RoundRecord | None:
+    """The best round, when ``record`` scored below it by more than ``NOISE_MARGIN``; else None."""
+    best = best_round(history)
+    if best is None or best.round == record.round or record.accuracy is None or best.accuracy is None:
+        return None
+    return best if record.accuracy < best.accuracy - NOISE_MARGIN else None
 
 
 def delta(history: Sequence[RoundRecord], index: int) -> float | None:
