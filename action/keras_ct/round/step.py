@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from keras_ct.git.trailers import TrailerCommit
 from keras_ct.report import StatusState, Verdict, VerdictState, fmt_accuracy, status_text
 from keras_ct.round.history import RoundRecord, worse_than_best
 
@@ -183,6 +184,53 @@ def _finished(record: RoundRecord, records: Sequence[RoundRecord], max_rounds: i
     return ""
 
 
+@dataclass(frozen=True)
+class Resume:
+    """``keras-ct loop --commit`` goes on at ``round``, with the history the trailers give."""
+
+    round: int
+    notice: str
+    records: tuple[RoundRecord, ...]
+
+
+def resume(
+    commits: Sequence[TrailerCommit], head: str, max_rounds: int, threshold: float, metric: str
+) -> Resume | Step | None:
+    """Where HEAD is the change keras-ct committed after round N (a loop that stopped or was
+    interrupted there): go on at round N + 1, not round 1 again; a stop at max-rounds; None when HEAD
+    is not keras-ct's. ``commits``: keras-ct's commits, newest first. Round k trained round k - 1's
+    last commit (``commit``), so keep the best can put it back."""
+    newest: dict[int, TrailerCommit] = {}
+    for commit in commits:
+        newest.setdefault(commit.round, commit)
+    done = next((c.round for c in newest.values() if c.sha == head), None)
+    if done is None:
+        return None
+    if done >= max_rounds:
+        return stop(
+            f"HEAD ({head[:7]}) is the change keras-ct committed after round {done}, and max-rounds is "
+            f"{max_rounds}: raise --max-rounds to go on, or pass --round 1 to start a new loop here"
+        )
+    rebuilt = tuple(
+        RoundRecord(
+            c.round,
+            c.accuracy,
+            threshold,
+            "missed",
+            metric,
+            commit=newest[c.round - 1].sha if c.round - 1 in newest else "",
+            next_commit=c.sha,
+        )
+        for c in sorted(newest.values(), key=lambda c: c.round)
+        if c.round <= done
+    )
+    notice = (
+        f"continuing at round {done + 1}: HEAD ({head[:7]}) is the change keras-ct committed after "
+        f"round {done}; pass --round 1 to start a new loop on this code"
+    )
+    return Resume(done + 1, notice, rebuilt)
+
+
 def unpushed(history: Sequence[RoundRecord], limits: Limits, round_number: int) -> tuple[RoundRecord, ...]:
     """The rounds of this job up to ``round_number`` whose committed change is not on the remote yet."""
     if limits.local:
@@ -203,7 +251,9 @@ def _final(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, 
         best = None  # nothing can be written: the report still marks the best round
     if best is not None and not done.reverted:
         return replace(_final(record, history, limits, replace(done, reverted=True)), action="revert")
-    kept = f"Round {best.round}'s model, the best ({fmt_accuracy(best.accuracy)}), is put back." if best else ""
+    kept = (
+        f"Round {best.round}'s model, the best ({fmt_accuracy(best.accuracy)}), is put back." if best else ""
+    )
     if done.push_error:
         return _step(record, Verdict(kind, f"Not pushed: {done.push_error}"), "failure", "finish")
     state: StatusState = "success" if record.passed else "failure"
