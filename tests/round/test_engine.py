@@ -444,7 +444,10 @@ def test_the_best_round_of_an_earlier_job_comes_back_from_its_commit(world: Worl
 
     revert, after = world.git.commits[1:]
     assert world.git.trees[revert.sha][world.model] == MODEL.encode()
-    assert outcome.records[-1].reverted_to == 1 and after.trailers == {ROUND_TRAILER: "2", ACCURACY_TRAILER: "0.7000"}
+    assert outcome.records[-1].reverted_to == 1 and after.trailers == {
+        ROUND_TRAILER: "2",
+        ACCURACY_TRAILER: "0.7000",
+    }
 
 
 def test_keras_ct_loop_without_commits_puts_the_best_files_back(world: World) -> None:

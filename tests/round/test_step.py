@@ -39,12 +39,16 @@ def on(record: RoundRecord, sha: str) -> RoundRecord:
 
 
 def finished(how: str, n: int = 1) -> Step:
-    return stop(f"round {n} already finished on this commit ({BASE[:7]}): {how}; this run is a duplicate and does nothing")
+    return stop(
+        f"round {n} already finished on this commit ({BASE[:7]}): {how}; this run is a duplicate and does nothing"
+    )
 
 
 def worse(n: int, accuracy: float = 0.7, revert_commit: str = "") -> RoundRecord:
     """A round that missed below round ``n - 1``'s 0.80 (the best) by more than the noise margin."""
-    return RoundRecord(round=n, accuracy=accuracy, threshold=0.85, status="missed", revert_commit=revert_commit)
+    return RoundRecord(
+        round=n, accuracy=accuracy, threshold=0.85, status="missed", revert_commit=revert_commit
+    )
 
 
 def stopped(message: str, action: Action = "finish", state: StatusState = "failure") -> Step:
@@ -332,7 +336,9 @@ def test_a_duplicate_run_stops_before_training(
 
 
 def test_the_last_round_that_missed_is_finished() -> None:
-    assert already_done((on(missed(3), BASE),), 3, {}, BASE, max_rounds=3) == finished("it was the last round", 3)
+    assert already_done((on(missed(3), BASE),), 3, {}, BASE, max_rounds=3) == finished(
+        "it was the last round", 3
+    )
 
 
 def _walk(record: RoundRecord, earlier: tuple[RoundRecord, ...], limits: Limits) -> list[Step]:
