@@ -173,11 +173,42 @@ def _change_cell(record: RoundRecord) -> str:
     return f"**{record.change}**: {record.rationale}" if record.rationale else f"**{record.change}**"
 
 
+#: The table's marks: the best round (keep the best; a passed round has ✅ instead) and a round whose
+#: files were put back.
+BEST_MARK = "🏆"
+REVERT_MARK = "↩"
+
+
+def marked_best(records: Sequence[RoundRecord]) -> RoundRecord | None:
+    """The round the report marks best: once two rounds scored, unless the best one passed."""
+    best = hist.best_round(records)
+    scored = [r for r in records if r.accuracy is not None and r.status != "error"]
+    return best if best is not None and len(scored) > 1 and not best.passed else None
+
+
+def _marks(record: RoundRecord, best: RoundRecord | None) -> str:
+    marks = [" ✅" if record.passed else "", f" {BEST_MARK}" if best is not None and record.round == best.round else ""]
+    if record.reverted_to is not None:
+        marks.append(f" {REVERT_MARK} {record.reverted_to}")
+    return "".join(marks)
+
+
+def _legend(records: Sequence[RoundRecord]) -> str:
+    best = marked_best(records)
+    parts = [f"{BEST_MARK} round {best.round} is the best ({fmt_accuracy(best.accuracy)})" if best else ""]
+    if any(r.reverted_to is not None for r in records):
+        parts.append(
+            f"{REVERT_MARK} N: below the best by more than {hist.NOISE_MARGIN:g}, so round N's files were "
+            "put back"
+        )
+    return "; ".join(p for p in parts if p) + ("." if any(parts) else "")
+
+
 def _row(records: Sequence[RoundRecord], index: int, links: Links) -> str:
     r = records[index]
     run = f"[run]({r.run_url})" if r.run_url else "—"
     accuracy = fmt_accuracy(r.accuracy) if r.status != "error" else f"error: {_cell(r.error)[:120]}"
-    mark = " ✅" if r.passed else ""
+    mark = _marks(r, marked_best(records))
     cells = [
         str(r.round),
         links.commit(r.commit) or "—",
@@ -211,7 +242,8 @@ def render_table(records: Sequence[RoundRecord], links: Links = Links(), collaps
             f"| | | best {best} | | | | |"
         )
     rows.extend(_row(records, i, links) for i in range(collapse, len(records)))
-    return "\n".join(rows)
+    legend = _legend(records)
+    return "\n".join(rows) + (f"\n\n{legend}" if legend else "")
 
 
 def render_chart(records: Sequence[RoundRecord]) -> str:
@@ -224,10 +256,12 @@ def render_chart(records: Sequence[RoundRecord]) -> str:
     thresholds = ", ".join(f"{r.threshold:g}" for r in scored)
     low = min([r.accuracy for r in scored if r.accuracy is not None] + [r.threshold for r in scored])
     floor = max(0.0, int(low * 10) / 10 - 0.1)
+    best = marked_best(records)
+    title = "Accuracy per round (line 2: threshold" + (f"; best: round {best.round})" if best else ")")
     return (
         "```mermaid\n"
         "xychart-beta\n"
-        '  title "Accuracy per round (line 2: threshold)"\n'
+        f'  title "{title}"\n'
         f'  x-axis "Round" [{xs}]\n'
         f'  y-axis "Accuracy" {floor:.1f} --> 1.0\n'
         f"  line [{accs}]\n"
@@ -353,9 +387,10 @@ def render_terminal(records: Sequence[RoundRecord], verdict: Verdict) -> str:
     head = f"{'round':>5}  {'accuracy':>8}  {'Δ':>8}  {'threshold':>9}  {'params':>9}  {'epochs':>6}  {'time':>8}  change"
     lines.append(head)
     lines.append("-" * len(head))
+    best = marked_best(records)
     for i, r in enumerate(records):
         acc = fmt_accuracy(r.accuracy) if r.status != "error" else "error"
-        change = r.change or ("baseline" if r.round == 1 else "")
+        change = (r.change or ("baseline" if r.round == 1 else "")) + _marks(r, best).replace(" ✅", "")
         lines.append(
             f"{r.round:>5}  {acc:>8}  {fmt_delta(hist.delta(records, i)):>8}  {r.threshold:>9g}  "
             f"{fmt_count(r.params):>9}  {fmt_count(r.epochs):>6}  {fmt_duration(r.duration_s):>8}  {change}"

@@ -18,12 +18,13 @@ import pytest
 from keras_ct.config import Config, load_config
 from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
 from keras_ct.git import ACCURACY_TRAILER, REVERT_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
-from keras_ct.report import Verdict
+from keras_ct.report import Verdict, render_comment
 from keras_ct.round.engine import Engine, RoundOutcome
 from keras_ct.round.history import History, RoundRecord
 from keras_ct.round.publish import Dispatch
 from keras_ct.runner import Runner
 from keras_ct.train.trainer import Trainer, TrainResult, TrainRun
+from tests.test_report import check_golden
 
 BASE = "0" * 40
 BRANCH = "improve-model"
@@ -459,3 +460,12 @@ def test_keras_ct_loop_without_commits_puts_the_best_files_back(world: World) ->
     assert world.model.read_text() == MODEL
     assert [r.reverted_to for r in outcome.records] == [None, 1, 1]
     assert outcome.verdict == Verdict("exhausted", "Round 1's model, the best (0.8000), is put back.")
+
+
+def test_the_comment_of_a_loop_that_kept_the_best(world: World) -> None:
+    """The golden comment comes from the engine's own output: three rounds, two reverted."""
+    outcome, _ = world.run({1: 0.8, 2: 0.7, 3: 0.75}, **{"rounds-per-job": "3"})
+
+    records, verdict, diff = world.publisher.comments[-1]
+    assert world.model.read_text() == MODEL and world.git.pushes == [(BRANCH, world.git.head())]
+    check_golden("comment-kept-best.md", render_comment(records, verdict, diff=diff))
