@@ -187,7 +187,10 @@ def marked_best(records: Sequence[RoundRecord]) -> RoundRecord | None:
 
 
 def _marks(record: RoundRecord, best: RoundRecord | None) -> str:
-    marks = [" ✅" if record.passed else "", f" {BEST_MARK}" if best is not None and record.round == best.round else ""]
+    marks = [
+        " ✅" if record.passed else "",
+        f" {BEST_MARK}" if best is not None and record.round == best.round else "",
+    ]
     if record.reverted_to is not None:
         marks.append(f" {REVERT_MARK} {record.reverted_to}")
     return "".join(marks)

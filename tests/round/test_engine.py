@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.test_report import check_golden
 
 from keras_ct.config import Config, load_config
 from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
@@ -24,7 +25,6 @@ from keras_ct.round.history import History, RoundRecord
 from keras_ct.round.publish import Dispatch
 from keras_ct.runner import Runner
 from keras_ct.train.trainer import Trainer, TrainResult, TrainRun
-from tests.test_report import check_golden
 
 BASE = "0" * 40
 BRANCH = "improve-model"
@@ -431,7 +431,7 @@ def test_a_round_worse_than_the_best_is_reverted_before_the_next_change(world: W
 def test_a_last_round_worse_than_the_best_leaves_the_best_on_the_branch(world: World) -> None:
     outcome, _ = world.run({1: 0.8, 2: 0.7}, **{"rounds-per-job": "2", "max-rounds": "2"})
 
-    change, revert = world.git.commits
+    _, revert = world.git.commits
     assert revert.trailers[REVERT_TRAILER] == "1" and world.model.read_text() == MODEL
     assert world.git.pushes == [(BRANCH, revert.sha)] and world.publisher.dispatches == []
     assert outcome.verdict == Verdict("exhausted", "Round 1's model, the best (0.8000), is put back.")
@@ -464,7 +464,7 @@ def test_keras_ct_loop_without_commits_puts_the_best_files_back(world: World) ->
 
 def test_the_comment_of_a_loop_that_kept_the_best(world: World) -> None:
     """The golden comment comes from the engine's own output: three rounds, two reverted."""
-    outcome, _ = world.run({1: 0.8, 2: 0.7, 3: 0.75}, **{"rounds-per-job": "3"})
+    world.run({1: 0.8, 2: 0.7, 3: 0.75}, **{"rounds-per-job": "3"})
 
     records, verdict, diff = world.publisher.comments[-1]
     assert world.model.read_text() == MODEL and world.git.pushes == [(BRANCH, world.git.head())]
