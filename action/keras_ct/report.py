@@ -156,6 +156,11 @@ def training_status(round_number: int, max_rounds: int) -> str:
     return f"Round {round_number} of {max_rounds}: training"
 
 
+def queued_status(round_number: int, max_rounds: int) -> str:
+    """The pending status's description on the head keras-ct pushed, until that round's run starts."""
+    return f"Round {round_number} of {max_rounds}: queued"
+
+
 def verdict_line(records: Sequence[RoundRecord], verdict: Verdict) -> str:
     last = records[-1] if records else None
     icon = _ICONS[verdict.state]

@@ -42,14 +42,19 @@ class MemoryPublisher:
     why: str = ""
     dispatch_error: KerasCTError | None = None
     statuses: list[tuple[str, str]] = field(default_factory=list)
+    #: The statuses sent to another commit than the trained one (the head keras-ct pushed).
+    elsewhere: list[tuple[str, str, str]] = field(default_factory=list)
     comments: list[tuple[History, Verdict, str]] = field(default_factory=list)
     dispatches: list[tuple[int, str]] = field(default_factory=list)
 
     def load_history(self) -> History:
         return self.history
 
-    def set_status(self, state: str, description: str) -> None:
-        self.statuses.append((state, description))
+    def set_status(self, state: str, description: str, sha: str = "") -> None:
+        if sha:
+            self.elsewhere.append((sha, state, description))
+        else:
+            self.statuses.append((state, description))
 
     def publish(
         self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
@@ -248,6 +253,8 @@ def test_a_miss_commits_pushes_and_dispatches(world: World) -> None:
         training(1),
         ("pending", "round 1: 0.8000 < 0.85; round 2 dispatched"),
     ]
+    # The pushed head, the pull request's new head, is pending at once (not only when round 2 starts).
+    assert world.publisher.elsewhere == [(commit.sha, "pending", "Round 2 of 3: queued")]
     records, verdict, diff = world.publisher.comments[-1]
     assert verdict == Verdict("next", next_run_url=RUN_URL) and diff == "+# a conv block\n"
     assert records[-1].next_commit == commit.sha and records[-1].next_change == "conv-block"
@@ -281,6 +288,8 @@ def test_rounds_per_job_2_a_miss_then_a_pass_pushes_the_commit_that_passed(world
     assert world.git.pushes == [(BRANCH, commit.sha)] and world.git.remote == commit.sha
     assert world.publisher.dispatches == []
     assert world.publisher.statuses[-1] == ("success", "accuracy 0.9000 ≥ 0.85 at round 2")
+    # The success lands on the pushed head too: it is the pull request's head now.
+    assert world.publisher.elsewhere == [(commit.sha, "success", "accuracy 0.9000 ≥ 0.85 at round 2")]
     assert outcome.verdict == Verdict("passed") and outcome.next_round is None and not outcome.dispatched
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol, TypedDict
 from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError
 from keras_ct.git import BranchMovedError, TrailerCommit
-from keras_ct.report import Links, Verdict, render_report, render_terminal, training_status
+from keras_ct.report import Links, Verdict, queued_status, render_report, render_terminal, training_status
 from keras_ct.round import history as hist
 from keras_ct.round.edits import commit_message, editing, restore_best, revert_message
 from keras_ct.round.history import RoundRecord
@@ -118,6 +118,8 @@ class Engine:
     _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
     #: Set when a newer run owns the loop: this one no longer writes the comment.
     _superseded: bool = field(default=False, init=False, repr=False)
+    #: The head this run pushed: the pull request's new head, which the final status also goes to.
+    _pushed: str = field(default="", init=False, repr=False)
     #: The editable files as each round of this process started training (keep the best puts them back).
     _snapshots: dict[int, dict[Path, bytes]] = field(default_factory=dict, init=False, repr=False)
     #: Where the current round is, for the line an interrupt prints (``keras_ct.round.interrupts``).
@@ -280,6 +282,8 @@ class Engine:
             elif now.action == "push":
                 ended = now.verdict.state in ("passed", "exhausted")
                 records, done, failed = self._push(records, unpushed(records, limits, n), done, ended)
+                if done.pushed and not ended:
+                    self.publisher.set_status("pending", queued_status(n + 1, cfg.max_rounds), self._pushed)
             elif now.action == "dispatch":
                 done, failed = self._dispatch(n, done)
             elif now.action == "next":
@@ -393,6 +397,7 @@ class Engine:
                 )
             return records, replace(done, push_error=exc.message), exc
         self._at = replace(self._at, phase="reporting")
+        self._pushed = self.git.head()
         return records, replace(done, pushed=True), None
 
     def _dispatch(self, n: int, done: Done) -> tuple[Done, KerasCTError | None]:
@@ -436,6 +441,8 @@ class Engine:
     ) -> RoundOutcome:
         if now.state is not None:
             self.publisher.set_status(now.state, now.text)
+        if now.state not in (None, "pending") and self._pushed:  # a pending one stays "queued" there
+            self.publisher.set_status(now.state, now.text, self._pushed)
         url = self._report(records, now.verdict, diff)
         return RoundOutcome(
             records=records,
