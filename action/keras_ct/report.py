@@ -278,6 +278,19 @@ def render_chart(records: Sequence[RoundRecord]) -> str:
     )
 
 
+def render_earlier(earlier: Sequence[RoundRecord], links: Links = Links()) -> str:
+    """The pull request's earlier loops (a push of new code started the loop again), each collapsed:
+    its rounds' table and why it stopped."""
+    blocks = []
+    for restart in sorted({r.restart for r in earlier}):
+        rounds = [r for r in earlier if r.restart == restart]
+        summary = (
+            f"Earlier loop {restart + 1}, rounds {rounds[0].round}–{rounds[-1].round}: {rounds[-1].stopped}"
+        )
+        blocks.append(f"<details><summary>{summary}</summary>\n\n{render_table(rounds, links)}\n\n</details>")
+    return "\n\n".join(blocks)
+
+
 def render_diff(diff: str, title: str, limit: int = DIFF_LIMIT) -> str:
     if not diff:
         return ""
@@ -296,16 +309,18 @@ def render_report(
     collapse: int = 0,
     notes: Sequence[str] = (),
 ) -> str:
-    """The Markdown report: verdict, table, chart, latest diff, notes."""
+    """The Markdown report: verdict, table, chart, the earlier loops (collapsed), latest diff, notes."""
+    earlier, records = hist.loops(records)
     parts = ["## keras-ct: continuous training", verdict_line(records, verdict)]
     if records:
-        parts.append(render_table(records, links, collapse))
+        parts.append(render_table(records, links, min(collapse, len(records) - 1)))
         chart = render_chart(records)
         if chart and len(records) > 1:
             parts.append(chart)
         last = records[-1]
         if last.next_change:
             parts.append(f"**Next change** ({last.next_change}): {last.next_rationale}")
+    parts.append(render_earlier(earlier, links))
     parts.extend(f"> {n}" for n in notes)
     if diff:
         parts.append(render_diff(diff, diff_title))

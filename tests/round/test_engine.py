@@ -478,3 +478,23 @@ def test_the_comment_of_a_loop_that_kept_the_best(world: World) -> None:
     records, verdict, diff = world.publisher.comments[-1]
     assert world.model.read_text() == MODEL and world.git.pushes == [(BRANCH, world.git.head())]
     check_golden("comment-kept-best.md", render_comment(records, verdict, diff=diff))
+
+
+def test_a_push_that_restarts_the_loop_keeps_the_earlier_loop_collapsed(world: World) -> None:
+    world.run({1: 0.8})  # round 1 missed; its change is pushed and round 2 dispatched
+    world.git.checked_out = "9" * 40  # then the author pushes new code: the event runs round 1 on it
+
+    outcome, trainer = world.run({1: 0.9})
+
+    assert trainer.rounds == [1] and outcome.verdict == Verdict("passed")
+    records, verdict, diff = world.publisher.comments[-1]
+    earlier, current = records[:1], records[1:]
+    assert [(r.round, r.restart) for r in records] == [(1, 0), (1, 1)]
+    assert (
+        earlier[0].stopped
+        == "round 2 was on its way; then a push (9999999) started the loop again at round 1"
+    )
+    assert current[0].commit == "9" * 40 and outcome.records == current  # the policy sees this loop only
+    body = render_comment(records, verdict, diff=diff)
+    assert "<details><summary>Earlier loop 1, rounds 1–1: round 2 was on its way; then a push" in body
+    check_golden("comment-restarted.md", body)

@@ -116,7 +116,9 @@ class GitHubPublisher:
         if not self.writable or not (sha or self.target.head_sha):
             return
         try:
-            self.api.create_commit_status(sha or self.target.head_sha, state, description, self.run_url or None)
+            self.api.create_commit_status(
+                sha or self.target.head_sha, state, description, self.run_url or None
+            )
         except GitHubPermissionError as exc:
             self._degrade(exc.message)
 

@@ -118,6 +118,9 @@ class Engine:
     _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
     #: Set when a newer run owns the loop: this one no longer writes the comment.
     _superseded: bool = field(default=False, init=False, repr=False)
+    #: The earlier loops' rounds (kept in the comment, collapsed) and the number of this run's loop.
+    _earlier: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
+    _loop: int = field(default=0, init=False, repr=False)
     #: The head this run pushed: the pull request's new head, which the final status also goes to.
     _pushed: str = field(default="", init=False, repr=False)
     #: The editable files as each round of this process started training (keep the best puts them back).
@@ -148,7 +151,7 @@ class Engine:
         if self.local:
             stopped, records = self._continue_from_head(records)
         else:
-            stopped = self._already_done(records)
+            stopped, records = self._already_done(records)
         if stopped is not None:
             return stopped
         last_in_job = self.cfg.last_round(local=self.local)
@@ -180,12 +183,18 @@ class Engine:
         self.runner.notice(now.verdict.message)
         return RoundOutcome(records=records, verdict=now.verdict)
 
-    def _already_done(self, records: tuple[RoundRecord, ...]) -> RoundOutcome | None:
+    def _already_done(
+        self, records: tuple[RoundRecord, ...]
+    ) -> tuple[RoundOutcome | None, tuple[RoundRecord, ...]]:
+        """A duplicate stops here; else the current loop's rounds (a push of new code starts a new one)."""
         git = self.git
         trailers = git.round_trailers() if git is not None else None
         head = git.head() if git is not None else self.head_sha
         found = already_done(records, self.cfg.round, trailers, head, self.cfg.max_rounds)
-        return None if found is None else self._stopped(records, found)
+        if found is not None:
+            return self._stopped(records, found), records
+        self._earlier, current, self._loop = hist.restarted(records, self.cfg.round, head)
+        return None, current
 
     def _continue_from_head(
         self, records: tuple[RoundRecord, ...]
@@ -241,6 +250,7 @@ class Engine:
             change=previous.next_change if previous else "",
             rationale=previous.next_rationale if previous else "",
             run_url=cfg.github.run_url,
+            restart=self._loop,
         )
         self.publisher.set_status("pending", training_status(n, cfg.max_rounds))
         self._snapshots[n] = {path: path.read_bytes() for path in cfg.editable_files()}
@@ -411,21 +421,17 @@ class Engine:
 
     # -- publishing -----------------------------------------------------------------------------
     def _report(
-        self,
-        records: Sequence[RoundRecord],
-        verdict: Verdict,
-        diff: str,
-        interim: bool = False,
+        self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False
     ) -> str:
-        url = ""
+        url, shown = "", (*self._earlier, *records)  # the comment and the summary keep the earlier loops
         if not self._superseded:
-            url = self.publisher.publish(records, verdict, diff=diff, notes=self.notes)
-            self._seen = tuple(records)
+            url = self.publisher.publish(shown, verdict, diff=diff, notes=self.notes)
+            self._seen = shown
         if not self.local and not self.publisher.writable and self.publisher.why not in self.notes:
             self.notes.append(self.publisher.why)
         if not interim:
             self.runner.add_summary(
-                render_report(records, verdict, links=self.links, diff=diff, notes=self.notes)
+                render_report(shown, verdict, links=self.links, diff=diff, notes=self.notes)
             )
         self.runner.info(render_terminal(records, verdict))
         return url
@@ -456,10 +462,8 @@ class Engine:
 
     def _committed_since(self, head: str) -> str:
         """The SHA of the commit made since ``head`` (the commit step finished), else ""."""
-        if self.git is None:
-            return ""
         try:
-            now = self.git.head()
+            now = self.git.head() if self.git is not None else head
         except KerasCTError:
             return ""
         return now if now != head else ""
