@@ -145,19 +145,37 @@ def make_plan(
             "dispatch. To train fork pull requests on the CPU labels without writing anything, set "
             "fork-policy: cpu; or push the branch to this repository."
         )
-        return Plan(code, event, cpu, False, True, reason, False, "fork-policy skip")
+        return Plan(code, event, cpu, False, True, reason, False, "fork-policy skip", notes=(FORK_STATUS,))
     if any(label.lower() == "self-hosted" for label in cpu):
         reason = (
             f"Training skipped: {origin} and fork-policy is cpu, but cpu-runner-labels "
             f"{json.dumps(list(cpu))} include self-hosted. Fork code never runs on self-hosted runners: "
             'give cpu-runner-labels GitHub-hosted labels such as ["ubuntu-latest"].'
         )
-        return Plan(code, event, cpu, False, True, reason, False, "fork-policy cpu, self-hosted CPU labels")
+        return Plan(
+            code,
+            event,
+            cpu,
+            False,
+            True,
+            reason,
+            False,
+            "fork-policy cpu, self-hosted CPU labels",
+            notes=(FORK_STATUS,),
+        )
     note = (
         f"{origin}: training on the CPU labels (fork-policy cpu); results go to the job summary only, "
         "nothing is commented, pushed or dispatched."
     )
-    return Plan(code, event, cpu, False, False, "", False, "fork-policy cpu", notes=(note,))
+    return Plan(code, event, cpu, False, False, "", False, "fork-policy cpu", notes=(note, FORK_STATUS))
+
+
+#: What a fork pull request's checks can show: no job of it can write a commit status.
+FORK_STATUS = (
+    "No keras-ct commit status is set: a fork pull request's token is read-only whatever the workflow's "
+    "permissions ask, so nothing in this workflow can write one. A required keras-ct check waits until "
+    "the branch is pushed to this repository (see the README's section on forks)."
+)
 
 
 def plan_outputs(plan: Plan) -> dict[str, str]:
