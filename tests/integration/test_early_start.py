@@ -109,6 +109,26 @@ def test_duplicate_run_stops_the_training_it_started(tmp_path: Path, world, caps
     assert repo.statuses == [] and repo.comments == [] and repo.dispatches == []
 
 
+def test_rerun_of_a_round_that_passed_stops_the_training_it_started(tmp_path: Path, world, capsys) -> None:  # type: ignore[no-untyped-def]
+    checkout, fake, repo, started = world
+    assert main(["run"], run_env(tmp_path, checkout, fake.api_url)) == 0  # round 1 passes (0.9 >= 0.75)
+    before = ([(s.sha, s.state, s.description) for s in repo.statuses], [c.body for c in repo.comments])
+    started.unlink()
+    metrics = checkout.work / ".keras-ct" / "round-1" / "metrics.json"
+    metrics.unlink()
+
+    assert main(["run"], run_env(tmp_path, checkout, fake.api_url, HANG="1")) == 0  # the same run again
+
+    out = capsys.readouterr().out
+    assert "round 1 already finished on this commit" in out and "it passed" in out
+    assert_stopped(started)
+    assert not metrics.exists()  # no training completed
+    assert (
+        [(s.sha, s.state, s.description) for s in repo.statuses],
+        [c.body for c in repo.comments],
+    ) == before
+
+
 def test_refused_token_stops_the_training_it_started(tmp_path: Path, world, capsys) -> None:  # type: ignore[no-untyped-def]
     checkout, fake, repo, started = world
     env = run_env(tmp_path, checkout, fake.api_url, token="ghs_" + "x" * 36, HANG="1")
