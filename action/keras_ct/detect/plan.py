@@ -145,29 +145,19 @@ def make_plan(
             "dispatch. To train fork pull requests on the CPU labels without writing anything, set "
             "fork-policy: cpu; or push the branch to this repository."
         )
-        return Plan(code, event, cpu, False, True, reason, False, "fork-policy skip", notes=(FORK_STATUS,))
+        return Plan(code, event, cpu, False, True, reason, False, "fork-policy skip")
     if any(label.lower() == "self-hosted" for label in cpu):
         reason = (
             f"Training skipped: {origin} and fork-policy is cpu, but cpu-runner-labels "
             f"{json.dumps(list(cpu))} include self-hosted. Fork code never runs on self-hosted runners: "
             'give cpu-runner-labels GitHub-hosted labels such as ["ubuntu-latest"].'
         )
-        return Plan(
-            code,
-            event,
-            cpu,
-            False,
-            True,
-            reason,
-            False,
-            "fork-policy cpu, self-hosted CPU labels",
-            notes=(FORK_STATUS,),
-        )
+        return Plan(code, event, cpu, False, True, reason, False, "fork-policy cpu, self-hosted CPU labels")
     note = (
         f"{origin}: training on the CPU labels (fork-policy cpu); results go to the job summary only, "
         "nothing is commented, pushed or dispatched."
     )
-    return Plan(code, event, cpu, False, False, "", False, "fork-policy cpu", notes=(note, FORK_STATUS))
+    return Plan(code, event, cpu, False, False, "", False, "fork-policy cpu", notes=(note,))
 
 
 #: What a fork pull request's checks can show: no job of it can write a commit status.
@@ -228,7 +218,7 @@ def render_summary(plan: Plan) -> str:
     lines += [f"| {name} | {cell(value)} |" for name, value in rows]
     if plan.skip:
         lines += ["", "> [!WARNING]", f"> {plan.skip_reason}"]
-    for note in plan.notes:
+    for note in (*plan.notes, FORK_STATUS) if event.fork else plan.notes:
         lines += ["", "> [!NOTE]", f"> {note}"]
     for problem in code.problems:
         lines += ["", f"- Problem: `{cell(str(problem))}` (the training job reports it)"]
