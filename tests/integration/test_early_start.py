@@ -12,7 +12,7 @@ import pytest
 
 from keras_ct.cli import main
 from tests.fake_github.state import REPOSITORY, WRITE_TOKEN
-from tests.integration.repo_setup import actions_env, git, make_checkout, pr_event
+from tests.integration.repo_setup import actions_env, commit_file, git, make_checkout, pr_event
 
 # Says when it started (and its pid), then trains "instantly", or hangs for a minute with HANG set.
 TRAINER = """\
@@ -35,10 +35,7 @@ SLOW_S = 2.0  # far longer than a Python start, so the order below cannot come f
 @pytest.fixture
 def world(tmp_path: Path, fake_github, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     checkout = make_checkout(tmp_path)
-    (checkout.work / "train_stand_in.py").write_text(TRAINER)
-    git(checkout.work, "add", "train_stand_in.py")
-    git(checkout.work, "commit", "-qm", "stand-in trainer")
-    git(checkout.work, "push", "-q", "origin", checkout.branch)
+    commit_file(checkout, "train_stand_in.py", TRAINER, "stand-in trainer")
     repo = fake_github.repo(REPOSITORY)
     repo.git_dir = str(checkout.bare)
     repo.pulls[7].head_sha = checkout.head()

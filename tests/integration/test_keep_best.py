@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_github.state import PR_NUMBER, REPOSITORY, WRITE_TOKEN
-from tests.integration.repo_setup import actions_env, git, make_checkout, outputs, pr_event
+from tests.integration.repo_setup import actions_env, commit_file, git, make_checkout, outputs, pr_event
 from tests.reliability.harness import run_wired
 
 #: 0.80 for the start model's one Conv2D; a second Conv2D makes it worse (0.70).
@@ -27,10 +27,9 @@ Path(os.environ["KERAS_CT_METRICS_FILE"]).write_text(json.dumps({"schema_version
 @pytest.fixture
 def world(tmp_path: Path, fake_github):  # type: ignore[no-untyped-def]
     checkout = make_checkout(tmp_path)
-    (checkout.work / "train_worse.py").write_text(WORSE_WITH_A_SECOND_CONV)
-    git(checkout.work, "add", "train_worse.py")
-    git(checkout.work, "commit", "-qm", "a trainer that a second conv block hurts")
-    git(checkout.work, "push", "-q", "origin", checkout.branch)
+    commit_file(
+        checkout, "train_worse.py", WORSE_WITH_A_SECOND_CONV, "a trainer that a second conv block hurts"
+    )
     repo = fake_github.repo(REPOSITORY)
     repo.git_dir = str(checkout.bare)
     repo.pulls[PR_NUMBER].head_sha = checkout.head()
