@@ -21,7 +21,7 @@ from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
 from keras_ct.git import ACCURACY_TRAILER, REVERT_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
 from keras_ct.report import Verdict, render_comment
 from keras_ct.round.engine import Engine, RoundOutcome
-from keras_ct.round.history import History, RoundRecord
+from keras_ct.round.history import EpochCurves, History, RoundRecord
 from keras_ct.round.publish import Dispatch
 from keras_ct.runner import Runner
 from keras_ct.train.trainer import Trainer, TrainResult, TrainRun
@@ -498,3 +498,18 @@ def test_a_push_that_restarts_the_loop_keeps_the_earlier_loop_collapsed(world: W
     body = render_comment(records, verdict, diff=diff)
     assert "<details><summary>Earlier loop 1, rounds 1–1: round 2 was on its way; then a push" in body
     check_golden("comment-restarted.md", body)
+
+
+@pytest.mark.parametrize("failed", ["conv-block", "dense", "dropout", "epochs"])
+def test_after_a_revert_the_policy_tries_another_change_first(failed: str) -> None:
+    """The history records the change a revert undid (the reverted round's ``change``): the policy
+    (``augment.policy.decide``) puts it last, so the next candidate is another change."""
+    from keras_ct.augment.policy import decide
+
+    curves = EpochCurves(accuracy=(0.6, 0.7, 0.72), val_accuracy=(0.6, 0.69, 0.7))
+    best = RoundRecord(1, 0.8, 0.85, "missed", curves=curves, next_change=failed)
+    worse = RoundRecord(2, 0.7, 0.85, "missed", curves=curves, change=failed, reverted_to=1)
+
+    order = [d.change for d in decide((best, worse))]
+
+    assert order[0] != failed and order[-1] == failed
