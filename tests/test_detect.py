@@ -348,6 +348,11 @@ def test_fork_with_skip_policy_is_skipped_and_explained() -> None:
     assert "pull request #7 comes from a fork (mallory/ml)" in outputs["skip-reason"]
     assert "fork-policy: cpu" in outputs["skip-reason"]
     assert plan.skip_reason in detect.render_summary(plan)
+    # No job of a fork PR can write a commit status: the summary says so instead of pretending.
+    assert (
+        "> No keras-ct commit status is set: a fork pull request's token is read-only"
+        in detect.render_summary(plan)
+    )
 
 
 def test_fork_with_cpu_policy_trains_on_cpu_without_writes() -> None:
@@ -355,6 +360,7 @@ def test_fork_with_cpu_policy_trains_on_cpu_without_writes() -> None:
     plan = detect.make_plan(keras_cnn(), event, gpu_labels=GPU, cpu_labels=CPU, fork_policy="cpu")
     assert (plan.runner, plan.gpu, plan.skip, plan.writes) == (CPU, False, False, False)
     assert "nothing is commented, pushed or dispatched" in detect.render_summary(plan)
+    assert "No keras-ct commit status is set" in detect.render_summary(plan)
 
 
 def test_fork_never_reaches_self_hosted_cpu_labels() -> None:

@@ -186,6 +186,11 @@ def training_status(round_number: int, max_rounds: int) -> str:
     return f"Round {round_number} of {max_rounds}: training"
 
 
+def queued_status(round_number: int, max_rounds: int) -> str:
+    """The pending status's description on the head keras-ct pushed, until that round's run starts."""
+    return f"Round {round_number} of {max_rounds}: queued"
+
+
 def verdict_line(records: Sequence[RoundRecord], verdict: Verdict) -> str:
     last = records[-1] if records else None
     icon = _ICONS[verdict.state]
@@ -203,11 +208,45 @@ def _change_cell(record: RoundRecord) -> str:
     return f"**{record.change}**: {record.rationale}" if record.rationale else f"**{record.change}**"
 
 
+#: The table's marks: the best round (keep the best; a passed round has ✅ instead) and a round whose
+#: files were put back.
+BEST_MARK = "🏆"
+REVERT_MARK = "↩"
+
+
+def marked_best(records: Sequence[RoundRecord]) -> RoundRecord | None:
+    """The round the report marks best: once two rounds scored, unless the best one passed."""
+    best = hist.best_round(records)
+    scored = [r for r in records if r.accuracy is not None and r.status != "error"]
+    return best if best is not None and len(scored) > 1 and not best.passed else None
+
+
+def _marks(record: RoundRecord, best: RoundRecord | None) -> str:
+    marks = [
+        " ✅" if record.passed else "",
+        f" {BEST_MARK}" if best is not None and record.round == best.round else "",
+    ]
+    if record.reverted_to is not None:
+        marks.append(f" {REVERT_MARK} {record.reverted_to}")
+    return "".join(marks)
+
+
+def _legend(records: Sequence[RoundRecord]) -> str:
+    best = marked_best(records)
+    parts = [f"{BEST_MARK} round {best.round} is the best ({fmt_accuracy(best.accuracy)})" if best else ""]
+    if any(r.reverted_to is not None for r in records):
+        parts.append(
+            f"{REVERT_MARK} N: below the best by more than {hist.NOISE_MARGIN:g}, so round N's files were "
+            "put back"
+        )
+    return "; ".join(p for p in parts if p) + ("." if any(parts) else "")
+
+
 def _row(records: Sequence[RoundRecord], index: int, links: Links) -> str:
     r = records[index]
     run = f"[run]({r.run_url})" if r.run_url else "—"
     accuracy = fmt_accuracy(r.accuracy) if r.status != "error" else f"error: {_cell(r.error)[:120]}"
-    mark = " ✅" if r.passed else ""
+    mark = _marks(r, marked_best(records))
     cells = [
         str(r.round),
         links.commit(r.commit) or "—",
@@ -241,7 +280,8 @@ def render_table(records: Sequence[RoundRecord], links: Links = Links(), collaps
             f"| | | best {best} | | | | |"
         )
     rows.extend(_row(records, i, links) for i in range(collapse, len(records)))
-    return "\n".join(rows)
+    legend = _legend(records)
+    return "\n".join(rows) + (f"\n\n{legend}" if legend else "")
 
 
 def render_chart(records: Sequence[RoundRecord]) -> str:
@@ -254,16 +294,31 @@ def render_chart(records: Sequence[RoundRecord]) -> str:
     thresholds = ", ".join(fmt_threshold(r.threshold) for r in scored)
     low = min([r.accuracy for r in scored if r.accuracy is not None] + [r.threshold for r in scored])
     floor = max(0.0, int(low * 10) / 10 - 0.1)
+    best = marked_best(records)
+    title = "Accuracy per round (line 2: threshold" + (f"; best: round {best.round})" if best else ")")
     return (
         "```mermaid\n"
         "xychart-beta\n"
-        '  title "Accuracy per round (line 2: threshold)"\n'
+        f'  title "{title}"\n'
         f'  x-axis "Round" [{xs}]\n'
         f'  y-axis "Accuracy" {floor:.1f} --> 1.0\n'
         f"  line [{accs}]\n"
         f"  line [{thresholds}]\n"
         "```"
     )
+
+
+def render_earlier(earlier: Sequence[RoundRecord], links: Links = Links()) -> str:
+    """The pull request's earlier loops (a push of new code started the loop again), each collapsed:
+    its rounds' table and why it stopped."""
+    blocks = []
+    for restart in sorted({r.restart for r in earlier}):
+        rounds = [r for r in earlier if r.restart == restart]
+        summary = (
+            f"Earlier loop {restart + 1}, rounds {rounds[0].round}–{rounds[-1].round}: {rounds[-1].stopped}"
+        )
+        blocks.append(f"<details><summary>{summary}</summary>\n\n{render_table(rounds, links)}\n\n</details>")
+    return "\n\n".join(blocks)
 
 
 def render_diff(diff: str, title: str, limit: int = DIFF_LIMIT) -> str:
@@ -284,16 +339,18 @@ def render_report(
     collapse: int = 0,
     notes: Sequence[str] = (),
 ) -> str:
-    """The Markdown report: verdict, table, chart, latest diff, notes."""
+    """The Markdown report: verdict, table, chart, the earlier loops (collapsed), latest diff, notes."""
+    earlier, records = hist.loops(records)
     parts = ["## keras-ct: continuous training", verdict_line(records, verdict)]
     if records:
-        parts.append(render_table(records, links, collapse))
+        parts.append(render_table(records, links, min(collapse, len(records) - 1)))
         chart = render_chart(records)
         if chart and len(records) > 1:
             parts.append(chart)
         last = records[-1]
         if last.next_change:
             parts.append(f"**Next change** ({last.next_change}): {last.next_rationale}")
+    parts.append(render_earlier(earlier, links))
     parts.extend(f"> {n}" for n in notes)
     if diff:
         parts.append(render_diff(diff, diff_title))
@@ -383,9 +440,10 @@ def render_terminal(records: Sequence[RoundRecord], verdict: Verdict) -> str:
     head = f"{'round':>5}  {'accuracy':>8}  {'Δ':>8}  {'threshold':>9}  {'params':>9}  {'epochs':>6}  {'time':>8}  change"
     lines.append(head)
     lines.append("-" * len(head))
+    best = marked_best(records)
     for i, r in enumerate(records):
         acc = fmt_accuracy(r.accuracy) if r.status != "error" else "error"
-        change = r.change or ("baseline" if r.round == 1 else "")
+        change = (r.change or ("baseline" if r.round == 1 else "")) + _marks(r, best).replace(" ✅", "")
         lines.append(
             f"{r.round:>5}  {acc:>8}  {fmt_delta(hist.delta(records, i)):>8}  {fmt_threshold(r.threshold):>9}  "
             f"{fmt_count(r.params):>9}  {fmt_count(r.epochs):>6}  {fmt_duration(r.duration_s):>8}  {change}"

@@ -87,6 +87,14 @@ def make_checkout(tmp_path: Path, branch: str = "improve-model") -> Checkout:
     return Checkout(work, bare, branch)
 
 
+def commit_file(checkout: Checkout, name: str, text: str, message: str) -> None:
+    """Write ``name`` in the checkout, commit it on the pull request's branch and push it."""
+    (checkout.work / name).write_text(text)
+    git(checkout.work, "add", name)
+    git(checkout.work, "commit", "-qm", message)
+    git(checkout.work, "push", "-q", "origin", checkout.branch)
+
+
 def local_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """PATH, and HOME and KERAS_HOME under ``tmp_path`` (so no user git config), plus ``extra``."""
     return {

@@ -12,7 +12,7 @@ import pytest
 
 from keras_ct.cli import main
 from tests.fake_github.state import REPOSITORY, WRITE_TOKEN
-from tests.integration.repo_setup import actions_env, git, make_checkout, pr_event
+from tests.integration.repo_setup import actions_env, commit_file, git, make_checkout, pr_event
 
 # Says when it started (and its pid), then trains "instantly", or hangs for a minute with HANG set.
 TRAINER = """\
@@ -35,10 +35,7 @@ SLOW_S = 2.0  # far longer than a Python start, so the order below cannot come f
 @pytest.fixture
 def world(tmp_path: Path, fake_github, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     checkout = make_checkout(tmp_path)
-    (checkout.work / "train_stand_in.py").write_text(TRAINER)
-    git(checkout.work, "add", "train_stand_in.py")
-    git(checkout.work, "commit", "-qm", "stand-in trainer")
-    git(checkout.work, "push", "-q", "origin", checkout.branch)
+    commit_file(checkout, "train_stand_in.py", TRAINER, "stand-in trainer")
     repo = fake_github.repo(REPOSITORY)
     repo.git_dir = str(checkout.bare)
     repo.pulls[7].head_sha = checkout.head()
@@ -94,7 +91,7 @@ def test_duplicate_run_stops_the_training_it_started(tmp_path: Path, world, caps
         checkout.work,
         "commit",
         "-qam",
-        "keras-ct: round 2: more\n\nKeras-CT-Round: 1\nKeras-CT-Accuracy: 0.8000",
+        "keras-ct: round 1: more\n\nKeras-CT-Round: 1\nKeras-CT-Accuracy: 0.8000",
     )
     git(checkout.work, "push", "-q", "origin", checkout.branch)
     repo.pulls[7].head_sha = checkout.head()
@@ -107,6 +104,26 @@ def test_duplicate_run_stops_the_training_it_started(tmp_path: Path, world, caps
     assert_stopped(started)
     assert not (checkout.work / ".keras-ct" / "round-1" / "metrics.json").exists()
     assert repo.statuses == [] and repo.comments == [] and repo.dispatches == []
+
+
+def test_rerun_of_a_round_that_passed_stops_the_training_it_started(tmp_path: Path, world, capsys) -> None:  # type: ignore[no-untyped-def]
+    checkout, fake, repo, started = world
+    assert main(["run"], run_env(tmp_path, checkout, fake.api_url)) == 0  # round 1 passes (0.9 >= 0.75)
+    before = ([(s.sha, s.state, s.description) for s in repo.statuses], [c.body for c in repo.comments])
+    started.unlink()
+    metrics = checkout.work / ".keras-ct" / "round-1" / "metrics.json"
+    metrics.unlink()
+
+    assert main(["run"], run_env(tmp_path, checkout, fake.api_url, HANG="1")) == 0  # the same run again
+
+    out = capsys.readouterr().out
+    assert "round 1 already finished on this commit" in out and "it passed" in out
+    assert_stopped(started)
+    assert not metrics.exists()  # no training completed
+    assert (
+        [(s.sha, s.state, s.description) for s in repo.statuses],
+        [c.body for c in repo.comments],
+    ) == before
 
 
 def test_refused_token_stops_the_training_it_started(tmp_path: Path, world, capsys) -> None:  # type: ignore[no-untyped-def]

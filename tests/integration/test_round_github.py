@@ -74,9 +74,10 @@ def test_missed_round_commits_pushes_and_dispatches_then_next_round_passes(
 
     assert main(["run"], env) == 0
 
-    # Round 1 missed (0.80 < 0.85): status pending twice, comment, augmented commit pushed, round 2 dispatched.
-    assert statuses(repo) == ["pending", "pending"]
-    assert all(s.sha == trained for s in repo.statuses)
+    # Round 1 missed (0.80 < 0.85): status pending twice, comment, augmented commit pushed, round 2 dispatched;
+    # the pushed head is pending ("queued") from the push on.
+    assert statuses(repo) == ["pending", "pending", "pending"]
+    assert [s.sha == trained for s in repo.statuses] == [True, False, True]
     assert "round 2 dispatched" in repo.statuses[-1].description
     assert len(repo.comments) == 1
     body = repo.comments[0].body
@@ -84,6 +85,7 @@ def test_missed_round_commits_pushes_and_dispatches_then_next_round_passes(
     assert "Conv2D(32" in body  # the diff of the change
     pushed = checkout.remote_head()
     assert pushed != trained and pushed == checkout.head()
+    assert (repo.statuses[1].sha, repo.statuses[1].description) == (pushed, "Round 2 of 3: queued")
     log = checkout.remote_log(1)
     assert log.startswith(BOT)
     assert "Keras-CT-Round: 1" in log and "Keras-CT-Accuracy: 0.8000" in log
@@ -168,7 +170,9 @@ def test_rounds_per_job_a_miss_then_a_pass_pushes_the_change_that_passed(tmp_pat
     assert pushed != trained and pushed == checkout.head()
     assert "Keras-CT-Round: 1" in checkout.remote_log(1)
     assert repo.dispatches == []
-    assert statuses(repo) == ["pending", "pending", "success"]
+    # The success goes to the trained commit and to the pushed head, the pull request's head now.
+    assert statuses(repo) == ["pending", "pending", "success", "success"]
+    assert [s.sha for s in repo.statuses[-2:]] == [trained, pushed]
     assert repo.statuses[-1].description == "accuracy 0.9000 ≥ 0.85 at round 2"
     assert "Threshold met: accuracy 0.9000 ≥ 0.85 at round 2." in repo.comments[0].body
     out = outputs(tmp_path)
@@ -256,7 +260,7 @@ def test_enterprise_server_base_url_and_dispatch_fallback(tmp_path: Path, fake_g
     assert len(repo.dispatches) == 1 and repo.dispatches[0].inputs == {"round": "2", "pr-number": "7"}
     dispatch_calls = fake_ghes.calls("dispatch_workflow", answered_only=True)
     assert [c.status for c in dispatch_calls] == [400, 204]
-    assert len(repo.comments) == 1 and statuses(repo) == ["pending", "pending"]
+    assert len(repo.comments) == 1 and statuses(repo) == ["pending", "pending", "pending"]
 
 
 @pytest.mark.training
@@ -276,7 +280,7 @@ def test_outside_actions_the_same_round_runs_against_any_base_url(tmp_path: Path
     ]  # fmt: skip
     trained = checkout.head()
     assert main(argv, env) == 0
-    assert statuses(repo) == ["pending", "pending"] and repo.statuses[0].sha == trained
+    assert statuses(repo) == ["pending", "pending", "pending"] and repo.statuses[0].sha == trained
     assert len(repo.comments) == 1 and "round 2 is on its way" in repo.comments[0].body
     assert checkout.remote_head() != trained and "Keras-CT-Round: 1" in checkout.remote_log(1)
     assert [(d.ref, d.inputs) for d in repo.dispatches] == [

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.test_report import check_golden
 
 from keras_ct.config import Config, load_config
 from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
-from keras_ct.git import ACCURACY_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
-from keras_ct.report import Verdict
+from keras_ct.git import ACCURACY_TRAILER, REVERT_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
+from keras_ct.report import Verdict, render_comment
 from keras_ct.round.engine import Engine, RoundOutcome
-from keras_ct.round.history import History, RoundRecord
+from keras_ct.round.history import EpochCurves, History, RoundRecord
 from keras_ct.round.publish import Dispatch
 from keras_ct.runner import Runner
 from keras_ct.train.trainer import Trainer, TrainResult, TrainRun
@@ -41,14 +42,19 @@ class MemoryPublisher:
     why: str = ""
     dispatch_error: KerasCTError | None = None
     statuses: list[tuple[str, str]] = field(default_factory=list)
+    #: The statuses sent to another commit than the trained one (the head keras-ct pushed).
+    elsewhere: list[tuple[str, str, str]] = field(default_factory=list)
     comments: list[tuple[History, Verdict, str]] = field(default_factory=list)
     dispatches: list[tuple[int, str]] = field(default_factory=list)
 
     def load_history(self) -> History:
         return self.history
 
-    def set_status(self, state: str, description: str) -> None:
-        self.statuses.append((state, description))
+    def set_status(self, state: str, description: str, sha: str = "") -> None:
+        if sha:
+            self.elsewhere.append((sha, state, description))
+        else:
+            self.statuses.append((state, description))
 
     def publish(
         self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
@@ -80,17 +86,27 @@ class MemoryGit:
     remote: str = BASE
     pushes: list[tuple[str, str]] = field(default_factory=list)
     push_error: GitError | None = None
+    #: Each commit's files (BASE's: the model as the fixture wrote it).
+    trees: dict[str, dict[Path, bytes]] = field(default_factory=dict)
+    #: A checkout of an older commit (a re-run checks out the event's SHA again).
+    checked_out: str = ""
 
     def head(self) -> str:
-        return self.commits[-1].sha if self.commits else BASE
+        return self.checked_out or (self.commits[-1].sha if self.commits else BASE)
 
     def ensure_clean(self, paths: Sequence[Path]) -> None:
         return None
 
     def commit(self, paths: Sequence[Path], message: str, trailers: Mapping[str, str]) -> str:
         sha = f"{len(self.commits) + 1:040x}"
+        self.trees[sha] = {**self.trees[self.head()], **{path: path.read_bytes() for path in paths}}
         self.commits.append(Commit(sha, tuple(paths), message, dict(trailers)))
         return sha
+
+    def restore(self, sha: str, paths: Sequence[Path]) -> None:
+        for path in paths:
+            if path in self.trees[sha]:
+                path.write_bytes(self.trees[sha][path])
 
     def push(self, branch: str, expected_remote_sha: str) -> None:
         if self.push_error is not None:
@@ -177,7 +193,9 @@ class World:
     def model(self) -> Path:
         return self.tmp / "ml_task" / "model.py"
 
-    def run(self, scores: Mapping[int, float | None], **inputs: str) -> tuple[RoundOutcome, ScoringTrainer]:
+    def run(
+        self, scores: Mapping[int, float | None], local: bool = False, **inputs: str
+    ) -> tuple[RoundOutcome, ScoringTrainer]:
         flags = {"working-directory": str(self.tmp), "train-command": "python train.py", "threshold": "0.85"}
         cfg = load_config({**flags, "max-rounds": "3", **inputs}, {}, cwd=self.tmp)
         trainer = ScoringTrainer(scores)
@@ -189,8 +207,9 @@ class World:
             augmenter=self.augmenter,
             git=self.git,
             head_branch=BRANCH,
-            head_sha=BASE,
+            head_sha=self.git.remote,  # the pull request's head, as the event says
             trainer=trainer,
+            local=local,
         )
         return engine.run(), trainer
 
@@ -199,7 +218,9 @@ class World:
 def world(tmp_path: Path) -> World:
     (tmp_path / "ml_task").mkdir()
     (tmp_path / "ml_task" / "model.py").write_text(MODEL)
-    return World(tmp_path)
+    made = World(tmp_path)
+    made.git.trees[BASE] = {made.model: MODEL.encode()}
+    return made
 
 
 def training(n: int) -> tuple[str, str]:
@@ -225,13 +246,15 @@ def test_a_miss_commits_pushes_and_dispatches(world: World) -> None:
         ROUND_TRAILER: "1",
         ACCURACY_TRAILER: "0.8000",
     }
-    assert commit.message.startswith("keras-ct: round 2: add a conv block\n\nRound 1 reached accuracy 0.8000")
+    assert commit.message.startswith("keras-ct: round 1: add a conv block\n\nRound 1 reached accuracy 0.8000")
     assert world.git.pushes == [(BRANCH, commit.sha)]
     assert world.publisher.dispatches == [(2, BRANCH)]
     assert world.publisher.statuses == [
         training(1),
         ("pending", "round 1: 0.8000 < 0.85; round 2 dispatched"),
     ]
+    # The pushed head, the pull request's new head, is pending at once (not only when round 2 starts).
+    assert world.publisher.elsewhere == [(commit.sha, "pending", "Round 2 of 3: queued")]
     records, verdict, diff = world.publisher.comments[-1]
     assert verdict == Verdict("next", next_run_url=RUN_URL) and diff == "+# a conv block\n"
     assert records[-1].next_commit == commit.sha and records[-1].next_change == "conv-block"
@@ -265,6 +288,8 @@ def test_rounds_per_job_2_a_miss_then_a_pass_pushes_the_commit_that_passed(world
     assert world.git.pushes == [(BRANCH, commit.sha)] and world.git.remote == commit.sha
     assert world.publisher.dispatches == []
     assert world.publisher.statuses[-1] == ("success", "accuracy 0.9000 ≥ 0.85 at round 2")
+    # The success lands on the pushed head too: it is the pull request's head now.
+    assert world.publisher.elsewhere == [(commit.sha, "success", "accuracy 0.9000 ≥ 0.85 at round 2")]
     assert outcome.verdict == Verdict("passed") and outcome.next_round is None and not outcome.dispatched
 
 
@@ -366,3 +391,125 @@ def test_a_duplicate_run_does_nothing(world: World) -> None:
     assert trainer.rounds == []
     assert (world.publisher.statuses, world.publisher.comments, world.git.commits) == before
     assert len(world.git.pushes) == 1 and len(world.publisher.dispatches) == 1
+
+
+def test_a_rerun_of_a_round_that_passed_does_nothing(world: World) -> None:
+    world.run({1: 0.9})
+    before = (list(world.publisher.statuses), list(world.publisher.comments))
+
+    outcome, trainer = world.run({1: 0.9})  # re-run: the same code, round 1 already passed on it
+
+    assert outcome.verdict.message == (
+        f"round 1 already finished on this commit ({BASE[:7]}): it passed; this run is a duplicate and does nothing"
+    )
+    assert trainer.rounds == [] and (world.publisher.statuses, world.publisher.comments) == before
+
+
+def test_a_rerun_of_the_trained_commit_after_the_loop_moved_on_does_nothing(world: World) -> None:
+    world.run({1: 0.8})
+    world.git.checked_out = BASE  # a re-run checks out the event's head SHA, the code round 1 trained
+    before = (list(world.publisher.statuses), list(world.publisher.comments), list(world.git.commits))
+
+    outcome, trainer = world.run({1: 0.8})
+
+    assert "it passed" not in outcome.verdict.message and "the loop moved on" in outcome.verdict.message
+    assert trainer.rounds == [] and world.augmenter.calls == [1]
+    assert (world.publisher.statuses, world.publisher.comments, world.git.commits) == before
+
+
+# -- keep the best ---------------------------------------------------------------------------------
+
+
+def test_a_round_worse_than_the_best_is_reverted_before_the_next_change(world: World) -> None:
+    outcome, _ = world.run({1: 0.8, 2: 0.7}, **{"rounds-per-job": "2"})
+
+    change, revert, after = world.git.commits
+    assert [c.trailers for c in (change, revert, after)] == [
+        {ROUND_TRAILER: "1", ACCURACY_TRAILER: "0.8000"},
+        {ROUND_TRAILER: "2", ACCURACY_TRAILER: "0.7000", REVERT_TRAILER: "1"},
+        {ROUND_TRAILER: "2", ACCURACY_TRAILER: "0.7000"},
+    ]
+    assert revert.message.startswith("keras-ct: round 2: revert to round 1, the best\n")
+    assert world.git.trees[revert.sha][world.model] == MODEL.encode()  # round 1's model is back
+    assert world.model.read_text() == MODEL + "# round 2\n"  # and round 2's change is made on it
+    assert world.git.pushes == [(BRANCH, after.sha)] and world.publisher.dispatches == [(3, BRANCH)]
+    record = outcome.records[-1]
+    assert (record.reverted_to, record.revert_commit, record.next_commit) == (1, revert.sha, after.sha)
+
+
+def test_a_last_round_worse_than_the_best_leaves_the_best_on_the_branch(world: World) -> None:
+    outcome, _ = world.run({1: 0.8, 2: 0.7}, **{"rounds-per-job": "2", "max-rounds": "2"})
+
+    _, revert = world.git.commits
+    assert revert.trailers[REVERT_TRAILER] == "1" and world.model.read_text() == MODEL
+    assert world.git.pushes == [(BRANCH, revert.sha)] and world.publisher.dispatches == []
+    assert outcome.verdict == Verdict("exhausted", "Round 1's model, the best (0.8000), is put back.")
+    assert world.publisher.statuses[-1] == ("failure", "0.7000 < 0.85 after 2 rounds")
+
+
+def test_the_best_round_of_an_earlier_job_comes_back_from_its_commit(world: World) -> None:
+    world.run({1: 0.8})  # job 1: round 1 trained BASE, its change is pushed
+
+    outcome, _ = world.run({2: 0.7}, round="2")
+
+    revert, after = world.git.commits[1:]
+    assert world.git.trees[revert.sha][world.model] == MODEL.encode()
+    assert outcome.records[-1].reverted_to == 1 and after.trailers == {
+        ROUND_TRAILER: "2",
+        ACCURACY_TRAILER: "0.7000",
+    }
+
+
+def test_keras_ct_loop_without_commits_puts_the_best_files_back(world: World) -> None:
+    outcome, trainer = world.run({1: 0.8, 2: 0.7, 3: 0.75}, local=True, commit="false")
+
+    assert trainer.rounds == [1, 2, 3] and world.git.commits == []
+    # Round 2 fell below round 1: round 1's file came back, then round 2's change went on it; round 3
+    # (0.75) is below round 1 too, so the loop ends on round 1's model.
+    assert world.model.read_text() == MODEL
+    assert [r.reverted_to for r in outcome.records] == [None, 1, 1]
+    assert outcome.verdict == Verdict("exhausted", "Round 1's model, the best (0.8000), is put back.")
+
+
+def test_the_comment_of_a_loop_that_kept_the_best(world: World) -> None:
+    """The golden comment comes from the engine's own output: three rounds, two reverted."""
+    world.run({1: 0.8, 2: 0.7, 3: 0.75}, **{"rounds-per-job": "3"})
+
+    records, verdict, diff = world.publisher.comments[-1]
+    assert world.model.read_text() == MODEL and world.git.pushes == [(BRANCH, world.git.head())]
+    check_golden("comment-kept-best.md", render_comment(records, verdict, diff=diff))
+
+
+def test_a_push_that_restarts_the_loop_keeps_the_earlier_loop_collapsed(world: World) -> None:
+    world.run({1: 0.8})  # round 1 missed; its change is pushed and round 2 dispatched
+    world.git.checked_out = "9" * 40  # then the author pushes new code: the event runs round 1 on it
+
+    outcome, trainer = world.run({1: 0.9})
+
+    assert trainer.rounds == [1] and outcome.verdict == Verdict("passed")
+    records, verdict, diff = world.publisher.comments[-1]
+    earlier, current = records[:1], records[1:]
+    assert [(r.round, r.restart) for r in records] == [(1, 0), (1, 1)]
+    assert (
+        earlier[0].stopped
+        == "round 2 was on its way; then a push (9999999) started the loop again at round 1"
+    )
+    assert current[0].commit == "9" * 40 and outcome.records == current  # the policy sees this loop only
+    body = render_comment(records, verdict, diff=diff)
+    assert "<details><summary>Earlier loop 1, rounds 1–1: round 2 was on its way; then a push" in body
+    check_golden("comment-restarted.md", body)
+
+
+@pytest.mark.parametrize("failed", ["conv-block", "dense", "dropout", "epochs"])
+def test_after_a_revert_the_policy_tries_another_change_first(failed: str) -> None:
+    """The history records the change a revert undid (the reverted round's ``change``): the policy
+    (``augment.policy.decide``) puts it last, so the next candidate is another change."""
+    from keras_ct.augment.policy import decide
+
+    curves = EpochCurves(accuracy=(0.6, 0.7, 0.72), val_accuracy=(0.6, 0.69, 0.7))
+    best = RoundRecord(1, 0.8, 0.85, "missed", curves=curves, next_change=failed)
+    worse = RoundRecord(2, 0.7, 0.85, "missed", curves=curves, change=failed, reverted_to=1)
+
+    order = [d.change for d in decide((best, worse))]
+
+    assert order[0] != failed and order[-1] == failed

@@ -17,6 +17,7 @@ from keras_ct.round.history import RoundRecord
 from keras_ct.round.step import Action, Done, Limits, Step, already_done, step, stop
 
 SHA1, SHA2 = "1" * 40, "2" * 40
+BASE = "0" * 40
 RUN = "https://github.com/acme/ml-repo/actions/runs/1002"
 
 
@@ -32,6 +33,24 @@ def failed(n: int = 1, error: str = "the train command exited with status 1") ->
     return RoundRecord(round=n, accuracy=None, threshold=0.85, status="error", error=error)
 
 
+def on(record: RoundRecord, sha: str) -> RoundRecord:
+    """``record`` as trained on the commit ``sha``."""
+    return replace(record, commit=sha)
+
+
+def finished(how: str, n: int = 1) -> Step:
+    return stop(
+        f"round {n} already finished on this commit ({BASE[:7]}): {how}; this run is a duplicate and does nothing"
+    )
+
+
+def worse(n: int, accuracy: float = 0.7, revert_commit: str = "") -> RoundRecord:
+    """A round that missed below round ``n - 1``'s 0.80 (the best) by more than the noise margin."""
+    return RoundRecord(
+        round=n, accuracy=accuracy, threshold=0.85, status="missed", revert_commit=revert_commit
+    )
+
+
 def stopped(message: str, action: Action = "finish", state: StatusState = "failure") -> Step:
     """Round 1 missed and its change was made, but the loop does not go on by itself."""
     return Step(Verdict("stopped", message), state, STOPPED, action, 2)
@@ -44,7 +63,14 @@ JOB2 = replace(JOB, last_in_job=2)
 #: ``keras-ct loop --commit``: every round in this process, no GitHub.
 LOOP = replace(JOB, last_in_job=3, local=True, writable=False)
 
+#: The job of round 2 alone and of round 3, the last, alone.
+R2 = replace(JOB, last_in_job=2, job_first=2)
+R3 = replace(JOB, last_in_job=3, job_first=3)
+
 NEXT = "round 1: 0.8000 < 0.85; round 2 dispatched"
+WORSE_NEXT = "round 2: 0.7000 < 0.85; round 3 dispatched"
+WORSE_LAST = "0.7000 < 0.85 after 3 rounds"
+KEPT = "Round 2's model, the best (0.8000), is put back."
 STOPPED = "round 1: 0.8000 < 0.85; loop stopped"
 PASSED_2 = "accuracy 0.9000 ≥ 0.85 at round 2"
 
@@ -187,6 +213,46 @@ ROWS = [
         stopped("Pushed, but the next round could not be dispatched: HTTP 503"),
         id="dispatch-failed",
     ),
+    # -- keep the best: a round worse than the best by more than the noise margin ---------------------
+    pytest.param(
+        worse(2), (missed(1, next_commit=SHA1),), R2, Done(), Step(Verdict("next"), "pending", WORSE_NEXT, "revert", 3),
+        id="worse-than-the-best-reverts-first",
+    ),
+    pytest.param(
+        worse(2), (missed(1, next_commit=SHA1),), R2, Done(reverted=True),
+        Step(Verdict("next"), "pending", WORSE_NEXT, "augment", 3),
+        id="reverted-then-the-next-change",
+    ),
+    pytest.param(
+        worse(2, 0.799), (missed(1, next_commit=SHA1),), R2, Done(),
+        Step(Verdict("next"), "pending", "round 2: 0.7990 < 0.85; round 3 dispatched", "augment", 3),
+        id="within-the-noise-margin-keeps-it",
+    ),
+    pytest.param(
+        worse(2), (missed(1, next_commit=SHA1),), replace(LOOP, last_in_job=3), Done(),
+        Step(Verdict("next"), None, "", "revert", 3), id="worse-in-the-loop-reverts",
+    ),
+    pytest.param(
+        worse(2), (missed(1, next_commit=SHA1),), replace(R2, writable=False), Done(),
+        Step(Verdict("stopped", "No change was made."), "failure", "round 2: 0.7000 < 0.85; loop stopped", "finish"),
+        id="worse-read-only-reverts-nothing",
+    ),
+    pytest.param(
+        worse(3), (missed(2, next_commit=SHA2),), R3, Done(),
+        Step(Verdict("exhausted", KEPT), "failure", WORSE_LAST, "revert"), id="worse-last-round-reverts",
+    ),
+    pytest.param(
+        worse(3, revert_commit=SHA1), (missed(2, next_commit=SHA2),), R3, Done(reverted=True),
+        Step(Verdict("exhausted", KEPT), "failure", WORSE_LAST, "push"), id="worse-last-round-pushes-the-revert",
+    ),
+    pytest.param(
+        worse(3), (missed(2),), LOOP, Done(reverted=True),
+        Step(Verdict("exhausted", KEPT), "failure", WORSE_LAST, "finish"), id="worse-last-round-in-the-loop",
+    ),
+    pytest.param(
+        worse(3), (missed(2),), replace(R3, writable=False), Done(),
+        Step(Verdict("exhausted"), "failure", WORSE_LAST, "finish"), id="worse-last-round-read-only",
+    ),
     # -- an error ------------------------------------------------------------------------------------------
     pytest.param(
         failed(), (), JOB, Done(),
@@ -247,12 +313,32 @@ DUPLICATE = Step(
             DUPLICATE,
             id="head-is-a-later-rounds-commit",
         ),
+        # A round that finished on the code under test (a re-run checks out the event's SHA again).
+        pytest.param((on(passed(), BASE),), {}, BASE, finished("it passed"), id="passed-on-this-commit"),
+        pytest.param((on(passed(), BASE),), None, BASE, finished("it passed"), id="passed-no-checkout"),
+        pytest.param(
+            (on(missed(1, next_commit=SHA1), BASE),), {1: SHA1}, BASE, finished("the loop moved on"),
+            id="rerun-of-the-trained-commit-after-it-moved-on",
+        ),
+        pytest.param(
+            (on(missed(1), BASE), missed(2)), {}, BASE, finished("the loop moved on"),
+            id="a-later-round-exists",
+        ),
+        pytest.param((on(passed(), BASE),), {}, SHA2, None, id="passed-but-someone-pushed-since"),
+        pytest.param((on(failed(), BASE),), {}, BASE, None, id="a-failed-round-runs-again"),
+        pytest.param((on(missed(1), BASE),), {}, BASE, None, id="missed-and-stopped-runs-again"),
     ],
-)
+)  # fmt: skip
 def test_a_duplicate_run_stops_before_training(
     records: tuple[RoundRecord, ...], trailers: dict[int, str] | None, head: str, expected: Step | None
 ) -> None:
-    assert already_done(records, 1, trailers, head) == expected
+    assert already_done(records, 1, trailers, head, max_rounds=3) == expected
+
+
+def test_the_last_round_that_missed_is_finished() -> None:
+    assert already_done((on(missed(3), BASE),), 3, {}, BASE, max_rounds=3) == finished(
+        "it was the last round", 3
+    )
 
 
 def _walk(record: RoundRecord, earlier: tuple[RoundRecord, ...], limits: Limits) -> list[Step]:

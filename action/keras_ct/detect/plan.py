@@ -160,6 +160,14 @@ def make_plan(
     return Plan(code, event, cpu, False, False, "", False, "fork-policy cpu", notes=(note,))
 
 
+#: What a fork pull request's checks can show: no job of it can write a commit status.
+FORK_STATUS = (
+    "No keras-ct commit status is set: a fork pull request's token is read-only whatever the workflow's "
+    "permissions ask, so nothing in this workflow can write one. A required keras-ct check waits until "
+    "the branch is pushed to this repository (see the README's section on forks)."
+)
+
+
 def plan_outputs(plan: Plan) -> dict[str, str]:
     """The plan job's outputs, as strings for ``$GITHUB_OUTPUT``."""
 
@@ -210,7 +218,7 @@ def render_summary(plan: Plan) -> str:
     lines += [f"| {name} | {cell(value)} |" for name, value in rows]
     if plan.skip:
         lines += ["", "> [!WARNING]", f"> {plan.skip_reason}"]
-    for note in plan.notes:
+    for note in (*plan.notes, FORK_STATUS) if event.fork else plan.notes:
         lines += ["", "> [!NOTE]", f"> {note}"]
     for problem in code.problems:
         lines += ["", f"- Problem: `{cell(str(problem))}` (the training job reports it)"]

@@ -35,12 +35,19 @@ from keras_ct.git.repo import (
     PushResult,
     open_repo,
 )
-from keras_ct.git.trailers import ACCURACY_TRAILER, ROUND_TRAILER, TrailerCommit, build_message
+from keras_ct.git.trailers import (
+    ACCURACY_TRAILER,
+    REVERT_TRAILER,
+    ROUND_TRAILER,
+    TrailerCommit,
+    build_message,
+)
 
 __all__ = [
     "ACCURACY_TRAILER",
     "LOCAL_TIMEOUT_S",
     "NETWORK_TIMEOUT_S",
+    "REVERT_TRAILER",
     "ROUND_TRAILER",
     "STOP_GRACE_S",
     "BranchMovedError",

@@ -235,6 +235,14 @@ class GitRepo:
         return None
 
     # -- writing -------------------------------------------------------------------------------
+    def restore(self, sha: str, paths: Sequence[Path | str]) -> None:
+        """Put ``paths`` in the work tree back as commit ``sha`` has them, byte for byte (``commit``
+        stages them); a path ``sha`` lacks stays as it is."""
+        for path in paths:
+            rel = self._relative(path)
+            if self._git("cat-file", "-e", f"{sha}:./{rel}", check=False).returncode == 0:
+                self._git("restore", f"--source={sha}", "--worktree", "--", rel)
+
     def commit(self, paths: Sequence[Path | str], message: str, trailers: Mapping[str, str]) -> str:
         """Commit exactly ``paths`` (nothing else that may be staged) with ``message`` and trailers.
 

@@ -11,6 +11,8 @@ from keras_ct.errors import GitError
 
 ROUND_TRAILER = "Keras-CT-Round"
 ACCURACY_TRAILER = "Keras-CT-Accuracy"
+#: On a keep-the-best commit: the round whose files it puts back.
+REVERT_TRAILER = "Keras-CT-Revert-To"
 #: ``git log --format`` for ``parse_log``: SHA, subject and the two trailers' values, one record each.
 LOG_FORMAT = (
     f"%H%x1f%s%x1f%(trailers:key={ROUND_TRAILER},valueonly,separator=%x2C)"

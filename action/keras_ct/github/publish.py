@@ -112,11 +112,13 @@ class GitHubPublisher:
                 f"({exc}); delete that comment to start the history afresh"
             ) from None
 
-    def set_status(self, state: str, description: str) -> None:
-        if not self.writable or not self.target.head_sha:
+    def set_status(self, state: str, description: str, sha: str = "") -> None:
+        if not self.writable or not (sha or self.target.head_sha):
             return
         try:
-            self.api.create_commit_status(self.target.head_sha, state, description, self.run_url or None)
+            self.api.create_commit_status(
+                sha or self.target.head_sha, state, description, self.run_url or None
+            )
         except GitHubPermissionError as exc:
             self._degrade(exc.message)
 
@@ -169,7 +171,7 @@ class ReadOnlyPublisher:
     def load_history(self) -> History:
         return ()
 
-    def set_status(self, state: str, description: str) -> None:
+    def set_status(self, state: str, description: str, sha: str = "") -> None:
         return None
 
     def publish(

@@ -15,25 +15,21 @@ which and what the next run does (``keras_ct.round.interrupts``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from keras_ct.config import Config
 from keras_ct.errors import GitError, KerasCTError
-from keras_ct.git import ACCURACY_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
-from keras_ct.report import Links, Verdict, fmt_accuracy, render_report, render_terminal, training_status
+from keras_ct.git import BranchMovedError, TrailerCommit
+from keras_ct.report import Links, Verdict, queued_status, render_report, render_terminal, training_status
 from keras_ct.round import history as hist
+from keras_ct.round.edits import commit_message, editing, restore_best, revert_message
 from keras_ct.round.history import RoundRecord
-from keras_ct.round.interrupts import (
-    Interrupted,
-    KerasCTInterrupted,
-    deferred_signals,
-    interrupted_note,
-    put_back,
-)
+from keras_ct.round.interrupts import Interrupted, KerasCTInterrupted, interrupted_note
 from keras_ct.round.publish import Publisher
-from keras_ct.round.step import Done, Limits, Step, already_done, step, stop, unpushed
+from keras_ct.round.step import Done, Limits, Step, already_done, resume, step, unpushed
 from keras_ct.round.training import train
 from keras_ct.runner import Runner
 from keras_ct.train.launch import check_model_file
@@ -61,6 +57,8 @@ class Git(Protocol):
     def round_trailers(self) -> dict[int, str]: ...
 
     def trailer_commits(self) -> list[TrailerCommit]: ...
+
+    def restore(self, sha: str, paths: Sequence[Path]) -> None: ...
 
 
 class Augmenter(Protocol):
@@ -95,19 +93,6 @@ class RoundOutcome:
 # -- the round engine -----------------------------------------------------------------------------
 
 
-def commit_message(
-    record: RoundRecord, change: str, description: str, rationale: str
-) -> tuple[str, dict[str, str]]:
-    accuracy = fmt_accuracy(record.accuracy)
-    subject = f"keras-ct: round {record.round + 1}: {description or change}"
-    body = (
-        f"Round {record.round} reached {record.metric} {accuracy}, below the threshold "
-        f"{record.threshold:g}.\n\n{rationale}"
-    )
-    trailers = {ROUND_TRAILER: str(record.round), ACCURACY_TRAILER: accuracy}
-    return f"{subject}\n\n{body}\n", trailers
-
-
 @dataclass
 class Engine:
     """Runs the rounds of this process and carries out what ``keras_ct.round.step.step`` decides."""
@@ -133,6 +118,13 @@ class Engine:
     _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
     #: Set when a newer run owns the loop: this one no longer writes the comment.
     _superseded: bool = field(default=False, init=False, repr=False)
+    #: The earlier loops' rounds (kept in the comment, collapsed) and the number of this run's loop.
+    _earlier: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
+    _loop: int = field(default=0, init=False, repr=False)
+    #: The head this run pushed: the pull request's new head, which the final status also goes to.
+    _pushed: str = field(default="", init=False, repr=False)
+    #: The editable files as each round of this process started training (keep the best puts them back).
+    _snapshots: dict[int, dict[Path, bytes]] = field(default_factory=dict, init=False, repr=False)
     #: Where the current round is, for the line an interrupt prints (``keras_ct.round.interrupts``).
     _at: Interrupted = field(default_factory=lambda: Interrupted(0, "training"), init=False, repr=False)
 
@@ -159,7 +151,7 @@ class Engine:
         if self.local:
             stopped, records = self._continue_from_head(records)
         else:
-            stopped = self._already_done(records)
+            stopped, records = self._already_done(records)
         if stopped is not None:
             return stopped
         last_in_job = self.cfg.last_round(local=self.local)
@@ -191,11 +183,18 @@ class Engine:
         self.runner.notice(now.verdict.message)
         return RoundOutcome(records=records, verdict=now.verdict)
 
-    def _already_done(self, records: tuple[RoundRecord, ...]) -> RoundOutcome | None:
+    def _already_done(
+        self, records: tuple[RoundRecord, ...]
+    ) -> tuple[RoundOutcome | None, tuple[RoundRecord, ...]]:
+        """A duplicate stops here; else the current loop's rounds (a push of new code starts a new one)."""
         git = self.git
         trailers = git.round_trailers() if git is not None else None
-        found = already_done(records, self.cfg.round, trailers, git.head() if git is not None else "")
-        return None if found is None else self._stopped(records, found)
+        head = git.head() if git is not None else self.head_sha
+        found = already_done(records, self.cfg.round, trailers, head, self.cfg.max_rounds)
+        if found is not None:
+            return self._stopped(records, found), records
+        self._earlier, current, self._loop = hist.restarted(records, self.cfg.round, head)
+        return None, current
 
     def _continue_from_head(
         self, records: tuple[RoundRecord, ...]
@@ -209,37 +208,14 @@ class Engine:
         source = cfg.sources.get("round")
         if self.git is None or not cfg.commit or (source is not None and source.kind != "default"):
             return None, records
-        head = self.git.head()
-        newest: dict[int, TrailerCommit] = {}
-        for commit in self.git.trailer_commits():
-            newest.setdefault(commit.round, commit)
-        done = next((c.round for c in newest.values() if c.sha == head), None)
-        if done is None:
+        found = resume(self.git.trailer_commits(), self.git.head(), cfg.max_rounds, cfg.threshold, cfg.metric)
+        if isinstance(found, Step):
+            return self._stopped(records, found), records
+        if found is None:
             return None, records
-        if done >= cfg.max_rounds:
-            message = (
-                f"HEAD ({head[:7]}) is the change keras-ct committed after round {done}, and max-rounds is "
-                f"{cfg.max_rounds}: raise --max-rounds to go on, or pass --round 1 to start a new loop here"
-            )
-            return self._stopped(records, stop(message)), records
-        self.runner.notice(
-            f"continuing at round {done + 1}: HEAD ({head[:7]}) is the change keras-ct committed after "
-            f"round {done}; pass --round 1 to start a new loop on this code"
-        )
-        rebuilt = tuple(
-            RoundRecord(
-                round=c.round,
-                accuracy=c.accuracy,
-                threshold=cfg.threshold,
-                status="missed",
-                metric=cfg.metric,
-                next_commit=c.sha,
-            )
-            for c in sorted(newest.values(), key=lambda c: c.round)
-            if c.round <= done
-        )
-        self.cfg = replace(cfg, round=done + 1)
-        return None, rebuilt
+        self.runner.notice(found.notice)
+        self.cfg = replace(cfg, round=found.round)
+        return None, found.records
 
     def _starting(self, cfg: Config, records: tuple[RoundRecord, ...], n: int) -> Interrupted:
         """Where round ``n`` is as it starts training, for the line an interrupt prints."""
@@ -274,14 +250,16 @@ class Engine:
             change=previous.next_change if previous else "",
             rationale=previous.next_rationale if previous else "",
             run_url=cfg.github.run_url,
+            restart=self._loop,
         )
         self.publisher.set_status("pending", training_status(n, cfg.max_rounds))
+        self._snapshots[n] = {path: path.read_bytes() for path in cfg.editable_files()}
         try:
             check_model_file(cfg)
             started, self.early = (self.early, None) if n == self.cfg.round else (None, self.early)
             metrics, seconds = train(cfg, self.runner, self.environ, n, started=started, trainer=self.trainer)
         except KerasCTError as exc:
-            self._fail(hist.upsert(records, replace(base, error=exc.message.splitlines()[0])), n, prev_diff)
+            self._fail(hist.upsert(records, _failed(base, exc)), n, prev_diff)
             raise
         record = replace(
             base,
@@ -305,12 +283,17 @@ class Engine:
         while True:
             limits = self._limits()
             now = step(_of(records, n), records, limits, done)
-            if now.action == "augment":
+            if now.action == "revert":
+                records = self._revert(cfg, records, n)
+                done = replace(done, reverted=True)
+            elif now.action == "augment":
                 records, diff = self._augment(cfg, records, n)
                 done = replace(done, changed=True)
             elif now.action == "push":
                 ended = now.verdict.state in ("passed", "exhausted")
                 records, done, failed = self._push(records, unpushed(records, limits, n), done, ended)
+                if done.pushed and not ended:
+                    self.publisher.set_status("pending", queued_status(n + 1, cfg.max_rounds), self._pushed)
             elif now.action == "dispatch":
                 done, failed = self._dispatch(n, done)
             elif now.action == "next":
@@ -327,50 +310,85 @@ class Engine:
     ) -> tuple[tuple[RoundRecord, ...], str]:
         """Write round ``n``'s change (and commit it): done, or undone on an error or an interrupt."""
         record = _of(records, n)
-        originals = {path: path.read_bytes() for path in cfg.editable_files()}
         git = self.git if cfg.commit else None
-        head = git.head() if git is not None else ""
         try:
-            if git is not None:
-                git.ensure_clean([cfg.model_path])  # and every tracked file: no uncommitted changes
-            self._at = replace(self._at, phase="augmenting")
-            with self.runner.group(f"Round {n}: augmenting {cfg.model_file}"):
-                result = self.augmenter(cfg, records)
-                self.runner.info(result.diff)
-            record = record.with_next(result.change, result.rationale)
-            records = hist.upsert(records, record)
-            sha = ""
-            if git is not None:
-                message, trailers = commit_message(
-                    record, result.change, result.description, result.rationale
-                )
-                self._at = replace(self._at, phase="committing")
-                sha = git.commit([result.path], message, trailers)
-                records = hist.upsert(records, record.with_next(result.change, result.rationale, sha))
-            self._at = replace(self._at, phase="committed", commit=sha)
-        except BaseException as exc:  # an error or an interrupt: the edit is committed, or undone
-            with deferred_signals():
-                made = self._committed_since(head) if git is not None else ""
-                if made:
-                    self._at = replace(self._at, phase="committed", commit=made)
-                else:
-                    put_back(originals)
-            if not isinstance(exc, KerasCTError):
-                raise
-            failed = replace(record, status="error", error=exc.message.splitlines()[0])
-            self._fail(hist.upsert(records, failed), n, "")
+            with self._editing(cfg):
+                if git is not None:
+                    git.ensure_clean([cfg.model_path])  # and every tracked file: no uncommitted changes
+                self._at = replace(self._at, phase="augmenting")
+                with self.runner.group(f"Round {n}: augmenting {cfg.model_file}"):
+                    result = self.augmenter(cfg, records)
+                    self.runner.info(result.diff)
+                record = record.with_next(result.change, result.rationale)
+                records = hist.upsert(records, record)
+                if git is not None:
+                    message, trailers = commit_message(
+                        record, result.change, result.description, result.rationale
+                    )
+                    sha = self._commit(git, [result.path], message, trailers)
+                    records = hist.upsert(records, record.with_next(result.change, result.rationale, sha))
+                self._at = replace(self._at, phase="committed")
+        except KerasCTError as exc:
+            self._fail(hist.upsert(records, _failed(record, exc)), n, "")
             raise
         if result.change == "epochs" and result.path == cfg.config_file:
             # The next round in this process must train with the epochs just written.
             self.cfg = self.cfg.reread_train_command()
         return records, result.diff
 
+    def _revert(self, cfg: Config, records: tuple[RoundRecord, ...], n: int) -> tuple[RoundRecord, ...]:
+        """Keep the best: put the best round's files back (and commit that) before round ``n``'s change."""
+        record = _of(records, n)
+        best = hist.worse_than_best(record, records)
+        if best is None:  # step reverts only below the best
+            return records
+        git = self.git if cfg.commit else None
+        try:
+            with self._editing(cfg):
+                self._at = replace(self._at, phase="augmenting")
+                paths = restore_best(best, self._snapshots.get(best.round), cfg.editable_files(), self.git)
+                if paths:
+                    record = replace(record, reverted_to=best.round)
+                if paths and git is not None:
+                    record = replace(
+                        record, revert_commit=self._commit(git, paths, *revert_message(record, best))
+                    )
+                self._at = replace(self._at, phase="committed")
+        except KerasCTError as exc:
+            self._fail(hist.upsert(records, _failed(record, exc)), n, "")
+            raise
+        if not paths:
+            self.runner.warning(
+                f"round {n} scored below round {best.round}, the best, but keras-ct has no other copy of "
+                f"round {best.round}'s files: the next change starts from round {n}'s model"
+            )
+        return hist.upsert(records, record)
+
+    def _editing(self, cfg: Config) -> AbstractContextManager[None]:
+        """An edit of ``cfg``'s files that ends committed or put back (``keras_ct.round.edits.editing``)."""
+        git = self.git if cfg.commit else None
+        head = git.head() if git is not None else ""
+
+        def committed() -> str:
+            return self._committed_since(head) if git is not None else ""
+
+        def on_commit(sha: str) -> None:
+            self._at = replace(self._at, phase="committed", commit=sha)
+
+        return editing(cfg.editable_files(), committed, on_commit)
+
+    def _commit(self, git: Git, paths: Sequence[Path], message: str, trailers: Mapping[str, str]) -> str:
+        self._at = replace(self._at, phase="committing")
+        sha = git.commit(paths, message, trailers)
+        self._at = replace(self._at, commit=sha)
+        return sha
+
     def _push(
         self, records: tuple[RoundRecord, ...], pending: tuple[RoundRecord, ...], done: Done, ended: bool
     ) -> tuple[tuple[RoundRecord, ...], Done, GitError | None]:
         """Push the job's commits (``pending``: the rounds that made them) to the pull request's branch;
         ``ended``: the loop ends at this round (for the line an interrupt prints)."""
-        sha = self._at.commit or pending[-1].next_commit
+        sha = self._at.commit or pending[-1].next_commit or pending[-1].revert_commit
         self._at = replace(self._at, phase="pushing", commit=sha, ended=ended)
         if self.git is None:  # step pushes only what this run committed (Limits.commit)
             raise RuntimeError("keras-ct has no git checkout to push from")
@@ -380,7 +398,7 @@ class Engine:
             # The changes never reached the branch: no record may claim them (a later run of the
             # next round would take itself for a duplicate).
             for record in pending:
-                records = hist.upsert(records, replace(record, next_commit=""))
+                records = hist.upsert(records, replace(record, next_commit="", revert_commit=""))
             self._superseded = isinstance(exc, BranchMovedError) and self._comment_moved_on()
             if self._superseded:
                 self.runner.warning(
@@ -389,6 +407,7 @@ class Engine:
                 )
             return records, replace(done, push_error=exc.message), exc
         self._at = replace(self._at, phase="reporting")
+        self._pushed = self.git.head()
         return records, replace(done, pushed=True), None
 
     def _dispatch(self, n: int, done: Done) -> tuple[Done, KerasCTError | None]:
@@ -402,21 +421,17 @@ class Engine:
 
     # -- publishing -----------------------------------------------------------------------------
     def _report(
-        self,
-        records: Sequence[RoundRecord],
-        verdict: Verdict,
-        diff: str,
-        interim: bool = False,
+        self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False
     ) -> str:
-        url = ""
+        url, shown = "", (*self._earlier, *records)  # the comment and the summary keep the earlier loops
         if not self._superseded:
-            url = self.publisher.publish(records, verdict, diff=diff, notes=self.notes)
-            self._seen = tuple(records)
+            url = self.publisher.publish(shown, verdict, diff=diff, notes=self.notes)
+            self._seen = shown
         if not self.local and not self.publisher.writable and self.publisher.why not in self.notes:
             self.notes.append(self.publisher.why)
         if not interim:
             self.runner.add_summary(
-                render_report(records, verdict, links=self.links, diff=diff, notes=self.notes)
+                render_report(shown, verdict, links=self.links, diff=diff, notes=self.notes)
             )
         self.runner.info(render_terminal(records, verdict))
         return url
@@ -432,6 +447,8 @@ class Engine:
     ) -> RoundOutcome:
         if now.state is not None:
             self.publisher.set_status(now.state, now.text)
+        if now.state not in (None, "pending") and self._pushed:  # a pending one stays "queued" there
+            self.publisher.set_status(now.state, now.text, self._pushed)
         url = self._report(records, now.verdict, diff)
         return RoundOutcome(
             records=records,
@@ -445,10 +462,8 @@ class Engine:
 
     def _committed_since(self, head: str) -> str:
         """The SHA of the commit made since ``head`` (the commit step finished), else ""."""
-        if self.git is None:
-            return ""
         try:
-            now = self.git.head()
+            now = self.git.head() if self.git is not None else head
         except KerasCTError:
             return ""
         return now if now != head else ""
@@ -471,6 +486,10 @@ class Engine:
 def _of(records: Sequence[RoundRecord], n: int) -> RoundRecord:
     """Round ``n``'s record (the engine upserts it before it asks ``step``)."""
     return next(r for r in records if r.round == n)
+
+
+def _failed(record: RoundRecord, exc: KerasCTError) -> RoundRecord:
+    return replace(record, status="error", error=exc.message.splitlines()[0])
 
 
 def _shown(cfg: Config, path: Path) -> str:

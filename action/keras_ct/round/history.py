@@ -65,6 +65,16 @@ class RoundRecord:
     next_rationale: str = ""
     next_commit: str = ""
     error: str = ""
+    #: Keep the best: this round was worse than round ``reverted_to`` by more than ``NOISE_MARGIN``,
+    #: so that round's files were put back (``revert_commit``: the commit that did it) before the next
+    #: change; ``change`` is the change that failed.
+    reverted_to: int | None = None
+    revert_commit: str = ""
+    #: Which loop of the pull request the round belongs to: 0 for the first, one more each time a push
+    #: of new code started the loop again at round 1 (``restarted``). ``stopped``: on an earlier loop's
+    #: last round, why that loop ended.
+    restart: int = 0
+    stopped: str = ""
 
     @property
     def passed(self) -> bool:
@@ -73,6 +83,8 @@ class RoundRecord:
     def to_mapping(self) -> dict[str, Any]:
         data = asdict(self)
         data["curves"] = self.curves.to_mapping()
+        if not self.restart:
+            del data["restart"]
         return {k: v for k, v in data.items() if v not in ("", None, {})}
 
     @classmethod
@@ -90,6 +102,57 @@ class RoundRecord:
 
 
 History = tuple[RoundRecord, ...]
+
+#: How much worse than the best round a round may score and still count as as good (training noise):
+#: 0.002, one sample of a 500-sample test set (20 of MNIST's 10,000). A round below the best by more
+#: is reverted; one within it is kept, so the loop does not undo a change for a coin-flip difference.
+NOISE_MARGIN = 0.002
+
+
+def best_round(history: Sequence[RoundRecord]) -> RoundRecord | None:
+    """The round with the highest metric (the earliest of equals); None before any round scored."""
+    scored = [r for r in history if r.accuracy is not None and r.status != "error"]
+    return max(scored, key=lambda r: (r.accuracy or 0.0, -r.round)) if scored else None
+
+
+def worse_than_best(record: RoundRecord, history: Sequence[RoundRecord]) -> RoundRecord | None:
+    """The best round, when ``record`` scored below it by more than ``NOISE_MARGIN``; else None."""
+    best = best_round(history)
+    if best is None or best.round == record.round or record.accuracy is None or best.accuracy is None:
+        return None
+    return best if record.accuracy < best.accuracy - NOISE_MARGIN else None
+
+
+def loops(history: Sequence[RoundRecord]) -> tuple[History, History]:
+    """The earlier loops' rounds and the current loop's (the highest ``restart``)."""
+    latest = max((r.restart for r in history), default=0)
+    return tuple(r for r in history if r.restart < latest), tuple(r for r in history if r.restart == latest)
+
+
+def restarted(history: Sequence[RoundRecord], round_number: int, head: str) -> tuple[History, History, int]:
+    """(earlier loops, current loop, its ``restart``) as round ``round_number`` starts on ``head``.
+
+    Round 1 on other code than the current loop's round 1 trained (a push of new code) starts a new
+    loop: the current loop's rounds become an earlier loop, and its last round says why it stopped.
+    A run of round 1 on the same code (a failed round 1 run again) stays in the loop.
+    """
+    earlier, current = loops(history)
+    first = next((r for r in current if r.round == 1), None)
+    if round_number != 1 or first is None or not head or first.commit == head:
+        return earlier, current, current[0].restart if current else 0
+    last = current[-1]
+    why = f"{_ended(last)}; then a push ({head[:7]}) started the loop again at round 1"
+    return (*earlier, *current[:-1], replace(last, stopped=why)), (), last.restart + 1
+
+
+def _ended(last: RoundRecord) -> str:
+    if last.passed:
+        return f"it passed at round {last.round}"
+    if last.status == "error":
+        return f"round {last.round} failed"
+    if last.next_commit:
+        return f"round {last.round + 1} was on its way"
+    return f"it stopped after round {last.round}"
 
 
 def delta(history: Sequence[RoundRecord], index: int) -> float | None:
@@ -129,4 +192,4 @@ def loads(text: str) -> History:
     for r in records:
         if r.accuracy is not None and not math.isfinite(r.accuracy):
             raise ValueError(f"round {r.round} has a non-finite accuracy")
-    return tuple(sorted(records, key=lambda r: r.round))
+    return tuple(sorted(records, key=lambda r: (r.restart, r.round)))

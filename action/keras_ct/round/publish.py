@@ -31,7 +31,9 @@ class Publisher(Protocol):
 
     def load_history(self) -> History: ...
 
-    def set_status(self, state: StatusState, description: str) -> None: ...
+    def set_status(self, state: StatusState, description: str, sha: str = "") -> None:
+        """The keras-ct status on ``sha``; "" is the commit this run trains (the event's head)."""
+        ...
 
     def publish(
         self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
@@ -54,7 +56,7 @@ class LocalPublisher:
     def load_history(self) -> History:
         return self.history
 
-    def set_status(self, state: StatusState, description: str) -> None:
+    def set_status(self, state: StatusState, description: str, sha: str = "") -> None:
         return None
 
     def publish(

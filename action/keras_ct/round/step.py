@@ -18,6 +18,12 @@ pushing, dispatching). So a "stopped" verdict is ``failure`` unless its change r
 without an error. No status is sent while the loop goes on in this process (the next round's
 ``pending`` follows at once), nor by a run that does nothing (a duplicate).
 
+Keep the best: a round that missed and scored below the best round by more than the noise margin
+(``history.NOISE_MARGIN``) first ``revert``s (the engine puts the best round's files back and
+commits that), then the next change is made on the best model; at the last round the revert is the
+last thing done, so the branch holds the best model. A job that cannot write (a fork PR, a
+read-only token) reverts nothing, as it augments nothing.
+
 A job of several rounds (``rounds-per-job``) commits each round's change here and pushes once, at
 its end: whatever the verdict, a job that committed something the remote does not have yet pushes
 it (and dispatches only when the loop goes on). After an error nothing is pushed.
@@ -29,13 +35,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from keras_ct.report import StatusState, Verdict, VerdictState, status_text
-from keras_ct.round.history import RoundRecord
+from keras_ct.git.trailers import TrailerCommit
+from keras_ct.report import StatusState, Verdict, VerdictState, fmt_accuracy, status_text
+from keras_ct.round.history import RoundRecord, worse_than_best
 
 #: ``augment``: write (and commit) the round's change; ``push``: push what this job committed;
 #: ``dispatch``: start the next round's run; ``next``: go on to the next round in this process;
-#: ``finish``: publish the verdict, the round is over; ``stop``: a run that does nothing (a duplicate).
-#: ``revert`` is kept for keep-the-best (put the best round's model back).
+#: ``finish``: publish the verdict, the round is over; ``stop``: a run that does nothing (a duplicate);
+#: ``revert``: put the best round's files back (keep the best), before any change.
 Action = Literal["augment", "push", "dispatch", "next", "finish", "stop", "revert"]
 
 
@@ -65,6 +72,8 @@ class Done:
 
     #: The round's change is written (and committed when commits are made).
     changed: bool = False
+    #: The best round's files are back (keep the best), or the engine found nothing to put back.
+    reverted: bool = False
     pushed: bool = False
     push_error: str = ""
     dispatched: bool = False
@@ -93,6 +102,8 @@ def step(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, do
     if not limits.local and not limits.writable:
         # A fork PR or a read-only token: no change is committed, pushed or dispatched.
         return _step(record, Verdict("stopped", "No change was made."), "failure", "finish")
+    if not done.reverted and worse_than_best(record, history):
+        return replace(step(record, history, limits, replace(done, reverted=True)), action="revert")
     if not done.changed:
         return replace(step(record, history, limits, replace(done, changed=True)), action="augment")
     following = record.round + 1
@@ -125,16 +136,31 @@ def stop(message: str) -> Step:
 
 
 def already_done(
-    records: Sequence[RoundRecord], round_number: int, trailers: Mapping[int, str] | None, head: str
+    records: Sequence[RoundRecord],
+    round_number: int,
+    trailers: Mapping[int, str] | None,
+    head: str,
+    max_rounds: int,
 ) -> Step | None:
-    """A duplicate dispatch, or a re-run of a round that already moved on, must not act twice.
+    """A duplicate dispatch, or a re-run of a round that already finished, must not act twice.
 
-    ``trailers``: round -> SHA of keras-ct's commits in the checkout (None: no checkout); ``head``: its
-    HEAD. When HEAD is not keras-ct's own commit, someone pushed since, and this run trains that code.
+    Finished: the history has the round on this very code (``commit`` is ``head``) and it passed, was
+    the last round, or the loop moved on from it (a later round, or its change committed); or the
+    trailers say keras-ct committed after it. ``trailers``: round -> SHA of keras-ct's commits in the
+    checkout (None: no checkout); ``head``: its HEAD (the event's head SHA without one). When HEAD is
+    neither the round's code nor keras-ct's own commit, someone pushed since: this run trains that code.
     """
+    record = next((r for r in records if r.round == round_number), None)
+    if record is not None and record.commit and record.commit == head:
+        how = _finished(record, records, max_rounds)
+        if how:
+            return stop(
+                f"round {round_number} already finished on this commit ({head[:7]}): {how}; "
+                "this run is a duplicate and does nothing"
+            )
     if trailers is not None and head not in trailers.values():
         return None
-    done = next((r for r in records if r.round == round_number and r.next_commit), None)
+    done = record if record is not None and record.next_commit else None
     known = trailers or {}
     if done is None and round_number not in known:
         return None
@@ -145,23 +171,96 @@ def already_done(
     )
 
 
+def _finished(record: RoundRecord, records: Sequence[RoundRecord], max_rounds: int) -> str:
+    """How ``record``'s round ended, when it did ("" when a new run of it may still act)."""
+    if record.passed:
+        return "it passed"
+    if record.status == "error":
+        return ""  # a failed round may be run again
+    if record.round >= max_rounds:
+        return "it was the last round"
+    if record.next_commit or any(r.round > record.round for r in records):
+        return "the loop moved on"
+    return ""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """``keras-ct loop --commit`` goes on at ``round``, with the history the trailers give."""
+
+    round: int
+    notice: str
+    records: tuple[RoundRecord, ...]
+
+
+def resume(
+    commits: Sequence[TrailerCommit], head: str, max_rounds: int, threshold: float, metric: str
+) -> Resume | Step | None:
+    """Where HEAD is the change keras-ct committed after round N (a loop that stopped or was
+    interrupted there): go on at round N + 1, not round 1 again; a stop at max-rounds; None when HEAD
+    is not keras-ct's. ``commits``: keras-ct's commits, newest first. Round k trained round k - 1's
+    last commit (``commit``), so keep the best can put it back."""
+    newest: dict[int, TrailerCommit] = {}
+    for commit in commits:
+        newest.setdefault(commit.round, commit)
+    done = next((c.round for c in newest.values() if c.sha == head), None)
+    if done is None:
+        return None
+    if done >= max_rounds:
+        return stop(
+            f"HEAD ({head[:7]}) is the change keras-ct committed after round {done}, and max-rounds is "
+            f"{max_rounds}: raise --max-rounds to go on, or pass --round 1 to start a new loop here"
+        )
+    rebuilt = tuple(
+        RoundRecord(
+            c.round,
+            c.accuracy,
+            threshold,
+            "missed",
+            metric,
+            commit=newest[c.round - 1].sha if c.round - 1 in newest else "",
+            next_commit=c.sha,
+        )
+        for c in sorted(newest.values(), key=lambda c: c.round)
+        if c.round <= done
+    )
+    notice = (
+        f"continuing at round {done + 1}: HEAD ({head[:7]}) is the change keras-ct committed after "
+        f"round {done}; pass --round 1 to start a new loop on this code"
+    )
+    return Resume(done + 1, notice, rebuilt)
+
+
 def unpushed(history: Sequence[RoundRecord], limits: Limits, round_number: int) -> tuple[RoundRecord, ...]:
     """The rounds of this job up to ``round_number`` whose committed change is not on the remote yet."""
     if limits.local:
         return ()
-    return tuple(r for r in history if limits.job_first <= r.round <= round_number and r.next_commit)
+    return tuple(
+        r
+        for r in history
+        if limits.job_first <= r.round <= round_number and (r.next_commit or r.revert_commit)
+    )
 
 
 def _final(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, done: Done) -> Step:
-    """Passed, or missed at max-rounds: the loop ends; this job's commits still go to the branch."""
+    """Passed, or missed at max-rounds: the loop ends; this job's commits still go to the branch, and
+    a last round worse than the best puts the best round's model back first."""
     kind: VerdictState = "passed" if record.passed else "exhausted"
+    best = None if record.passed else worse_than_best(record, history)
+    if best is not None and not (limits.local or limits.writable):
+        best = None  # nothing can be written: the report still marks the best round
+    if best is not None and not done.reverted:
+        return replace(_final(record, history, limits, replace(done, reverted=True)), action="revert")
+    kept = (
+        f"Round {best.round}'s model, the best ({fmt_accuracy(best.accuracy)}), is put back." if best else ""
+    )
     if done.push_error:
         return _step(record, Verdict(kind, f"Not pushed: {done.push_error}"), "failure", "finish")
     state: StatusState = "success" if record.passed else "failure"
     can_push = limits.commit and limits.push and limits.branch
     if can_push and not done.pushed and unpushed(history, limits, record.round):
-        return _step(record, Verdict(kind), state, "push")
-    return _step(record, Verdict(kind), state, "finish")
+        return _step(record, Verdict(kind, kept), state, "push")
+    return _step(record, Verdict(kind, kept), state, "finish")
 
 
 def _step(
