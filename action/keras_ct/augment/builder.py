@@ -66,8 +66,9 @@ class Builder:
         return out
 
 
-def set_kwarg(call: cst.Call, keyword: str, value: cst.BaseExpression) -> cst.Call:
-    """Set ``keyword=value``: replace the value in place, or insert the argument after the positional ones."""
+def set_kwarg(call: cst.Call, keyword: str, value: cst.BaseExpression, *, last: bool = False) -> cst.Call:
+    """Set ``keyword=value``: replace the value in place, or insert the argument after the positional ones
+    (after all the arguments when ``last``)."""
     args = list(call.args)
     for i, a in enumerate(args):
         if a.keyword is not None and a.keyword.value == keyword:
@@ -78,6 +79,8 @@ def set_kwarg(call: cst.Call, keyword: str, value: cst.BaseExpression) -> cst.Ca
     for i, a in enumerate(args):
         if a.keyword is not None and a.keyword.value in ("kernel_size", "pool_size"):
             position = i + 1
+    if last:
+        position = len(args)
     new = cst.Arg(
         value=value,
         keyword=cst.Name(keyword),

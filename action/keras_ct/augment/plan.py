@@ -19,13 +19,13 @@ from keras_ct.augment.source import Doc, single_assign
 @dataclass
 class Plan:
     after_stmt: dict[int, list[cst.BaseStatement]] = field(default_factory=dict)
-    list_insert: dict[int, tuple[int, list[cst.BaseExpression]]] = field(default_factory=dict)
+    list_insert: dict[int, list[tuple[int, list[cst.BaseExpression]]]] = field(default_factory=dict)
     replace: dict[int, cst.CSTNode] = field(default_factory=dict)
 
 
 def insert_after(doc: Doc, plan: Plan, slot: Slot, calls: list[cst.Call]) -> None:
     if slot.style == "list":
-        plan.list_insert[id(slot.container)] = (slot.index, list(calls))
+        plan.list_insert.setdefault(id(slot.container), []).append((slot.index, list(calls)))
         return
     stmt = cast(cst.SimpleStatementLine, slot.container)
     if slot.style == "functional":
@@ -88,8 +88,11 @@ class Apply(cst.CSTTransformer):
         if key in self.plan.replace:
             return self.plan.replace[key]
         if key in self.plan.list_insert:
-            index, values = self.plan.list_insert[key]
-            return _list_with(cast(cst.List, updated_node), index, values)
+            lst = cast(cst.List, updated_node)
+            # From the last insertion point back, so the earlier indices still point at their elements.
+            for index, values in sorted(self.plan.list_insert[key], key=lambda p: -p[0]):
+                lst = _list_with(lst, index, values)
+            return lst
         if (
             isinstance(original_node, (cst.Module, cst.IndentedBlock))
             and isinstance(updated_node, (cst.Module, cst.IndentedBlock))

@@ -13,12 +13,15 @@ from typing import cast
 import libcst as cst
 
 from keras_ct.augment.builder import Builder, int_arg, set_kwarg
+from keras_ct.augment.changes import Planned
 from keras_ct.augment.find import Model, Slot
 from keras_ct.augment.layers import BLOCK_TAIL, CONV, DROPOUT, POOL
 from keras_ct.augment.plan import Plan, insert_after
 from keras_ct.augment.shapes import apply_window, layer_window, spatial_after
 from keras_ct.augment.source import Doc, Spelling, call_arg
 from keras_ct.errors import AugmentError
+
+DESCRIPTION = "adding a convolution block"
 
 
 def conv_block(
@@ -28,7 +31,7 @@ def conv_block(
     builder: Builder,
     plan: Plan,
     input_shape: Sequence[int] | None,
-) -> tuple[str, str, int]:
+) -> Planned:
     slots = model.slots
     convs = [i for i, s in enumerate(slots) if s.kind in CONV]
     if not convs:
@@ -57,7 +60,7 @@ def conv_block(
     description = (
         f"a {conv_text} + {pool_name} block" if pool_call is not None else f"a {conv_text} block{pool_note}"
     )
-    return description, f"adding {description}", slots[end].line
+    return Planned(description, f"adding {description}", slots[end].line, conv_slot.kind)
 
 
 def _no_convolution(doc: Doc, func: cst.FunctionDef, slots: list[Slot]) -> AugmentError:
