@@ -17,17 +17,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import libcst as cst
-
 from keras_ct.augment.builder import Builder
-from keras_ct.augment.changes import Planned, augment_data, batch_norm, conv_block, dense, dropout, l2, widen
-from keras_ct.augment.find import Model, find_function, find_model
+from keras_ct.augment.changes import (
+    Planned,
+    Target,
+    augment_data,
+    batch_norm,
+    conv_block,
+    dense,
+    dropout,
+    l2,
+    widen,
+)
+from keras_ct.augment.find import find_function, find_model
 from keras_ct.augment.plan import Apply, Plan
 from keras_ct.augment.source import Doc
 from keras_ct.config import DEFAULT_MODEL_FUNCTION
 from keras_ct.errors import AugmentError
 
-_Planner = Callable[[Doc, cst.FunctionDef, Model, Builder, Plan, Sequence[int] | None], Planned]
+_Planner = Callable[[Target], Planned]
 #: Each model change: its planner and ``DESCRIPTION`` (the rationale's words before the edit is planned).
 _CHANGES: dict[str, tuple[_Planner, str]] = {
     "conv-block": (conv_block.conv_block, conv_block.DESCRIPTION),
@@ -82,7 +90,7 @@ def plan_edit(
     model = find_model(doc, func)
     builder = Builder(doc)
     plan = Plan()
-    planned = _CHANGES[change][0](doc, func, model, builder, plan, input_shape)
+    planned = _CHANGES[change][0](Target(doc, func, model, builder, plan, input_shape))
     for key, stmts in builder.import_statements().items():
         plan.after_stmt.setdefault(key, []).extend(stmts)
     new_module = doc.module.visit(Apply(plan))

@@ -9,13 +9,10 @@ pass the input through unchanged, so evaluation and the saved model see the imag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import libcst as cst
 
-from keras_ct.augment.builder import Builder
-from keras_ct.augment.changes import Planned
-from keras_ct.augment.find import Model, Slot
+from keras_ct.augment.changes import Planned, Target
+from keras_ct.augment.find import Slot
 from keras_ct.augment.layers import INPUT
 from keras_ct.augment.plan import Plan, insert_after
 from keras_ct.augment.source import Doc, single_assign
@@ -26,14 +23,8 @@ AUGMENTATIONS = (("RandomTranslation", "0.1, 0.1"), ("RandomZoom", "0.1"), ("Ran
 _RANDOM = {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop"}
 
 
-def augment_data(
-    doc: Doc,
-    func: cst.FunctionDef,
-    model: Model,
-    builder: Builder,
-    plan: Plan,
-    input_shape: Sequence[int] | None = None,
-) -> Planned:
+def augment_data(target: Target) -> Planned:
+    doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan
     slots = model.slots
     if not slots or slots[0].kind not in INPUT:
         raise doc.error(
@@ -41,7 +32,7 @@ def augment_data(
             "its input another way; start the model with keras.Input(shape=...)",
             func,
         )
-    shape = tuple(input_shape) if input_shape else model.input_shape
+    shape = tuple(target.input_shape) if target.input_shape else model.input_shape
     if shape is None or len(shape) != 3:
         got = "an unknown shape" if shape is None else f"shape {shape}"
         raise doc.error(

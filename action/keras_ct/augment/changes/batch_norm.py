@@ -10,30 +10,22 @@ splitting the fused activation out would rewrite the user's line, and normalisin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import cast
 
 import libcst as cst
 
-from keras_ct.augment.builder import Builder
-from keras_ct.augment.changes import Planned
-from keras_ct.augment.find import Model, Slot
+from keras_ct.augment.changes import Planned, Target
+from keras_ct.augment.find import Slot
 from keras_ct.augment.layers import CONV, NEUTRAL
-from keras_ct.augment.plan import Plan, insert_after
+from keras_ct.augment.plan import insert_after
 from keras_ct.augment.source import Doc, Spelling, call_arg, evaluate
 
 DESCRIPTION = "adding BatchNormalization after the convolutions"
 NORMALISATIONS = {"BatchNormalization", "LayerNormalization", "GroupNormalization"}
 
 
-def batch_norm(
-    doc: Doc,
-    func: cst.FunctionDef,
-    model: Model,
-    builder: Builder,
-    plan: Plan,
-    input_shape: Sequence[int] | None = None,
-) -> Planned:
+def batch_norm(target: Target) -> Planned:
+    doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan
     slots = model.slots
     convs = [i for i, s in enumerate(slots) if s.kind in CONV]
     if not convs:

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import cast
 
 import libcst as cst
 
-from keras_ct.augment.builder import Builder
-from keras_ct.augment.changes import Planned
-from keras_ct.augment.find import Model
+from keras_ct.augment.changes import Planned, Target
 from keras_ct.augment.layers import DROPOUT, GLOBAL_POOL, NEUTRAL, POOL
-from keras_ct.augment.plan import Plan, insert_after
-from keras_ct.augment.source import Doc, Spelling, call_arg, evaluate
+from keras_ct.augment.plan import insert_after
+from keras_ct.augment.source import Spelling, call_arg, evaluate
 
 DESCRIPTION = "adding Dropout"
 
 
-def dropout(
-    doc: Doc,
-    func: cst.FunctionDef,
-    model: Model,
-    builder: Builder,
-    plan: Plan,
-    input_shape: Sequence[int] | None = None,
-) -> Planned:
+def dropout(target: Target) -> Planned:
+    doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan
     slots = model.slots
     denses = [i for i, s in enumerate(slots) if s.kind == "Dense"]
     output = denses[-1] if denses else None

@@ -7,14 +7,13 @@ weights keep their shapes, so every one transfers exactly; only the loss the opt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import cast
 
 import libcst as cst
 
-from keras_ct.augment.builder import Builder, set_kwarg
-from keras_ct.augment.changes import Planned
-from keras_ct.augment.find import Model, Slot
+from keras_ct.augment.builder import set_kwarg
+from keras_ct.augment.changes import Planned, Target
+from keras_ct.augment.find import Slot
 from keras_ct.augment.layers import CONV
 from keras_ct.augment.plan import Plan
 from keras_ct.augment.source import Doc, call_arg, canonical_name, dotted_name
@@ -23,14 +22,8 @@ DESCRIPTION = "adding L2 weight decay to the kernels"
 FACTOR = "1e-4"
 
 
-def l2(
-    doc: Doc,
-    func: cst.FunctionDef,
-    model: Model,
-    builder: Builder,
-    plan: Plan,
-    input_shape: Sequence[int] | None = None,
-) -> Planned:
+def l2(target: Target) -> Planned:
+    doc, func, model, plan = target.doc, target.func, target.model, target.plan
     weighted = [s for s in model.slots if s.kind in CONV or s.kind == "Dense"]
     bare = [s for s in weighted if call_arg(cast(cst.Call, s.call), 99, "kernel_regularizer") is None]
     if not bare:
