@@ -45,6 +45,7 @@ __all__ = [
     "CHANGES",
     "CHANGE_CHOICES",
     "POLICIES",
+    "SCRIPT_CHANGES",
     "AugmentResult",
     "BuildRequest",
     "BuildResult",
