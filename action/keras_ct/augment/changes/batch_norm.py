@@ -56,12 +56,11 @@ def _normalised(slots: list[Slot], index: int) -> bool:
 
 
 def _fused(slot: Slot) -> bool:
+    """The convolution applies its own activation (``activation=`` other than None or "linear")."""
     arg = call_arg(cast(cst.Call, slot.call), 99, "activation")
-    return (
-        arg is not None
-        and not (isinstance(arg.value, cst.Name) and arg.value.value == "None")
-        and "linear" not in cst.Module([]).code_for_node(arg.value)
-    )
+    if arg is None or (isinstance(arg.value, cst.Name) and arg.value.value == "None"):
+        return False
+    return not (isinstance(arg.value, cst.SimpleString) and arg.value.evaluated_value == "linear")
 
 
 def _layer_text(doc: Doc, func: cst.FunctionDef, slot: Slot) -> str:
