@@ -155,7 +155,10 @@ SYNTAX_ERROR = "import keras\n\n\ndef build_model():\n    return keras.Sequentia
     ("fixture", "line", "start"),
     [
         pytest.param(
-            "concatenated.py", 13, "keras.Sequential(...) takes its layers from `[keras.Input(", id="concat"
+            "comprehension.py",
+            9,
+            "keras.Sequential(...) takes its layers from `[layers.Dense(",
+            id="comprehension",
         ),
         pytest.param("", 5, "syntax error: invalid syntax", id="syntax-error"),
         pytest.param("no_function.py", None, "no function build_model() found", id="no-function"),

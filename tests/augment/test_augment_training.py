@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from keras_ct.augment import augment, plan_edit
+from keras_ct.augment.edit import MODEL_CHANGES
 from keras_ct.augment.validate import BuildRequest, BuildResult, validate_build, validate_builds
 
 pytestmark = [pytest.mark.training, pytest.mark.slow]
@@ -52,14 +53,15 @@ def test_every_corpus_model_and_edit_builds(keras_home: Path) -> None:
     results = {r.label: r for r in validate_builds(requests, timeout_s=600)}
     failed = {label: r.error for label, r in results.items() if not r.ok}
     assert failed == {}
-    assert len(results) == len(requests) >= 12 * 3
+    assert len(results) == len(requests) >= 12 * 7
+    assert {label.split(".")[1] for label in results if "." in label} >= set(MODEL_CHANGES)
     for label, result in results.items():
         if "." not in label:
             continue
         stem, change = label.split(".")
         before = results[stem]
         if change == "dense":
-            assert result.params > before.params, label  # type: ignore[operator]
+            assert result.params > before.params, label
             assert _count(result, "Dense") in (_count(before, "Dense"), _count(before, "Dense") + 1)
         elif change.startswith("conv-block"):
             previous = results[f"{stem}.conv-block"] if change == "conv-block2" else before
@@ -70,6 +72,18 @@ def test_every_corpus_model_and_edit_builds(keras_home: Path) -> None:
         elif change == "dropout":
             assert result.params == before.params, label
             assert _count(result, "Dropout") == _count(before, "Dropout") + 1, label
+        elif change == "batch-norm":
+            assert _count(result, "BatchNormalization") > _count(before, "BatchNormalization"), label
+            assert result.params > before.params, label
+        elif change == "augment-data":
+            for cls in ("RandomTranslation", "RandomZoom", "RandomRotation"):
+                assert _count(result, cls) == 1, label
+            assert result.params == before.params, label
+        elif change == "widen":
+            assert result.params > before.params, label
+            assert len(result.layers) == len(before.layers), label
+        elif change == "l2":
+            assert result.params == before.params and len(result.layers) == len(before.layers), label
 
 
 GOOD = textwrap.dedent(
@@ -148,5 +162,5 @@ def test_augment_falls_back_when_conv_block_does_not_build(tmp_path: Path, keras
     )
     assert reason.endswith("(model.py:10)")  # the Sequential(...) call builds the layers
     assert result.written
-    assert result.params_after > result.params_before  # type: ignore[operator]
+    assert result.params_after > result.params_before
     assert "layers.Dense(64, activation=" in path.read_text()

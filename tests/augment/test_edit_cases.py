@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_ct.augment.edit import plan_edit
+from keras_ct.augment.edit import MODEL_CHANGES, plan_edit
 from keras_ct.errors import AugmentError
 
 UNSUPPORTED = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "unsupported"
@@ -352,10 +352,11 @@ def test_syntax_error_reports_the_line() -> None:
     ("name", "line", "message"),
     [
         pytest.param(
-            "concatenated.py",
-            13,
-            "takes its layers from `[keras.Input(shape=(28, 28, 1))] + conv_stack() + head`, not a literal list",
-            id="concatenated",
+            "comprehension.py",
+            9,
+            'takes its layers from `[layers.Dense(units, activation="relu") for units in (64,...`, '
+            "not a literal list",
+            id="comprehension",
         ),
         pytest.param(
             "no_function.py",
@@ -377,7 +378,7 @@ def test_syntax_error_reports_the_line() -> None:
         ),
     ],
 )
-@pytest.mark.parametrize("change", ["conv-block", "dense", "dropout"])
+@pytest.mark.parametrize("change", MODEL_CHANGES)
 def test_unsupported_models_get_one_clear_error(
     name: str, line: int | None, message: str, change: str
 ) -> None:

@@ -74,6 +74,8 @@ def test_corpus_covers_the_styles() -> None:
         "MaxPooling1D(",
         "GlobalAveragePooling2D()",
         "layers.Flatten()",
+        "[keras.Input(shape=(28, 28, 1))] + conv_stack() + head",  # lists joined with +, from a helper
+        "+ block(16) + block(32) +",  # a helper called twice
     ):
         assert marker in joined, marker
     assert len(SUPPORTED) >= 40
@@ -92,6 +94,7 @@ def test_edit_matches_golden(name: str, change: str) -> None:
     assert edit.new_source == (GOLDEN / f"{stem}.{change}.py").read_text(encoding="utf-8")
     assert edit.description == DESCRIPTIONS[f"{stem}.{change}"]
     assert edit.action.startswith(("adding ", "widening "))
+    assert edit.line > 0
     assert edit.change == change
 
 
@@ -128,18 +131,37 @@ def test_edit_only_adds_lines(name: str, change: str) -> None:
     old = (MODELS / name).read_text(encoding="utf-8")
     edit = _plan(name, change)
     added, changed = _edited_lines(old, edit.new_source)
+    widening = " widened to " in edit.description
+    new_lines = edit.new_source.splitlines()
     for before, after in changed:
         code, _, comment = before.partition("  #")
         trailing_comma = after == f"{code},  #{comment}" if comment else after == f"{before},"
-        widened = edit.description.startswith("Dense(") and re.sub(r"\d+", "N", before) == re.sub(
-            r"\d+", "N", after
+        widened = widening and re.sub(r"\d+", "N", before) == re.sub(r"\d+", "N", after)
+        regularized = change == "l2" and _REGULARIZER.sub("", after) == before
+        # augment-data in a functional chain: the first layer reads the augmented input instead.
+        rewired = change == "augment-data" and re.sub(r"\((\w+)\)$", "(augmented)", before) in new_lines
+        assert trailing_comma or widened or regularized or rewired or _inserted_in_list(before, after), (
+            f"existing line rewritten: {before!r} -> {after!r}"
         )
-        assert trailing_comma or widened, f"existing line rewritten: {before!r} -> {after!r}"
-    if edit.description.startswith("Dense("):
+    if widening:
         assert len(changed) == 1 and not added
+    elif change == "l2":
+        assert changed, "no kernel got a regularizer"
     else:
-        assert added, "nothing was added"
+        assert added or changed, "nothing was added"
         assert len(changed) <= 1
+
+
+def _inserted_in_list(before: str, after: str) -> bool:
+    """A layer list written on one line gains its new layers on that line: only insertions."""
+    if "[" not in before or "]" not in before:
+        return False
+    opcodes = difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes()
+    return all(tag in ("equal", "insert") for tag, *_ in opcodes)
+
+
+#: What l2 adds to a layer call: the one edit it makes to an existing line.
+_REGULARIZER = re.compile(r", kernel_regularizer=[\w.]*regularizers\.L2\(1e-4\)")
 
 
 @pytest.mark.parametrize(("name", "change"), SUPPORTED)
@@ -158,7 +180,8 @@ def test_conv_block_twice(name: str) -> None:
     second_filters = int(re.search(r"\((\d+)\)", second.description).group(1))  # type: ignore[union-attr]
     assert second_filters == 2 * first_filters
     added, changed = _edited_lines(first.new_source, second.new_source)
-    assert added and len(changed) <= 1
+    assert (added or changed) and len(changed) <= 1
+    assert all(_inserted_in_list(before, after) for before, after in changed if not after.endswith(","))
     assert _comments(second.new_source) == _comments((MODELS / name).read_text(encoding="utf-8"))
 
 

@@ -201,9 +201,9 @@ CASES = [
     ),
     pytest.param(
         Case(
-            "conv-block, dense, dropout: ml_task/model.py:13: keras.Sequential(...) takes its layers from "
-            "`[keras.Input(shape=(28, 28, 1))] + conv_stack() + head`, not a literal list",
-            files={MODEL: (MODELS / "unsupported" / "concatenated.py").read_text(encoding="utf-8")},
+            "conv-block, dense, dropout: ml_task/model.py:9: keras.Sequential(...) takes its layers from "
+            '`[layers.Dense(units, activation="relu") for units in (64,...`, not a literal list',
+            files={MODEL: (MODELS / "unsupported" / "comprehension.py").read_text(encoding="utf-8")},
             file=MODEL,
         ),
         id="model-augmenter-cannot-edit",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from keras_ct.augment.edit import MODEL_CHANGES, Edit, plan_edit
 from keras_ct.augment.epochs import command_epochs, plan_epochs_edit
+from keras_ct.augment.lr_schedule import plan_lr_schedule_edit
 from keras_ct.augment.policy import CHANGES, Decision, decide
 from keras_ct.augment.validate import (
     BuildRequest,
@@ -34,11 +35,17 @@ from keras_ct.python_source import SourceEncodingError, decode_source, encode_so
 from keras_ct.round.history import RoundRecord
 
 CHANGE_CHOICES = ("auto", *CHANGES)
+#: The changes that edit the training set-up, not the model (nothing to build): name -> planner.
+SCRIPT_CHANGES: dict[str, Callable[..., Edit]] = {
+    "epochs": plan_epochs_edit,
+    "lr-schedule": plan_lr_schedule_edit,
+}
 
 __all__ = [
     "CHANGES",
     "CHANGE_CHOICES",
     "POLICIES",
+    "SCRIPT_CHANGES",
     "AugmentResult",
     "BuildRequest",
     "BuildResult",
@@ -49,6 +56,7 @@ __all__ = [
     "decide",
     "plan_edit",
     "plan_epochs_edit",
+    "plan_lr_schedule_edit",
     "validate_build",
     "validate_builds",
 ]
@@ -59,7 +67,7 @@ class AugmentResult:
     """What ``augment`` did: the change, why, the unified diff and the parameter counts.
 
     ``path`` is the file that changed: the model file, or the training script / ``.keras-ct.yml`` for
-    ``epochs``. ``tried`` lists the candidates ranked before the chosen one and why each was discarded.
+    ``epochs`` (the training script for ``lr-schedule``). ``tried`` lists the candidates ranked before the chosen one and why each was discarded.
     """
 
     path: Path
@@ -113,12 +121,13 @@ def augment(
     run_script: ScriptRunner | None = None,
     env: Mapping[str, str] | None = None,
 ) -> AugmentResult:
-    """Change the model (or the epochs) and write the first candidate that builds, unless ``dry_run``.
+    """Change the model (or the training set-up: epochs, lr-schedule) and write the first candidate that builds, unless ``dry_run``.
 
     ``change`` is ``auto`` (ask ``policy`` with ``history``) or one of ``CHANGES``. ``epochs`` edits
     ``config_file``'s train-command when ``train_command`` passes ``--epochs`` and comes from there,
-    else ``train_script``. Raises ``AugmentError`` (file untouched) when nothing can be changed safely.
-    ``env``: the build check's environment (``keras_ct.train.childenv.repository_env``; it runs the model's code).
+    else ``train_script``; ``lr-schedule`` edits ``train_script``'s fit calls. Raises ``AugmentError``
+    (file untouched) when nothing can be changed safely. ``env``: the build check's environment
+    (``keras_ct.train.childenv.repository_env``; it runs the model's code).
     """
     if change not in CHANGE_CHOICES:
         raise ConfigError(f"change must be one of {', '.join(CHANGE_CHOICES)}, got {change!r}")
@@ -126,9 +135,9 @@ def augment(
         raise ConfigError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     shown = _shown(path, cwd)
     model = _ModelFile(path, _read(path, "model file", shown), shown, model_function, input_shape)
-    decisions = _decisions(change, history, policy, shown, epochs=bool(train_script or config_file))
-    epochs_file = partial(_epochs_file, train_script, config_file, train_command)
-    planned = [(decision, _plan(decision, model, epochs_file, cwd)) for decision in decisions]
+    scripts = _script_files(train_script, config_file, train_command)
+    decisions = _decisions(change, history, policy, shown, scripts=_offered(train_script, config_file))
+    planned = [(decision, _plan(decision, model, scripts, cwd)) for decision in decisions]
     candidates = [c for _, c in planned if isinstance(c, _Candidate)]
     if not candidates:
         errors = [c for _, c in planned if isinstance(c, AugmentError)]
@@ -136,7 +145,7 @@ def augment(
             raise errors[0]  # the model itself cannot be read (syntax, no function, no model...): say it once
         raise _nothing_builds(shown, [(d.change, str(c)) for d, c in planned])
 
-    model_candidates = [c for c in candidates if c.edit.change != "epochs"]
+    model_candidates = [c for c in candidates if c.edit.change not in SCRIPT_CHANGES]
     requests = [model.request(model.source, "current model")]
     requests += [model.request(c.edit.new_source, c.edit.change) for c in model_candidates]
     results = validate_builds(
@@ -160,8 +169,8 @@ def _first_that_builds(
     cwd: Path | None,
     dry_run: bool,
 ) -> AugmentResult:
-    """Write the first candidate, in the policy's order, that was planned and builds (the epochs change
-    always builds: the model is unchanged); else say why each one was discarded."""
+    """Write the first candidate, in the policy's order, that was planned and builds (a change of the
+    training set-up always builds: the model is unchanged); else say why each one was discarded."""
     tried: list[tuple[str, str]] = []
     for decision, candidate in planned:
         if isinstance(candidate, AugmentError):
@@ -176,12 +185,13 @@ def _first_that_builds(
 
 
 def _decisions(
-    change: str, history: Sequence[RoundRecord], policy: str, shown: str, *, epochs: bool
+    change: str, history: Sequence[RoundRecord], policy: str, shown: str, *, scripts: Sequence[str]
 ) -> tuple[Decision, ...]:
-    """The changes to try, in order: the policy's for ``auto`` (``epochs`` only with a file to edit)."""
+    """The changes to try, in order: the policy's for ``auto`` (the ``scripts`` changes: those with a
+    file to edit)."""
     if change != "auto":
         return (Decision(change, f"{change} requested"),)
-    available = [*MODEL_CHANGES, *(["epochs"] if epochs else [])]
+    available = [*MODEL_CHANGES, *scripts]
     decisions = decide(history, policy=policy, available=available)
     if not decisions:
         last = history[-1] if history else None
@@ -195,13 +205,13 @@ def _decisions(
 
 
 def _plan(
-    decision: Decision, model: _ModelFile, epochs_file: Callable[[], Path], cwd: Path | None
+    decision: Decision, model: _ModelFile, scripts: Mapping[str, Callable[[], Path]], cwd: Path | None
 ) -> _Candidate | AugmentError:
     """The planned edit for one decision, or why it cannot be made."""
     try:
-        if decision.change == "epochs":
-            file = epochs_file()
-            edit = plan_epochs_edit(_read(file, "training file"), path=_shown(file, cwd))
+        if decision.change in SCRIPT_CHANGES:
+            file = scripts[decision.change]()
+            edit = SCRIPT_CHANGES[decision.change](_read(file, "training file"), path=_shown(file, cwd))
         else:
             file = model.path
             edit = plan_edit(
@@ -258,6 +268,30 @@ def _nothing_builds(shown: str, tried: list[tuple[str, str]]) -> AugmentError:
         reasons.setdefault(reason, []).append(change)
     listed = "; ".join(f"{', '.join(changes)}: {reason}" for reason, changes in reasons.items())
     return AugmentError(f"no change to {shown} could be made; tried {listed}", file=shown)
+
+
+def _offered(train_script: Path | None, config_file: Path | None) -> tuple[str, ...]:
+    """The training-set-up changes with a file to edit: epochs (script or config), lr-schedule (script)."""
+    return (
+        *(("epochs",) if train_script or config_file else ()),
+        *(("lr-schedule",) if train_script else ()),
+    )
+
+
+def _script_files(
+    train_script: Path | None, config_file: Path | None, train_command: str | None
+) -> dict[str, Callable[[], Path]]:
+    """For each training-set-up change, the file it edits (asked for only when it is planned)."""
+    return {
+        "epochs": partial(_epochs_file, train_script, config_file, train_command),
+        "lr-schedule": partial(_train_script, train_script),
+    }
+
+
+def _train_script(train_script: Path | None) -> Path:
+    if train_script is None:
+        raise AugmentError("lr-schedule needs the training script (train_script) to add callbacks to its fit")
+    return train_script
 
 
 def _epochs_file(train_script: Path | None, config_file: Path | None, train_command: str | None) -> Path:

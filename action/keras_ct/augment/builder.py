@@ -66,8 +66,9 @@ class Builder:
         return out
 
 
-def set_kwarg(call: cst.Call, keyword: str, value: cst.BaseExpression) -> cst.Call:
-    """Set ``keyword=value``: replace the value in place, or insert the argument after the positional ones."""
+def set_kwarg(call: cst.Call, keyword: str, value: cst.BaseExpression, *, last: bool = False) -> cst.Call:
+    """Set ``keyword=value``: replace the value in place, or insert the argument after the positional ones
+    (after all the arguments when ``last``)."""
     args = list(call.args)
     for i, a in enumerate(args):
         if a.keyword is not None and a.keyword.value == keyword:
@@ -78,6 +79,8 @@ def set_kwarg(call: cst.Call, keyword: str, value: cst.BaseExpression) -> cst.Ca
     for i, a in enumerate(args):
         if a.keyword is not None and a.keyword.value in ("kernel_size", "pool_size"):
             position = i + 1
+    if last:
+        position = len(args)
     new = cst.Arg(
         value=value,
         keyword=cst.Name(keyword),
@@ -118,7 +121,11 @@ def _clean_comma(comma: cst.Comma) -> cst.Comma:
 
 
 def int_arg(doc: Doc, slot: Slot, position: int, keyword: str, what: str) -> tuple[cst.Integer, int]:
+    """The literal number of a layer argument: in the call, or passed to the helper it is written in
+    (``block(16)`` for ``Conv2D(filters, ...)`` in ``def block(filters)``)."""
     arg = call_arg(cast(cst.Call, slot.call), position, keyword)
+    if arg is not None and isinstance(arg.value, cst.Name):
+        arg = _helper_argument(slot, arg.value.value) or arg
     if arg is None or not isinstance(arg.value, cst.Integer):
         got = f"`{doc.code(arg.value)}`" if arg is not None else "not given"
         raise doc.error(
@@ -127,3 +134,29 @@ def int_arg(doc: Doc, slot: Slot, position: int, keyword: str, what: str) -> tup
             slot.call,
         )
     return arg.value, int(arg.value.value.replace("_", ""), 0)
+
+
+def _helper_argument(slot: Slot, name: str) -> cst.Arg | None:
+    """The argument the helper call passes for the helper's parameter ``name`` (by position or keyword)."""
+    part = slot.part
+    if part is None or part.site is None or part.helper is None:
+        return None
+    params = [p.name.value for p in part.helper.params.params]
+    if name not in params:
+        return None
+    return call_arg(part.site, params.index(name), name)
+
+
+def owned(doc: Doc, slot: Slot, number: cst.Integer) -> None:
+    """Refuse to change a number written inside a helper that the module calls more than once."""
+    part = slot.part
+    if part is None or part.uses <= 1 or part.site is None:
+        return
+    if any(a.value is number for a in part.site.args):
+        return  # the call's own argument: changing it changes this call only
+    helper = cast(cst.FunctionDef, part.helper).name.value
+    raise doc.error(
+        f"the {slot.kind} at line {slot.line} is inside {helper}(), which is called {part.uses} times; "
+        f"changing it would change every call; pass the number as an argument of {helper}()",
+        slot.call,
+    )

@@ -1,11 +1,13 @@
-"""Structural edits of Keras model code with libcst: add a conv block, a hidden Dense, a Dropout.
+"""Structural edits of Keras model code with libcst: the model changes of ``MODEL_CHANGES``.
 
 ``plan_edit`` is pure: source text in, an ``Edit`` (the new source and what changed) out. It reads the
 file (``source``), finds the model function's layer sequence (``find``: a ``keras.Sequential([...])``
 literal list, ``model.add(...)`` statements, or a functional chain ``x = layers.X(...)(x)`` feeding
 ``keras.Model``), lets the change (``changes``) plan its insertions, written the way the file spells
 Keras (``builder``), and applies them (``plan``). Existing lines are never rewritten, except a trailing
-comma added to the neighbouring element (and the units of a widened Dense, which is the change itself).
+comma added to the neighbouring element and what is the change itself: the units or filters of a
+widened layer, the ``kernel_regularizer`` of l2, the input a first functional layer reads after
+augment-data.
 Anything it cannot edit safely raises ``AugmentError`` naming what it looked for and where
 (file:line); it never guesses.
 """
@@ -15,20 +17,38 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import libcst as cst
-
 from keras_ct.augment.builder import Builder
-from keras_ct.augment.changes.conv_block import conv_block
-from keras_ct.augment.changes.dense import dense
-from keras_ct.augment.changes.dropout import dropout
-from keras_ct.augment.find import Model, find_function, find_model
-from keras_ct.augment.layers import CONV
+from keras_ct.augment.changes import (
+    Planned,
+    Target,
+    augment_data,
+    batch_norm,
+    conv_block,
+    dense,
+    dropout,
+    l2,
+    widen,
+)
+from keras_ct.augment.find import find_function, find_model
 from keras_ct.augment.plan import Apply, Plan
 from keras_ct.augment.source import Doc
 from keras_ct.config import DEFAULT_MODEL_FUNCTION
 from keras_ct.errors import AugmentError
 
-MODEL_CHANGES = ("conv-block", "dense", "dropout")
+_Planner = Callable[[Target], Planned]
+#: Each model change: its planner and ``DESCRIPTION`` (the rationale's words before the edit is planned).
+_CHANGES: dict[str, tuple[_Planner, str]] = {
+    "conv-block": (conv_block.conv_block, conv_block.DESCRIPTION),
+    "dense": (dense.dense, dense.DESCRIPTION),
+    "dropout": (dropout.dropout, dropout.DESCRIPTION),
+    "batch-norm": (batch_norm.batch_norm, batch_norm.DESCRIPTION),
+    "augment-data": (augment_data.augment_data, augment_data.DESCRIPTION),
+    "widen": (widen.widen, widen.DESCRIPTION),
+    "l2": (l2.l2, l2.DESCRIPTION),
+}
+MODEL_CHANGES = tuple(_CHANGES)
+#: The gerund phrase of each model change, for a rationale written before its edit is planned.
+DESCRIPTIONS = {name: description for name, (_, description) in _CHANGES.items()}
 
 
 @dataclass(frozen=True)
@@ -50,10 +70,6 @@ class Edit:
     style: str = ""
 
 
-_Planner = Callable[[Doc, cst.FunctionDef, Model, Builder, Plan], tuple[str, str, int]]
-_PLANNERS: dict[str, _Planner] = {"dense": dense, "dropout": dropout}
-
-
 def plan_edit(
     source: str,
     change: str,
@@ -62,10 +78,10 @@ def plan_edit(
     path: str = "<model>",
     input_shape: Sequence[int] | None = None,
 ) -> Edit:
-    """Plan ``change`` (conv-block, dense, dropout) on the model built by ``model_function`` in ``source``.
+    """Plan ``change`` (one of ``MODEL_CHANGES``) on the model built by ``model_function`` in ``source``.
 
-    ``input_shape`` (without the batch dimension) overrides the shape read from the code for the static
-    feature-map check of conv-block. Raises ``AugmentError`` when the code cannot be edited safely.
+    ``input_shape`` (without the batch dimension) overrides the shape read from the code (conv-block's
+    static feature-map check, augment-data's image check). Raises ``AugmentError`` when the code cannot be edited safely.
     """
     if change not in MODEL_CHANGES:
         raise AugmentError(f"unknown model change {change!r}; expected one of {', '.join(MODEL_CHANGES)}")
@@ -74,12 +90,7 @@ def plan_edit(
     model = find_model(doc, func)
     builder = Builder(doc)
     plan = Plan()
-    if change == "conv-block":
-        description, action, line = conv_block(doc, func, model, builder, plan, input_shape)
-        kind = next(s.kind for s in reversed(model.slots) if s.kind in CONV)
-    else:
-        description, action, line = _PLANNERS[change](doc, func, model, builder, plan)
-        kind = "Dense" if change == "dense" else "Dropout"
+    planned = _CHANGES[change][0](Target(doc, func, model, builder, plan, input_shape))
     for key, stmts in builder.import_statements().items():
         plan.after_stmt.setdefault(key, []).extend(stmts)
     new_module = doc.module.visit(Apply(plan))
@@ -87,9 +98,9 @@ def plan_edit(
         change=change,
         path=path,
         new_source=new_module.code,
-        description=description,
-        action=action,
-        layer_kind=kind,
-        line=line,
+        description=planned.description,
+        action=planned.action,
+        layer_kind=planned.kind,
+        line=planned.line,
         style=model.style,
     )

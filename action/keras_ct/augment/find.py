@@ -1,6 +1,7 @@
 """Finding the model: the model function, the model it returns and that model's layer sequence.
 
-Three styles are read: a ``keras.Sequential([...])`` literal list, ``model.add(...)`` statements, or a
+Three styles are read: a ``keras.Sequential([...])`` layer list (literal lists, joined with ``+`` or
+returned by helpers: ``layer_list``), ``model.add(...)`` statements, or a
 functional chain ``x = layers.X(...)(x)`` feeding ``keras.Model``. Each layer becomes a ``Slot`` (its
 class, its call, where it is written); anything that cannot be edited safely raises ``AugmentError``
 naming what was looked for and where (file:line).
@@ -13,6 +14,7 @@ from typing import Any
 
 import libcst as cst
 
+from keras_ct.augment.layer_list import Part, layer_parts
 from keras_ct.augment.source import Doc, Spelling, call_arg, evaluate, excerpt, single_assign
 
 
@@ -26,6 +28,7 @@ class Slot:
     index: int = 0  # element index in the list
     var: str = ""  # model variable (add) or assigned variable (functional)
     spelling: Spelling | None = None
+    part: Part | None = None  # list style: the literal list it is in (a helper's, maybe)
 
 
 @dataclass
@@ -118,21 +121,28 @@ def _layer_slot(doc: Doc, value: cst.BaseExpression, **kw: Any) -> Slot:
     return Slot(kind="?", call=None, line=doc.line(value), **kw)
 
 
-def _sequential(doc: Doc, func: cst.FunctionDef, call: cst.Call) -> Model:
-    slots: list[Slot] = []
+def _list_slots(doc: Doc, func: cst.FunctionDef, call: cst.Call) -> list[Slot]:
+    """The slots of the layer list passed to ``keras.Sequential`` (none without one)."""
     layers_arg = call_arg(call, 0, "layers")
-    if layers_arg is not None and not (
-        isinstance(layers_arg.value, cst.Name) and layers_arg.value.value == "None"
-    ):
-        layer_list = _literal_list(doc, func, layers_arg.value, call)
-        for i, element in enumerate(layer_list.elements):
+    if layers_arg is None or (isinstance(layers_arg.value, cst.Name) and layers_arg.value.value == "None"):
+        return []
+    slots: list[Slot] = []
+    for part in layer_parts(doc, func, layers_arg.value, call):
+        for i, element in enumerate(part.items.elements):
             if isinstance(element, cst.StarredElement):
                 raise doc.error(
                     f"the layer list of keras.Sequential(...) unpacks `{excerpt(doc.code(element.value))}`; "
                     "keras-ct edits only literal lists of layer calls",
                     element,
                 )
-            slots.append(_layer_slot(doc, element.value, style="list", container=layer_list, index=i))
+            slots.append(
+                _layer_slot(doc, element.value, style="list", container=part.items, index=i, part=part)
+            )
+    return slots
+
+
+def _sequential(doc: Doc, func: cst.FunctionDef, call: cst.Call) -> Model:
+    slots = _list_slots(doc, func, call)
     owner = doc.parents.get(call)
     adds: list[cst.Call] = []
     if (
@@ -178,30 +188,6 @@ def _sequential(doc: Doc, func: cst.FunctionDef, call: cst.Call) -> Model:
     listed = any(s.style == "list" for s in slots)
     style = "sequential+add" if adds and listed else "add" if adds else "sequential"
     return Model(style=style, slots=slots, line=doc.line(call))
-
-
-def _literal_list(doc: Doc, func: cst.FunctionDef, value: cst.BaseExpression, call: cst.Call) -> cst.List:
-    if isinstance(value, cst.List):
-        return value
-    if isinstance(value, cst.Name):
-        # A list literal bound once in the function (``stack = [...]; keras.Sequential(stack)``) is fine.
-        uses = [n for n in doc.walk(func.body) if isinstance(n, cst.Name) and n.value == value.value]
-        assigns = [
-            n
-            for n in doc.walk(func.body)
-            if isinstance(n, cst.Assign)
-            and len(n.targets) == 1
-            and isinstance(n.targets[0].target, cst.Name)
-            and n.targets[0].target.value == value.value
-        ]
-        if len(assigns) == 1 and isinstance(assigns[0].value, cst.List) and len(uses) == 2:
-            return assigns[0].value
-    raise doc.error(
-        f"keras.Sequential(...) takes its layers from `{excerpt(doc.code(value))}`, "
-        "not a literal list; "
-        "keras-ct edits only a literal [...] list of layer calls, model.add(...) calls or a functional chain",
-        call,
-    )
 
 
 def _functional(doc: Doc, func: cst.FunctionDef, call: cst.Call) -> Model:

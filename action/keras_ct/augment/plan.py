@@ -13,19 +13,24 @@ import libcst as cst
 
 from keras_ct.augment.builder import MaybeDefault
 from keras_ct.augment.find import Slot, block_of
+from keras_ct.augment.layer_list import Part
 from keras_ct.augment.source import Doc, single_assign
 
 
 @dataclass
 class Plan:
     after_stmt: dict[int, list[cst.BaseStatement]] = field(default_factory=dict)
-    list_insert: dict[int, tuple[int, list[cst.BaseExpression]]] = field(default_factory=dict)
+    list_insert: dict[int, list[tuple[int, list[cst.BaseExpression]]]] = field(default_factory=dict)
     replace: dict[int, cst.CSTNode] = field(default_factory=dict)
 
 
 def insert_after(doc: Doc, plan: Plan, slot: Slot, calls: list[cst.Call]) -> None:
     if slot.style == "list":
-        plan.list_insert[id(slot.container)] = (slot.index, list(calls))
+        part = slot.part
+        if part is not None and part.site is not None and part.uses > 1:
+            _join_to_site(doc, plan, slot, part, calls)
+            return
+        plan.list_insert.setdefault(id(slot.container), []).append((slot.index, list(calls)))
         return
     stmt = cast(cst.SimpleStatementLine, slot.container)
     if slot.style == "functional":
@@ -52,6 +57,23 @@ def insert_after(doc: Doc, plan: Plan, slot: Slot, calls: list[cst.Call]) -> Non
                 )
             )
     plan.after_stmt.setdefault(id(stmt), []).extend(new_stmts)
+
+
+def _join_to_site(doc: Doc, plan: Plan, slot: Slot, part: Part, calls: list[cst.Call]) -> None:
+    """After the last layer of a helper called more than once: ``block(16)`` becomes
+    ``block(16) + [new]``, so only this call gets the new layers; anywhere else inside it is refused."""
+    site = cast(cst.Call, part.site)
+    helper = cast(cst.FunctionDef, part.helper).name.value
+    if not part.ends_site or slot.index != len(part.items.elements) - 1 or id(site) in plan.replace:
+        raise doc.error(
+            f"the {slot.kind} at line {slot.line} is inside {helper}(), which is called {part.uses} times; "
+            f"a layer added there would be added to every call; keras-ct adds layers only after the last "
+            f"layer {helper}() returns",
+            slot.call,
+        )
+    plan.replace[id(site)] = cst.BinaryOperation(
+        left=site, operator=cst.Add(), right=cst.List([cst.Element(c) for c in calls])
+    )
 
 
 def _check_rebinding(doc: Doc, stmt: cst.SimpleStatementLine, var: str) -> None:
@@ -88,8 +110,11 @@ class Apply(cst.CSTTransformer):
         if key in self.plan.replace:
             return self.plan.replace[key]
         if key in self.plan.list_insert:
-            index, values = self.plan.list_insert[key]
-            return _list_with(cast(cst.List, updated_node), index, values)
+            lst = cast(cst.List, updated_node)
+            # From the last insertion point back, so the earlier indices still point at their elements.
+            for index, values in sorted(self.plan.list_insert[key], key=lambda p: -p[0]):
+                lst = _list_with(lst, index, values)
+            return lst
         if (
             isinstance(original_node, (cst.Module, cst.IndentedBlock))
             and isinstance(updated_node, (cst.Module, cst.IndentedBlock))
@@ -113,6 +138,9 @@ def _list_with(lst: cst.List, index: int, values: list[cst.BaseExpression]) -> c
     elements = list(lst.elements)
     anchor = elements[index]
     is_last = index == len(elements) - 1
+    closing = lst.rbracket.whitespace_before
+    if is_last and isinstance(anchor.comma, cst.Comma) and isinstance(closing, cst.ParenthesizedWhitespace):
+        return _after_trailing_comma(lst, index, values, closing)
     after: cst.BaseParenthesizableWhitespace
     if isinstance(anchor.comma, cst.Comma):
         after = anchor.comma.whitespace_after
@@ -147,6 +175,30 @@ def _list_with(lst: cst.List, index: int, values: list[cst.BaseExpression]) -> c
         else:
             new_elements[-1] = new_elements[-1].with_changes(comma=cst.Comma(whitespace_after=tail))
     return lst.with_changes(elements=elements[: index + 1] + new_elements + elements[index + 1 :])
+
+
+def _after_trailing_comma(
+    lst: cst.List, index: int, values: list[cst.BaseExpression], closing: cst.ParenthesizedWhitespace
+) -> cst.List:
+    """After the last element of a list written one element a line with a trailing comma: the new
+    elements go on lines of their own, each with its comma; the line's comment stays on its line."""
+    elements = list(lst.elements)
+    anchor = elements[index]
+    line = cst.ParenthesizedWhitespace(
+        first_line=cst.TrailingWhitespace(),
+        empty_lines=[],
+        indent=closing.indent,
+        last_line=_element_indent(lst, index),
+    )
+    elements[index] = anchor.with_changes(
+        comma=cst.Comma(whitespace_after=line.with_changes(first_line=closing.first_line))
+    )
+    new = [cst.Element(value=v, comma=cst.Comma(whitespace_after=line)) for v in values]
+    new[-1] = new[-1].with_changes(comma=cst.Comma())
+    rbracket = lst.rbracket.with_changes(
+        whitespace_before=closing.with_changes(first_line=cst.TrailingWhitespace())
+    )
+    return lst.with_changes(elements=[*elements, *new], rbracket=rbracket)
 
 
 def _element_indent(lst: cst.List, index: int) -> cst.SimpleWhitespace:

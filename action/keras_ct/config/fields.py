@@ -34,7 +34,18 @@ from keras_ct.errors import ConfigError
 #: a runner; raise it by editing the model, not the ceiling.
 MAX_ROUNDS_CEILING = 20
 MAX_TRAIN_RETRIES = 5
-CHANGES = ("auto", "conv-block", "dense", "dropout", "epochs")
+CHANGES = (
+    "auto",
+    "conv-block",
+    "dense",
+    "dropout",
+    "epochs",
+    "batch-norm",
+    "augment-data",
+    "widen",
+    "lr-schedule",
+    "l2",
+)
 POLICIES = ("diagnose", "naive")
 #: What a pull request from a fork gets: no training, or training on the CPU labels that writes nothing.
 FORK_POLICIES = ("skip", "cpu")

@@ -7,28 +7,24 @@ still allows one (followed statically where the input shape is known), and the b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import cast
 
 import libcst as cst
 
 from keras_ct.augment.builder import Builder, int_arg, set_kwarg
-from keras_ct.augment.find import Model, Slot
+from keras_ct.augment.changes import Planned, Target
+from keras_ct.augment.find import Slot
 from keras_ct.augment.layers import BLOCK_TAIL, CONV, DROPOUT, POOL
-from keras_ct.augment.plan import Plan, insert_after
+from keras_ct.augment.plan import insert_after
 from keras_ct.augment.shapes import apply_window, layer_window, spatial_after
 from keras_ct.augment.source import Doc, Spelling, call_arg
 from keras_ct.errors import AugmentError
 
+DESCRIPTION = "adding a convolution block"
 
-def conv_block(
-    doc: Doc,
-    func: cst.FunctionDef,
-    model: Model,
-    builder: Builder,
-    plan: Plan,
-    input_shape: Sequence[int] | None,
-) -> tuple[str, str, int]:
+
+def conv_block(target: Target) -> Planned:
+    doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan
     slots = model.slots
     convs = [i for i, s in enumerate(slots) if s.kind in CONV]
     if not convs:
@@ -47,7 +43,7 @@ def conv_block(
     block: list[cst.Call] = [conv]
     block.extend(builder.clone(s) for s in before_pool)
     # Does a pooling layer still fit? Follow the spatial size statically where the input shape is known.
-    dims = spatial_after(doc, func, model, end, input_shape)
+    dims = spatial_after(doc, func, model, end, target.input_shape)
     pool_call, pool_name, pool_note = _pooling(doc, func, builder, conv_slot, conv, tail, dims)
     if pool_call is not None:
         block.append(pool_call)
@@ -57,7 +53,7 @@ def conv_block(
     description = (
         f"a {conv_text} + {pool_name} block" if pool_call is not None else f"a {conv_text} block{pool_note}"
     )
-    return description, f"adding {description}", slots[end].line
+    return Planned(description, f"adding {description}", slots[end].line, conv_slot.kind)
 
 
 def _no_convolution(doc: Doc, func: cst.FunctionDef, slots: list[Slot]) -> AugmentError:

@@ -6,16 +6,17 @@ from typing import cast
 
 import libcst as cst
 
-from keras_ct.augment.builder import Builder, int_arg
-from keras_ct.augment.find import Model
+from keras_ct.augment.changes import Planned, Target
+from keras_ct.augment.changes.widen import doubled
 from keras_ct.augment.layers import NEUTRAL
-from keras_ct.augment.plan import Plan, insert_after
-from keras_ct.augment.source import Doc, Spelling, call_arg, evaluate
+from keras_ct.augment.plan import insert_after
+from keras_ct.augment.source import Spelling, call_arg, evaluate
+
+DESCRIPTION = "adding a hidden Dense layer"
 
 
-def dense(
-    doc: Doc, func: cst.FunctionDef, model: Model, builder: Builder, plan: Plan
-) -> tuple[str, str, int]:
+def dense(target: Target) -> Planned:
+    doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan
     slots = model.slots
     denses = [i for i, s in enumerate(slots) if s.kind == "Dense"]
     if not denses:
@@ -29,15 +30,7 @@ def dense(
     while hidden >= 0 and slots[hidden].kind in NEUTRAL:
         hidden -= 1
     if hidden >= 0 and slots[hidden].kind == "Dense":
-        slot = slots[hidden]
-        integer, units = int_arg(doc, slot, 0, "units", "units")
-        wider = units * 2
-        plan.replace[id(integer)] = integer.with_changes(value=str(wider))
-        return (
-            f"Dense({units}) widened to Dense({wider})",
-            f"widening the hidden Dense({units}) to {wider} units",
-            slot.line,
-        )
+        return doubled(doc, plan, slots[hidden], "units", "hidden")
     if out == 0:
         raise doc.error(f"the output Dense at {doc.path}:{slots[out].line} has no layer before it", func)
     out_arg = call_arg(cast(cst.Call, slots[out].call), 0, "units")
@@ -48,4 +41,6 @@ def dense(
     spelling = cast(Spelling, slots[out].spelling)
     call = builder.call(spelling, "Dense", f"{units}, activation={builder.string('relu')}")
     insert_after(doc, plan, slots[out - 1], [call])
-    return f"a hidden Dense({units}) layer", f"adding a hidden Dense({units}) layer", slots[out].line
+    return Planned(
+        f"a hidden Dense({units}) layer", f"adding a hidden Dense({units}) layer", slots[out].line, "Dense"
+    )

@@ -6,16 +6,16 @@ from typing import cast
 
 import libcst as cst
 
-from keras_ct.augment.builder import Builder
-from keras_ct.augment.find import Model
+from keras_ct.augment.changes import Planned, Target
 from keras_ct.augment.layers import DROPOUT, GLOBAL_POOL, NEUTRAL, POOL
-from keras_ct.augment.plan import Plan, insert_after
-from keras_ct.augment.source import Doc, Spelling, call_arg, evaluate
+from keras_ct.augment.plan import insert_after
+from keras_ct.augment.source import Spelling, call_arg, evaluate
+
+DESCRIPTION = "adding Dropout"
 
 
-def dropout(
-    doc: Doc, func: cst.FunctionDef, model: Model, builder: Builder, plan: Plan
-) -> tuple[str, str, int]:
+def dropout(target: Target) -> Planned:
+    doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan
     slots = model.slots
     denses = [i for i, s in enumerate(slots) if s.kind == "Dense"]
     output = denses[-1] if denses else None
@@ -45,7 +45,12 @@ def dropout(
             units = call_arg(cast(cst.Call, slots[i].call), 0, "units")
             value = evaluate(doc, func, units.value) if units is not None else None
             where = f"the hidden Dense({value})" if isinstance(value, int) else "the hidden Dense"
-        return f"Dropout({rate}) after {where}", f"adding Dropout({rate}) after {where}", slots[i].line
+        return Planned(
+            f"Dropout({rate}) after {where}",
+            f"adding Dropout({rate}) after {where}",
+            slots[i].line,
+            "Dropout",
+        )
     raise doc.error(
         f"every pooling, Flatten and hidden Dense layer in {func.name.value}() "
         "is already followed by Dropout",

@@ -21,7 +21,8 @@ Matching rule, for every layer of the new model that has weights, in this order:
 3. **Widened** (Net2WiderNet, function-preserving): a ``Dense``/``ConvND`` matched by name whose
    output units grew (same input size, same kernel size, same activation) gets the old weights in its first units and
    its default initialisation for the new units; the ``Dense`` directly consuming it (through
-   shape-preserving layers such as ``Dropout``) gets the old rows and **zero** rows for the new units,
+   shape-preserving layers such as ``Dropout``, or a global pooling of a widened convolution) gets the
+   old rows and **zero** rows for the new units,
    so the widened model computes what the old one did and the new units still learn.
 3b. **Pooled** (a head after inserted layers): a ``Dense`` reading a ``Flatten`` (through
    ``Dropout``-like layers) starts from the old ``Dense`` reading the old ``Flatten`` (same units,
@@ -49,6 +50,13 @@ Matching rule, for every layer of the new model that has weights, in this order:
    Channel counts that differ: with more outputs than inputs, the first ``inputs`` outputs are the
    identity and the others keep their default (random) initialisation; with fewer outputs an identity
    would drop channels, so the layer keeps its default initialisation.
+4b. **BatchNormalization** (the batch-norm change): a new one starts as the identity, gamma 1, beta 0,
+   moving mean 0, moving variance 1, so at inference it computes ``x / sqrt(1 + epsilon)`` (epsilon
+   1e-3 by default: 0.9995 x). In training it normalises by the batch's statistics from the first
+   step, so the function changes as soon as training starts: that is the change.
+   The changes that add no weights transfer every weight exactly under rule 1 or 2: augment-data
+   (Random* layers have none and pass the input through at inference), l2 (the kernels keep their
+   shapes; only the loss changes) and lr-schedule (the model is unchanged). widen is rule 3.
 5. Anything else keeps the default initialisation of ``build_model()`` ("new"); for a ``Dense``
    reading a ``Flatten`` the detail says why rule 3b did not apply.
 

@@ -1,4 +1,5 @@
-"""Rules 2-4 of the warm start: alignment by position, widening (Net2WiderNet), identity (Net2DeeperNet).
+"""Rules 2-4b of the warm start: alignment by position, widening (Net2WiderNet), identity (Net2DeeperNet)
+and a new BatchNormalization's identity.
 
 Each function reads layers and returns weights (or why not); none sets weights on a model.
 """
@@ -20,7 +21,8 @@ _SIGN_KEEPING = {
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Flatten", "Reshape", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D", "Identity",
 }  # fmt: skip
-# Layers between a widened layer and its consumer that keep the unit axis as it is.
+# Layers between a widened layer and its consumer that keep the unit axis as it is (global pooling
+# turns each channel of a feature map into one feature, in order).
 _UNIT_KEEPING = {
     "Dropout",
     "AlphaDropout",
@@ -29,7 +31,10 @@ _UNIT_KEEPING = {
     "Activation",
     "ReLU",
     "Identity",
+    *(f"Global{kind}Pooling{rank}D" for kind in ("Average", "Max") for rank in (1, 2, 3)),
 }
+#: A new BatchNormalization's identity: y = gamma * (x - mean) / sqrt(variance + epsilon) + beta.
+_BATCH_NORM_IDENTITY = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}
 _RELU = {"relu", "relu6"}
 
 
@@ -115,6 +120,18 @@ def identity(layer: Any) -> tuple[list[np.ndarray] | None, str]:
         weights[1][:n_in] = 0.0
     detail = "identity" if n_out == n_in else f"identity on {n_in} of {n_out} outputs, the rest default"
     return [kernel, *weights[1:]], detail
+
+
+def batch_norm_identity(layer: Any) -> tuple[list[np.ndarray] | None, str]:
+    """gamma 1, beta 0, moving mean 0, moving variance 1: at inference ``x / sqrt(1 + epsilon)``."""
+    weights = []
+    for variable in layer.weights:
+        name = variable.name.split("/")[-1].split(":")[0]
+        if name not in _BATCH_NORM_IDENTITY:
+            return None, f"unknown BatchNormalization weight {name}"
+        weights.append(np.full(tuple(variable.shape), _BATCH_NORM_IDENTITY[name], dtype=variable.dtype))
+    epsilon = float(layer.get_config().get("epsilon", 0.0))
+    return weights, f"gamma 1, beta 0, moving mean 0, moving variance 1 (x / sqrt(1 + {epsilon:g}))"
 
 
 def widened(old: Any, new: Any) -> list[np.ndarray] | None:

@@ -19,6 +19,7 @@ from keras_ct.keras.warmstart.report import (
 )
 from keras_ct.keras.warmstart.rules import (
     align_by_position,
+    batch_norm_identity,
     consumer_through,
     fed_by_widened,
     identity,
@@ -105,6 +106,8 @@ class _Transfer:
                 return entry(layer, POOLED, old.name, detail)
             not_pooled = f"not pooled: {pooled}"
         initial, why = identity(layer) if kind(layer) in ("Dense", *CONV) else (None, "")
+        if kind(layer) == "BatchNormalization":
+            initial, why = batch_norm_identity(layer)
         if initial is not None:
             layer.set_weights(initial)
             return entry(layer, IDENTITY, "", why)
