@@ -106,7 +106,7 @@ def test_first_candidate_that_builds_is_written(model: Path, monkeypatch: pytest
     assert result.params_after == 1000 + len(model.read_text())
     # One build batch: the current model and every planned candidate (epochs is not available here).
     assert [[r.label for r in batch] for batch in builds.batches] == [
-        ["current model", "conv-block", "dense", "dropout"]
+        ["current model", "conv-block", "dense", "widen", "batch-norm", "dropout"]
     ]
 
 
@@ -125,7 +125,15 @@ def test_nothing_builds_lists_every_reason_and_keeps_the_file(
 ) -> None:
     _use(
         monkeypatch,
-        Builds({"conv-block": "ValueError: A", "dense": "ValueError: B", "dropout": "TypeError: C"}),
+        Builds(
+            {
+                "conv-block": "ValueError: A",
+                "dense": "ValueError: B",
+                "widen": "ValueError: D",
+                "batch-norm": "ValueError: E",
+                "dropout": "TypeError: C",
+            }
+        ),
     )
     before = model.read_bytes()
     with pytest.raises(AugmentError) as caught:
@@ -133,6 +141,8 @@ def test_nothing_builds_lists_every_reason_and_keeps_the_file(
     assert str(caught.value) == (
         "no change to model.py could be made; tried conv-block: the edited model does not build: ValueError: A; "
         "dense: the edited model does not build: ValueError: B; "
+        "widen: the edited model does not build: ValueError: D; "
+        "batch-norm: the edited model does not build: ValueError: E; "
         "dropout: the edited model does not build: TypeError: C"
     )
     assert model.read_bytes() == before
@@ -293,7 +303,9 @@ def test_importing_augment_does_not_import_tensorflow() -> None:
 
 
 def test_different_reasons_are_listed_per_candidate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _use(monkeypatch, Builds({"dense": "ValueError: B", "dropout": "ValueError: B"}))
+    _use(
+        monkeypatch, Builds({"dense": "ValueError: B", "widen": "ValueError: B", "dropout": "ValueError: B"})
+    )
     path = tmp_path / "mlp.py"
     path.write_bytes((MODELS / "mlp_dense.py").read_bytes())
     with pytest.raises(AugmentError) as caught:
@@ -301,7 +313,8 @@ def test_different_reasons_are_listed_per_candidate(tmp_path: Path, monkeypatch:
     assert str(caught.value) == (
         "no change to mlp.py could be made; tried conv-block: mlp.py:7: conv-block needs a convolution layer "
         "(Conv1D/Conv2D) in build_model(), found Input, Dense, Dense; use the dense change for a model without "
-        "convolutions; dense, dropout: the edited model does not build: ValueError: B"
+        "convolutions; dense, widen, dropout: the edited model does not build: ValueError: B; "
+        "batch-norm: mlp.py:7: batch-norm needs a convolution layer (Conv1D/Conv2D) in build_model()"
     )
 
 

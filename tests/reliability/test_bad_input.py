@@ -201,7 +201,8 @@ CASES = [
     ),
     pytest.param(
         Case(
-            "conv-block, dense, dropout: ml_task/model.py:9: keras.Sequential(...) takes its layers from "
+            "conv-block, dense, widen, batch-norm, dropout: ml_task/model.py:9: keras.Sequential(...) takes "
+            "its layers from "
             '`[layers.Dense(units, activation="relu") for units in (64,...`, not a literal list',
             files={MODEL: (MODELS / "unsupported" / "comprehension.py").read_text(encoding="utf-8")},
             file=MODEL,
