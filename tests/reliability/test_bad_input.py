@@ -59,8 +59,13 @@ def make_model():
     return keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.Conv2D(8, 3), layers.Flatten(), layers.Dense(10)])
 """
 # Every candidate change adds a layer; this model refuses more than four (an edge-device budget).
+# An edge device's budget: no edit fits (each adds a layer or parameters; the start model has 31,530).
 LAYER_BUDGET_MODEL = start_model(
-    check='    if len(model.layers) > 4:\n        raise ValueError("the edge device runs at most 4 layers")\n'
+    check=(
+        '    if len(model.layers) > 4:\n        raise ValueError("the edge device runs at most 4 layers")\n'
+        '    if model.count_params() > 31_530:\n'
+        '        raise ValueError("the edge device holds at most 31,530 parameters")\n'
+    )
 )
 STAND_IN_METRICS = "python write_metrics.py"
 TEN_MB_THEN_FAIL = python_command(
