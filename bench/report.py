@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench import versus
 from bench.stats import (
     PolicyRun,
     Summary,
@@ -349,6 +350,12 @@ def render(results: Mapping[str, Any]) -> str:
                 markdown_table(["goal", "measured", "verdict"], verdict_rows(warm["verdicts"])),
                 "",
             ]
+    if "versus" in results:
+        t = results["tuner"]
+        sizing = versus.SIZING.format(
+            max_trials=t["max_trials"], seeds=t["seeds"], repeats=results["repeats"]
+        )
+        out.append(versus.render(results["versus"], results["policy"]["thresholds"], sizing))
     if "rounds" in results:
         r = results["rounds"]
         rows = [

@@ -12,6 +12,9 @@ policy    the task suite (bench/tasks): one real ``keras-ct loop --policy diagno
           task in a temporary git copy gives the rounds, changes and models; ``bench/replay.py``
           retrains every round of every loop ``--repeats`` times in one process for the training
           seconds, warm-started as the loop does, and cold too (the warm-start figures).
+tuner     KerasTuner's RandomSearch and Hyperband on the same tasks (bench/tuner.py, one process), and
+          every arm side by side (bench/versus.py): rounds or trials and training seconds to the
+          threshold; needs the policy section in the same run.
 rounds    what ``rounds-per-job`` saves per round: keras-ct set-up (fresh venv + pip install), the
           orchestrator's start, and what every training process pays (TensorFlow import, data load).
 
@@ -40,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "action")]
 
-from bench import report  # noqa: E402
+from bench import report, versus  # noqa: E402
 from bench.stats import MIN_RUNS, PolicyRun, Summary, jsonable, paired_ratios  # noqa: E402
 from bench.tasks import TASKS  # noqa: E402
 from keras_ct.config import FIELDS  # noqa: E402
@@ -392,6 +395,38 @@ def policy_section(tmp: Path, repeats: int, tasks: list[str]) -> dict[str, Any]:
     return {**report.policy_results(loops, replays["trajectories"], TASKS), "raw": raw}
 
 
+# -- KerasTuner -------------------------------------------------------------------------------------------
+
+
+def tuner_section(tmp: Path, tasks: list[str], seeds: int, max_trials: int) -> dict[str, Any]:
+    searches = [
+        {"task": t, "tuner": name, "seed": seed, "max_trials": max_trials}
+        for t in tasks
+        for name in versus.TUNERS
+        for seed in range(1, seeds + 1)
+    ]
+    (tmp / "tuner-in.json").write_text(json.dumps({"searches": searches}))
+    say(f"tuner: {len(searches)} KerasTuner searches in one process")
+    subprocess.run(
+        [str(PY), str(HERE / "tuner.py"), str(tmp / "tuner-in.json"), str(tmp / "tuner-out.json")],
+        env=clean_env(tmp),
+        check=True,
+    )
+    found = json.loads((tmp / "tuner-out.json").read_text())["searches"]
+    return {"searches": found, "seeds": seeds, "max_trials": max_trials}
+
+
+def versus_results(results: dict[str, Any]) -> dict[str, Any]:
+    """Every arm on every task from the policy and tuner sections: the table and the two goals."""
+    arms = [versus.policy_arm(run) for run in results["policy"]["runs"]]
+    grouped: dict[tuple[str, str], list[versus.Arm]] = {}
+    for s in results["tuner"]["searches"]:
+        arm = versus.tuner_arm(s["task"], s["tuner"], s["trials"], TASKS[s["task"]].threshold)
+        grouped.setdefault((s["task"], s["tuner"]), []).append(arm)
+    arms += [versus.merge_seeds(group) for group in grouped.values()]
+    return versus.compare(arms)
+
+
 # -- rounds per job --------------------------------------------------------------------------------------
 
 
@@ -483,6 +518,8 @@ def rerender(out: Path) -> int:
     if "policy" in results:
         raw = results["policy"]["raw"]
         results["policy"] = {**report.policy_results(raw["loops"], raw["trajectories"], TASKS), "raw": raw}
+    if "tuner" in results and "policy" in results:
+        results["versus"] = versus_results(results)
     (out / "results.json").write_text(json.dumps(jsonable(results), indent=1) + "\n")
     (out / "results.md").write_text(report.render(results))
     say(f"re-rendered {out / 'results.md'}")
@@ -495,8 +532,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=MIN_RUNS, help=f"runs per figure (default: {MIN_RUNS})"
     )
-    parser.add_argument("--only", default="overhead,policy,rounds", help="sections, comma-separated")
+    parser.add_argument("--only", default="overhead,policy,tuner,rounds", help="sections, comma-separated")
     parser.add_argument("--tasks", default=",".join(TASKS), help="policy tasks, comma-separated")
+    parser.add_argument("--seeds", type=int, default=1, help="KerasTuner seeds per search (default: 1)")
+    parser.add_argument(
+        "--max-trials", type=int, default=12, help="KerasTuner trials per search (default: 12)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--rerender", action="store_true", help="recompute the figures and tables from OUT/results.json only"
@@ -505,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerender:
         return rerender(args.out)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"overhead", "policy", "rounds"}
+    unknown = set(sections) - {"overhead", "policy", "tuner", "rounds"}
     if unknown or args.repeats < 1:
         parser.error(f"unknown sections {sorted(unknown)}" if unknown else "--repeats must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -517,6 +558,10 @@ def main(argv: list[str] | None = None) -> int:
             results["overhead"] = overhead(tmp, args.repeats)
         if "policy" in sections:
             results["policy"] = policy_section(tmp, args.repeats, args.tasks.split(","))
+        if "tuner" in sections:
+            results["tuner"] = tuner_section(tmp, args.tasks.split(","), args.seeds, args.max_trials)
+            if "policy" in results:
+                results["versus"] = versus_results(results)
         if "rounds" in sections:
             results["rounds"] = rounds_section(tmp, args.repeats, results.get("overhead"))
     finally:
