@@ -99,35 +99,7 @@ def search(task: Task, tuner_name: str, seed: int, max_trials: int, workdir: Pat
             )
             return history
 
-    class Stopping:
-        """Ends the search after the first trial at the threshold (the oracle's trial cap)."""
-
-        def on_trial_end(self, tuner: Any) -> None:
-            if trials and trials[-1]["accuracy"] >= task.threshold:
-                tuner.oracle.max_trials = len(tuner.oracle.trials)
-
-    common = {
-        "objective": "val_accuracy",
-        "seed": seed,
-        "directory": str(workdir),
-        "project_name": f"{task.name}-{tuner_name}-{seed}",
-        "overwrite": True,
-    }
-    if tuner_name == "random":
-        base: Any = kt.RandomSearch
-        tuner = base(Bench(), max_trials=max_trials, **common)
-    else:
-        base = kt.Hyperband
-        tuner = base(Bench(), max_epochs=4 * task.epochs, factor=3, hyperband_iterations=1, **common)
-        tuner.oracle.max_trials = max_trials
-    stopping = Stopping()
-    original = tuner.on_trial_end
-
-    def on_trial_end(trial: Any) -> None:
-        original(trial)
-        stopping.on_trial_end(tuner)
-
-    tuner.on_trial_end = on_trial_end
+    tuner = _tuner(kt, Bench(), tuner_name, task, seed, max_trials, workdir, trials)
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
     tuner.search(x_fit, y_fit, validation_data=(x_val, y_val), batch_size=task.batch_size, verbose=0)
@@ -141,6 +113,42 @@ def search(task: Task, tuner_name: str, seed: int, max_trials: int, workdir: Pat
         "wall_s": time.perf_counter() - started,
         "keras_tuner": kt.__version__,
     }
+
+
+def _tuner(
+    kt: Any,
+    hypermodel: Any,
+    name: str,
+    task: Task,
+    seed: int,
+    max_trials: int,
+    workdir: Path,
+    trials: list[dict[str, Any]],
+) -> Any:
+    """RandomSearch or Hyperband, ended after the first trial at the threshold (the oracle's trial cap)."""
+    common = {
+        "objective": "val_accuracy",
+        "seed": seed,
+        "directory": str(workdir),
+        "project_name": f"{task.name}-{name}-{seed}",
+        "overwrite": True,
+    }
+    if name == "random":
+        tuner = kt.RandomSearch(hypermodel, max_trials=max_trials, **common)
+    else:
+        tuner = kt.Hyperband(
+            hypermodel, max_epochs=4 * task.epochs, factor=3, hyperband_iterations=1, **common
+        )
+        tuner.oracle.max_trials = max_trials
+    original = tuner.on_trial_end
+
+    def on_trial_end(trial: Any) -> None:
+        original(trial)
+        if trials and trials[-1]["accuracy"] >= task.threshold:
+            tuner.oracle.max_trials = len(tuner.oracle.trials)
+
+    tuner.on_trial_end = on_trial_end
+    return tuner
 
 
 def main(argv: list[str]) -> int:
