@@ -377,7 +377,7 @@ def _warm_md(warm: Mapping[str, Any]) -> list[str]:
 def _versus_md(results: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     t = results["tuner"]
-    sizing = versus.SIZING.format(max_trials=t["max_trials"], seeds=t["seeds"], repeats=results["repeats"])
+    sizing = versus.SIZING.format(**t["max_trials"], seeds=t["seeds"], repeats=results["repeats"])
     out.append(versus.render(results["versus"], results["policy"]["thresholds"], sizing))
     return out
 

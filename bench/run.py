@@ -173,9 +173,9 @@ def policy_section(tmp: Path, repeats: int, tasks: list[str]) -> dict[str, Any]:
 # -- KerasTuner -------------------------------------------------------------------------------------------
 
 
-def tuner_section(tmp: Path, tasks: list[str], seeds: int, max_trials: int) -> dict[str, Any]:
+def tuner_section(tmp: Path, tasks: list[str], seeds: int, caps: dict[str, int]) -> dict[str, Any]:
     searches = [
-        {"task": t, "tuner": name, "seed": seed, "max_trials": max_trials}
+        {"task": t, "tuner": name, "seed": seed, "max_trials": caps[name]}
         for t in tasks
         for name in versus.TUNERS
         for seed in range(1, seeds + 1)
@@ -188,7 +188,7 @@ def tuner_section(tmp: Path, tasks: list[str], seeds: int, max_trials: int) -> d
         check=True,
     )
     found = json.loads((tmp / "tuner-out.json").read_text())["searches"]
-    return {"searches": found, "seeds": seeds, "max_trials": max_trials}
+    return {"searches": found, "seeds": seeds, "max_trials": caps}
 
 
 def versus_results(results: dict[str, Any]) -> dict[str, Any]:
@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         if "policy" in sections:
             results["policy"] = policy_section(tmp, args.repeats, args.tasks.split(","))
         if "tuner" in sections:
-            results["tuner"] = tuner_section(tmp, args.tasks.split(","), args.seeds, args.max_trials)
+            caps = {"random": args.max_trials, "hyperband": args.hyperband_trials}
+            results["tuner"] = tuner_section(tmp, args.tasks.split(","), args.seeds, caps)
             if "policy" in results:
                 results["versus"] = versus_results(results)
         if "rounds" in sections:

@@ -24,11 +24,11 @@ POLICIES = ("diagnose", "naive")
 #: The goal: diagnose needs at least this many times less training than the better KerasTuner search.
 SPEEDUP_GOAL = 2.0
 SIZING = (
-    "Sized for about 20 minutes of the whole run on 2 shared cores: each search stops at its first trial "
-    "at the threshold or after {max_trials} trials (Hyperband's first bracket, max_epochs = 4x the task's "
-    "epochs and factor 3, is 13 trials), {seeds} seed(s) per search; keras-ct's seconds are the median of "
-    "{repeats} replays of each loop. KerasTuner's seconds are one search per seed (the spread of the "
-    "replays is the measurement noise to read them with)."
+    "Sized for about 20 minutes of training on 2 shared cores: a search stops at its first trial at the "
+    "threshold, or after {random} trials (RandomSearch) or {hyperband} (Hyperband: one iteration, "
+    "max_epochs = 4x the task's epochs, factor 3; a search that ran out of its iteration first ended "
+    "there); {seeds} seed(s) per search. keras-ct's seconds are the median of {repeats} replays of each loop, KerasTuner's one search "
+    "per seed: read them with the replays' spread (min-max) as the noise."
 )
 
 
