@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench import versus
 from bench.stats import (
     PolicyRun,
     Summary,
@@ -204,196 +205,229 @@ def render(results: Mapping[str, Any]) -> str:
         f"whole benchmark {results.get('bench_wall_s', 0):.0f} s.",
         "",
     ]
-    if "overhead" in results:
-        o = results["overhead"]
-        verdicts = [
-            at_most("`keras-ct run` / bare wall time <= 1.05", o["ratio"], 1.05),
-            at_most("orchestrator's own time outside training < 1 s", o["own_s"], 1.0, unit=" s"),
-            at_most("orchestrator peak RSS < 100 MB", o["peak_rss_mb"], 100.0, digits=1, unit=" MB"),
-        ]
-        out += [
-            "## Orchestrator overhead",
-            "",
-            f"`{o['train_command']}` bare against `keras-ct run` (same command, threshold met, fake GitHub "
-            f"server in the loop: {o['api_requests_per_run']:.0f} API requests per run), interleaved A/B.",
-            "",
-            markdown_table(
-                ["figure", "median (min-max, n)"],
-                [
-                    ["bare train command, wall", _s(o["bare_s"], unit=" s")],
-                    ["`keras-ct run`, wall", _s(o["run_s"], unit=" s")],
-                    ["ratio run / bare (paired)", _s(o["ratio"], 3)],
-                    ["orchestrator's own time (wall - training subprocess)", _s(o["own_s"], unit=" s")],
-                    ["orchestrator's own CPU time", _s(o["own_cpu_s"], unit=" s")],
-                    [
-                        "orchestrator peak RSS (getrusage, keras-ct process only)",
-                        _s(o["peak_rss_mb"], 1, " MB"),
-                    ],
-                    [
-                        "TensorFlow/Keras imported by the orchestrator",
-                        "yes" if o["tensorflow_imported"] else "no",
-                    ],
-                ],
-            ),
-            "",
-            markdown_table(["goal", "measured", "verdict"], verdict_rows(verdicts)),
-            "",
-        ]
-    if "policy" in results:
-        p = results["policy"]
-        comp = p["comparison"]
-        rows = []
-        for entry in comp["tasks"]:
-            d, n = entry["diagnose"], entry["naive"]
-            rows.append(
-                [
-                    entry["task"],
-                    f"{p['start_accuracy'].get(entry['task'], 0):.3f} / {p['thresholds'].get(entry['task'], 0):g}",
-                    _run_cell(d),
-                    _s(entry["diagnose_s"], unit=" s"),
-                    _run_cell(n),
-                    _s(entry["naive_s"], unit=" s"),
-                    f"{entry['ratio']:.2f}x"
-                    + (" (same models and epochs)" if entry["same_training"] else ""),
-                ]
-            )
-        total = comp["total"]
-        rows.append(
-            [
-                "**total, tasks both reached**",
-                "",
-                "",
-                f"{total['diagnose']:.1f} s",
-                "",
-                f"{total['naive']:.1f} s",
-                f"{total['ratio']:.2f}x",
-            ]
-        )
-        rows.append(
-            [
-                "total seconds spent, every task",
-                "",
-                "",
-                f"{total['all_diagnose']:.1f} s",
-                "",
-                f"{total['all_naive']:.1f} s",
-                f"{total['all_ratio']:.2f}x",
-            ]
-        )
-        out += [
-            "## Rounds and training time to the threshold: diagnose vs naive",
-            "",
-            "One real `keras-ct loop --policy X --commit` per task and policy (warm start on, the default) "
-            "gives the rounds; the training seconds are the median over replays of every round of that loop "
-            "(same models, epochs and warm starts, one process). Replayed accuracies differ from the loop's "
-            "by at most " + ", ".join(f"{k} {v:.4f}" for k, v in p["reproduced_max_diff"].items()) + ".",
-            "",
-            markdown_table(
-                [
-                    "task",
-                    "start acc / threshold",
-                    "diagnose",
-                    "diagnose train s",
-                    "naive",
-                    "naive train s",
-                    "naive/diagnose",
-                ],
-                rows,
-            ),
-            "",
-            markdown_table(["goal", "measured", "verdict"], verdict_rows(comp["verdicts"])),
-            "",
-        ]
-        warm = p["warm"]
-        if warm["cases"]:
-            wrows = [
-                [
-                    f"{c['task']} ({c['policy']}) round {c['round']}: {c['change']}",
-                    f"{c['target'].median:.3f}",
-                    f"{c['cold_epochs'].median:.0f} of {c['epochs']}",
-                    "never"
-                    if c["warm_epochs"] is None
-                    else f"{c['warm_epochs'].median:.0f} ({c['reached']})",
-                    _pct(c["epochs_saved"]),
-                    _pct(c["seconds_saved"]),
-                    "—"
-                    if c["probe_cold_s"] is None
-                    else f"{c['probe_cold_s'].median:.2f} → "
-                    + ("never" if c["probe_warm_s"] is None else f"{c['probe_warm_s'].median:.2f}")
-                    + f" ({_pct(c['probe_saved'])})",
-                    f"{c['cold_final'].median:.3f} → {c['warm_final'].median:.3f}",
-                ]
-                for c in warm["cases"]
-            ]
-            out += [
-                "## Warm start",
-                "",
-                "Every round after the first, replayed warm (from the previous round's weights, as the loop "
-                "does) and cold (fresh initialisation), same seed and epochs: the epoch at which the test "
-                "accuracy first reaches the cold run's final accuracy, and the training seconds to get there.",
-                "",
-                markdown_table(
-                    [
-                        "round",
-                        "cold final acc (target)",
-                        "cold epochs",
-                        "warm epochs",
-                        "epochs saved",
-                        "seconds saved",
-                        "s to target, 1/4-epoch probes: cold → warm (saved)",
-                        "final acc cold → warm",
-                    ],
-                    wrows,
-                ),
-                "",
-                markdown_table(["goal", "measured", "verdict"], verdict_rows(warm["verdicts"])),
-                "",
-            ]
-    if "rounds" in results:
-        r = results["rounds"]
-        rows = [
-            ["keras-ct set-up: fresh venv + `pip install` (pip cache warm)", _s(r["install_s"], unit=" s")],
-            ["`keras-ct --version` (interpreter + package start)", _s(r["cli_start_s"], unit=" s")],
-        ]
-        if "tf_import_s" in r:
-            rows += [
-                ["orchestrator's own time per round", _s(r["orchestrator_own_s"], unit=" s")],
-                ["TensorFlow + model import in the training process", _s(r["tf_import_s"], unit=" s")],
-                ["data load (digits, scikit-learn) in the training process", _s(r["data_load_s"], unit=" s")],
-            ]
-        out += [
-            "## rounds-per-job: what one more round in the same job saves",
-            "",
-            markdown_table(["per-round cost", "median (min-max, n)"], rows),
-            "",
-        ]
-        if "reuse_saved_s" in r:
-            imports, data = r["round2_import_s"], r["round2_data_s"]
-            reuse_rows = [
-                ["2-round `keras-ct loop`, one reused training process", _s(r["loop_reused_s"], unit=" s")],
-                ["the same, a process per training and per build check", _s(r["loop_own_s"], unit=" s")],
-                ["saved on the second round (paired)", _s(r["reuse_saved_s"], unit=" s")],
-                [
-                    "round 2's import (TensorFlow, Keras, the model): reused → own process",
-                    f"{_s(imports['true'], 3, ' s')} → {_s(imports['false'], 3, ' s')}",
-                ],
-                [
-                    "round 2's data load (scikit-learn digits): reused → own process",
-                    f"{_s(data['true'], 3, ' s')} → {_s(data['false'], 3, ' s')}",
-                ],
-                [
-                    "same accuracies both ways",
-                    ("yes: " if r["reuse_same_accuracy"] else "**no**: ")
-                    + "; ".join("/".join(f"{a:.4f}" for a in accs) for accs in r["reuse_accuracies"]),
-                ],
-            ]
-            out += [
-                f"`reuse-training-process` (default on), measured with `{r['reuse_command']}`, interleaved:",
-                "",
-                markdown_table(["figure", "median (min-max, n)"], reuse_rows),
-                "",
-            ]
+    sections = {"overhead": _overhead_md, "policy": _policy_md, "versus": _versus_md, "rounds": _rounds_md}
+    for name, section in sections.items():
+        if name in results:
+            out += section(results)
     return "\n".join(out)
+
+
+def _overhead_md(results: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    o = results["overhead"]
+    verdicts = [
+        at_most("`keras-ct run` / bare wall time <= 1.05", o["ratio"], 1.05),
+        at_most("orchestrator's own time outside training < 1 s", o["own_s"], 1.0, unit=" s"),
+        at_most("orchestrator peak RSS < 100 MB", o["peak_rss_mb"], 100.0, digits=1, unit=" MB"),
+    ]
+    out += [
+        "## Orchestrator overhead",
+        "",
+        f"`{o['train_command']}` bare against `keras-ct run` (same command, threshold met, fake GitHub "
+        f"server in the loop: {o['api_requests_per_run']:.0f} API requests per run), interleaved A/B.",
+        "",
+        markdown_table(
+            ["figure", "median (min-max, n)"],
+            [
+                ["bare train command, wall", _s(o["bare_s"], unit=" s")],
+                ["`keras-ct run`, wall", _s(o["run_s"], unit=" s")],
+                ["ratio run / bare (paired)", _s(o["ratio"], 3)],
+                ["orchestrator's own time (wall - training subprocess)", _s(o["own_s"], unit=" s")],
+                ["orchestrator's own CPU time", _s(o["own_cpu_s"], unit=" s")],
+                [
+                    "orchestrator peak RSS (getrusage, keras-ct process only)",
+                    _s(o["peak_rss_mb"], 1, " MB"),
+                ],
+                [
+                    "TensorFlow/Keras imported by the orchestrator",
+                    "yes" if o["tensorflow_imported"] else "no",
+                ],
+            ],
+        ),
+        "",
+        markdown_table(["goal", "measured", "verdict"], verdict_rows(verdicts)),
+        "",
+    ]
+    return out
+
+
+def _policy_rows(p: Mapping[str, Any]) -> list[list[str]]:
+    """One row per task (diagnose beside naive), then the two totals."""
+    comp = p["comparison"]
+    rows = []
+    for entry in comp["tasks"]:
+        d, n = entry["diagnose"], entry["naive"]
+        rows.append(
+            [
+                entry["task"],
+                f"{p['start_accuracy'].get(entry['task'], 0):.3f} / {p['thresholds'].get(entry['task'], 0):g}",
+                _run_cell(d),
+                _s(entry["diagnose_s"], unit=" s"),
+                _run_cell(n),
+                _s(entry["naive_s"], unit=" s"),
+                f"{entry['ratio']:.2f}x" + (" (same models and epochs)" if entry["same_training"] else ""),
+            ]
+        )
+    total = comp["total"]
+    rows.append(
+        [
+            "**total, tasks both reached**",
+            "",
+            "",
+            f"{total['diagnose']:.1f} s",
+            "",
+            f"{total['naive']:.1f} s",
+            f"{total['ratio']:.2f}x",
+        ]
+    )
+    rows.append(
+        [
+            "total seconds spent, every task",
+            "",
+            "",
+            f"{total['all_diagnose']:.1f} s",
+            "",
+            f"{total['all_naive']:.1f} s",
+            f"{total['all_ratio']:.2f}x",
+        ]
+    )
+    return rows
+
+
+def _policy_md(results: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    p = results["policy"]
+    comp = p["comparison"]
+    rows = _policy_rows(p)
+    out += [
+        "## Rounds and training time to the threshold: diagnose vs naive",
+        "",
+        "One real `keras-ct loop --policy X --commit` per task and policy (warm start on, the default) "
+        "gives the rounds; the training seconds are the median over replays of every round of that loop "
+        "(same models, epochs and warm starts, one process). Replayed accuracies differ from the loop's "
+        "by at most " + ", ".join(f"{k} {v:.4f}" for k, v in p["reproduced_max_diff"].items()) + ".",
+        "",
+        markdown_table(
+            [
+                "task",
+                "start acc / threshold",
+                "diagnose",
+                "diagnose train s",
+                "naive",
+                "naive train s",
+                "naive/diagnose",
+            ],
+            rows,
+        ),
+        "",
+        markdown_table(["goal", "measured", "verdict"], verdict_rows(comp["verdicts"])),
+        "",
+    ]
+    out += _warm_md(p["warm"])
+    return out
+
+
+def _warm_md(warm: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    if warm["cases"]:
+        wrows = [
+            [
+                f"{c['task']} ({c['policy']}) round {c['round']}: {c['change']}",
+                f"{c['target'].median:.3f}",
+                f"{c['cold_epochs'].median:.0f} of {c['epochs']}",
+                "never" if c["warm_epochs"] is None else f"{c['warm_epochs'].median:.0f} ({c['reached']})",
+                _pct(c["epochs_saved"]),
+                _pct(c["seconds_saved"]),
+                "—"
+                if c["probe_cold_s"] is None
+                else f"{c['probe_cold_s'].median:.2f} → "
+                + ("never" if c["probe_warm_s"] is None else f"{c['probe_warm_s'].median:.2f}")
+                + f" ({_pct(c['probe_saved'])})",
+                f"{c['cold_final'].median:.3f} → {c['warm_final'].median:.3f}",
+            ]
+            for c in warm["cases"]
+        ]
+        out += [
+            "## Warm start",
+            "",
+            "Every round after the first, replayed warm (from the previous round's weights, as the loop "
+            "does) and cold (fresh initialisation), same seed and epochs: the epoch at which the test "
+            "accuracy first reaches the cold run's final accuracy, and the training seconds to get there.",
+            "",
+            markdown_table(
+                [
+                    "round",
+                    "cold final acc (target)",
+                    "cold epochs",
+                    "warm epochs",
+                    "epochs saved",
+                    "seconds saved",
+                    "s to target, 1/4-epoch probes: cold → warm (saved)",
+                    "final acc cold → warm",
+                ],
+                wrows,
+            ),
+            "",
+            markdown_table(["goal", "measured", "verdict"], verdict_rows(warm["verdicts"])),
+            "",
+        ]
+    return out
+
+
+def _versus_md(results: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    t = results["tuner"]
+    sizing = versus.SIZING.format(**t["max_trials"], seeds=t["seeds"], repeats=results["repeats"])
+    out.append(versus.render(results["versus"], results["policy"]["thresholds"], sizing))
+    return out
+
+
+def _rounds_md(results: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    r = results["rounds"]
+    rows = [
+        ["keras-ct set-up: fresh venv + `pip install` (pip cache warm)", _s(r["install_s"], unit=" s")],
+        ["`keras-ct --version` (interpreter + package start)", _s(r["cli_start_s"], unit=" s")],
+    ]
+    if "tf_import_s" in r:
+        rows += [
+            ["orchestrator's own time per round", _s(r["orchestrator_own_s"], unit=" s")],
+            ["TensorFlow + model import in the training process", _s(r["tf_import_s"], unit=" s")],
+            ["data load (digits, scikit-learn) in the training process", _s(r["data_load_s"], unit=" s")],
+        ]
+    out += [
+        "## rounds-per-job: what one more round in the same job saves",
+        "",
+        markdown_table(["per-round cost", "median (min-max, n)"], rows),
+        "",
+    ]
+    if "reuse_saved_s" in r:
+        imports, data = r["round2_import_s"], r["round2_data_s"]
+        reuse_rows = [
+            ["2-round `keras-ct loop`, one reused training process", _s(r["loop_reused_s"], unit=" s")],
+            ["the same, a process per training and per build check", _s(r["loop_own_s"], unit=" s")],
+            ["saved on the second round (paired)", _s(r["reuse_saved_s"], unit=" s")],
+            [
+                "round 2's import (TensorFlow, Keras, the model): reused → own process",
+                f"{_s(imports['true'], 3, ' s')} → {_s(imports['false'], 3, ' s')}",
+            ],
+            [
+                "round 2's data load (scikit-learn digits): reused → own process",
+                f"{_s(data['true'], 3, ' s')} → {_s(data['false'], 3, ' s')}",
+            ],
+            [
+                "same accuracies both ways",
+                ("yes: " if r["reuse_same_accuracy"] else "**no**: ")
+                + "; ".join("/".join(f"{a:.4f}" for a in accs) for accs in r["reuse_accuracies"]),
+            ],
+        ]
+        out += [
+            f"`reuse-training-process` (default on), measured with `{r['reuse_command']}`, interleaved:",
+            "",
+            markdown_table(["figure", "median (min-max, n)"], reuse_rows),
+            "",
+        ]
+    return out
 
 
 def _run_cell(run: PolicyRun) -> str:

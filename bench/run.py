@@ -12,6 +12,9 @@ policy    the task suite (bench/tasks): one real ``keras-ct loop --policy diagno
           task in a temporary git copy gives the rounds, changes and models; ``bench/replay.py``
           retrains every round of every loop ``--repeats`` times in one process for the training
           seconds, warm-started as the loop does, and cold too (the warm-start figures).
+tuner     KerasTuner's RandomSearch and Hyperband on the same tasks (bench/tuner.py, one process), and
+          every arm side by side (bench/versus.py): rounds or trials and training seconds to the
+          threshold; needs the policy section in the same run.
 rounds    what ``rounds-per-job`` saves per round: keras-ct set-up (fresh venv + pip install), the
           orchestrator's start, and what every training process pays (TensorFlow import, data load).
 
@@ -22,13 +25,9 @@ directory and ``--out`` is written.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,234 +36,13 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "action")]
+sys.path[:0] = [str(HERE.parent), str(HERE.parent / "action")]
 
-from bench import report  # noqa: E402
-from bench.stats import MIN_RUNS, PolicyRun, Summary, jsonable, paired_ratios  # noqa: E402
+from bench import report, versus  # noqa: E402
+from bench.harness import KERAS_CT, PY, ROOT, clean_env, git, init_repo, machine, say, timed  # noqa: E402
+from bench.overhead import overhead  # noqa: E402
+from bench.stats import MIN_RUNS, PolicyRun, Summary, jsonable  # noqa: E402
 from bench.tasks import TASKS  # noqa: E402
-from keras_ct.config import FIELDS  # noqa: E402
-
-PY = Path(sys.executable)
-KERAS_CT = PY.parent / "keras-ct"
-# keras-ct's own default train command: the ml_task CNN, 10 epochs on the digits data.
-TRAIN_COMMAND = next(spec.default for spec in FIELDS if spec.name == "train-command")
-FAKE = {"repository": "acme/ml-repo", "pr": "7", "branch": "improve-model", "workflow": "ml.yml"}
-FAKE_TOKEN = "ghs_fakeWriteToken0123456789abcdefghijklmn"  # tests/fake_github/state.py WRITE_TOKEN
-
-
-def say(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor()
-    versions = {}
-    for dist in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "scikit-learn"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[dist] = importlib.metadata.version(dist)
-    gpu = "none"
-    if shutil.which("nvidia-smi"):
-        done = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        gpu = done.stdout.strip().replace("\n", "; ") or "nvidia-smi found no GPU"
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_start": os.getloadavg(),
-        "gpu": gpu,
-        "versions": versions,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
-
-
-def clean_env(work: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "KERAS_CT_", "ACTIONS_"))
-    }
-    env.update(KERAS_HOME=str(work / "keras-home"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    (work / "keras-home").mkdir(parents=True, exist_ok=True)
-    return env
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    }
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    return done.stdout
-
-
-def init_repo(work: Path) -> None:
-    git(work, "init", "-q", "-b", "main")
-    (work / ".gitignore").write_text(".keras-ct/\nkeras-home/\n*.keras\n__pycache__/\n")
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "start")
-
-
-def timed(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> float:
-    started = time.perf_counter()
-    with log.open("ab") as out:
-        done = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv[:4]}... exited {done.returncode}; see {log}")
-    return wall
-
-
-# -- overhead ------------------------------------------------------------------------------------------
-
-MEASURE = """
-import json, resource, sys, time
-started = time.perf_counter()
-import keras_ct.train.trainer as training
-spent = []  # each training subprocess's wall time, from its start to its exit
-original = training.Training.wait
-def wait(self):
-    try:
-        return original(self)
-    finally:
-        spent.append(time.monotonic() - self.started)
-training.Training.wait = wait
-from keras_ct.cli import main
-rc = main(sys.argv[2:])
-usage = resource.getrusage(resource.RUSAGE_SELF)
-with open(sys.argv[1], "w") as fh:
-    json.dump({"rc": rc, "training_s": sum(spent), "maxrss_kb": usage.ru_maxrss,
-               "cpu_s": usage.ru_utime + usage.ru_stime, "in_process_s": time.perf_counter() - started,
-               "tensorflow_imported": "tensorflow" in sys.modules or "keras" in sys.modules}, fh)
-sys.exit(rc)
-"""
-
-
-class FakeGitHub:
-    """tests/fake_github as its own process (OpenAPI checks off: they cost the server ~0.1 s a call)."""
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.ready = work / "fake-ready.json"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.api_url = self.url = ""
-
-    def __enter__(self) -> FakeGitHub:
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
-        argv = [str(PY), "-m", "fake_github", "--port", "0", "--ready-file", str(self.ready), "--no-validate"]
-        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not self.ready.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the fake GitHub server did not start")
-            time.sleep(0.05)
-        ready = json.loads(self.ready.read_text())
-        self.api_url, self.url = ready["api_url"], ready["url"]
-        return self
-
-    def state(self) -> dict[str, Any]:
-        import urllib.request
-
-        with urllib.request.urlopen(self.url + "/_fake/state", timeout=30) as response:
-            return json.loads(response.read())
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
-
-
-def overhead(tmp: Path, repeats: int) -> dict[str, Any]:
-    work = tmp / "overhead"
-    (work / "ml_task").mkdir(parents=True)
-    for name in ("model.py", "train.py"):
-        shutil.copy2(ROOT / "ml_task" / name, work / "ml_task" / name)
-    init_repo(work)
-    (work / "measure.py").write_text(MEASURE)
-    env = clean_env(work)
-    env["PYTHONPATH"] = str(ROOT / "action")
-    bare_env = {
-        **env,
-        "KERAS_CT_METRICS_FILE": str(work / "bare" / "metrics.json"),
-        "KERAS_CT_MODEL_PATH": str(work / "bare" / "model.keras"),
-    }
-    bare_argv = [str(PY), *TRAIN_COMMAND.split()[1:]]
-    log = work / "log.txt"
-    bare, run, stats, timings = [], [], [], []
-    with FakeGitHub(work) as fake:
-        run_env = {**env, "GITHUB_TOKEN": FAKE_TOKEN}
-
-        def one_run(i: int) -> tuple[float, dict[str, Any]]:
-            out = work / f"run-{i}.json"
-            argv = [
-                str(PY), str(work / "measure.py"), str(out), "run",
-                "--threshold", "0.5", "--train-command", TRAIN_COMMAND, "--output-dir", f".keras-ct/run-{i}",
-                "--api-url", fake.api_url, "--repository", FAKE["repository"], "--workflow", FAKE["workflow"],
-                "--branch", FAKE["branch"], "--pr-number", FAKE["pr"],
-            ]  # fmt: skip
-            wall = timed(argv, work, run_env, log)
-            measured = json.loads(out.read_text())
-            metrics = work / ".keras-ct" / f"run-{i}" / "round-1" / "metrics.json"
-            measured["train_timings"] = json.loads(metrics.read_text())["timings"]
-            return wall, measured
-
-        say("overhead: warm-up (not counted)")
-        timed(bare_argv, work, bare_env, log)
-        one_run(0)
-        requests_before = len(fake.state().get("exchanges", []))
-        for i in range(1, repeats + 1):
-            order = ("bare", "run") if i % 2 else ("run", "bare")
-            for which in order:
-                if which == "bare":
-                    bare.append(timed(bare_argv, work, bare_env, log))
-                    timings.append(json.loads((work / "bare" / "metrics.json").read_text())["timings"])
-                else:
-                    wall, measured = one_run(i)
-                    run.append(wall)
-                    stats.append(measured)
-            say(f"overhead {i}/{repeats}: bare {bare[-1]:.2f}s, keras-ct run {run[-1]:.2f}s")
-        requests = (len(fake.state().get("exchanges", [])) - requests_before) / repeats
-    own = [w - s["training_s"] for w, s in zip(run, stats, strict=True)]
-    return {
-        "train_command": TRAIN_COMMAND,
-        "bare_s": Summary.of(bare),
-        "run_s": Summary.of(run),
-        "ratio": Summary.of(paired_ratios(run, bare)),
-        "own_s": Summary.of(own),
-        "own_cpu_s": Summary.of([s["cpu_s"] for s in stats]),
-        "peak_rss_mb": Summary.of([s["maxrss_kb"] / 1024 for s in stats]),
-        "tensorflow_imported": any(s["tensorflow_imported"] for s in stats),
-        "api_requests_per_run": requests,
-        "train_timings": {
-            k: Summary.of([t[k] for t in timings])
-            for k, v in timings[0].items()
-            if isinstance(v, int | float)
-        },
-        # The same phases inside the training process when keras-ct runs it: where a gap comes from.
-        "run_train_timings": {
-            k: Summary.of([s["train_timings"][k] for s in stats])
-            for k, v in stats[0]["train_timings"].items()
-            if isinstance(v, int | float)
-        },
-    }
-
 
 # -- policy loops and replays ----------------------------------------------------------------------------
 
@@ -392,6 +170,38 @@ def policy_section(tmp: Path, repeats: int, tasks: list[str]) -> dict[str, Any]:
     return {**report.policy_results(loops, replays["trajectories"], TASKS), "raw": raw}
 
 
+# -- KerasTuner -------------------------------------------------------------------------------------------
+
+
+def tuner_section(tmp: Path, tasks: list[str], seeds: int, caps: dict[str, int]) -> dict[str, Any]:
+    searches = [
+        {"task": t, "tuner": name, "seed": seed, "max_trials": caps[name]}
+        for t in tasks
+        for name in versus.TUNERS
+        for seed in range(1, seeds + 1)
+    ]
+    (tmp / "tuner-in.json").write_text(json.dumps({"searches": searches}))
+    say(f"tuner: {len(searches)} KerasTuner searches in one process")
+    subprocess.run(
+        [str(PY), str(HERE / "tuner.py"), str(tmp / "tuner-in.json"), str(tmp / "tuner-out.json")],
+        env=clean_env(tmp),
+        check=True,
+    )
+    found = json.loads((tmp / "tuner-out.json").read_text())["searches"]
+    return {"searches": found, "seeds": seeds, "max_trials": caps}
+
+
+def versus_results(results: dict[str, Any]) -> dict[str, Any]:
+    """Every arm on every task from the policy and tuner sections: the table and the two goals."""
+    arms = [versus.policy_arm(run) for run in results["policy"]["runs"]]
+    grouped: dict[tuple[str, str], list[versus.Arm]] = {}
+    for s in results["tuner"]["searches"]:
+        arm = versus.tuner_arm(s["task"], s["tuner"], s["trials"], TASKS[s["task"]].threshold)
+        grouped.setdefault((s["task"], s["tuner"]), []).append(arm)
+    arms += [versus.merge_seeds(group) for group in grouped.values()]
+    return versus.compare(arms)
+
+
 # -- rounds per job --------------------------------------------------------------------------------------
 
 
@@ -483,6 +293,8 @@ def rerender(out: Path) -> int:
     if "policy" in results:
         raw = results["policy"]["raw"]
         results["policy"] = {**report.policy_results(raw["loops"], raw["trajectories"], TASKS), "raw": raw}
+    if "tuner" in results and "policy" in results:
+        results["versus"] = versus_results(results)
     (out / "results.json").write_text(json.dumps(jsonable(results), indent=1) + "\n")
     (out / "results.md").write_text(report.render(results))
     say(f"re-rendered {out / 'results.md'}")
@@ -495,8 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=MIN_RUNS, help=f"runs per figure (default: {MIN_RUNS})"
     )
-    parser.add_argument("--only", default="overhead,policy,rounds", help="sections, comma-separated")
+    parser.add_argument("--only", default="overhead,policy,tuner,rounds", help="sections, comma-separated")
     parser.add_argument("--tasks", default=",".join(TASKS), help="policy tasks, comma-separated")
+    parser.add_argument("--seeds", type=int, default=1, help="KerasTuner seeds per search (default: 1)")
+    parser.add_argument(
+        "--max-trials", type=int, default=12, help="KerasTuner trials per search (default: 12)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--rerender", action="store_true", help="recompute the figures and tables from OUT/results.json only"
@@ -505,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerender:
         return rerender(args.out)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"overhead", "policy", "rounds"}
+    unknown = set(sections) - {"overhead", "policy", "tuner", "rounds"}
     if unknown or args.repeats < 1:
         parser.error(f"unknown sections {sorted(unknown)}" if unknown else "--repeats must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -517,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
             results["overhead"] = overhead(tmp, args.repeats)
         if "policy" in sections:
             results["policy"] = policy_section(tmp, args.repeats, args.tasks.split(","))
+        if "tuner" in sections:
+            caps = {"random": args.max_trials, "hyperband": args.hyperband_trials}
+            results["tuner"] = tuner_section(tmp, args.tasks.split(","), args.seeds, caps)
+            if "policy" in results:
+                results["versus"] = versus_results(results)
         if "rounds" in sections:
             results["rounds"] = rounds_section(tmp, args.repeats, results.get("overhead"))
     finally:

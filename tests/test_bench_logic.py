@@ -19,6 +19,9 @@ from bench.stats import (
     jsonable,
     paired_ratios,
 )
+from bench.tasks import TASKS, shifted
+from bench.versus import SPACES, Arm, Space, compare, merge_seeds, policy_arm, speedup, tuner_arm
+from bench.versus import render as render_versus
 
 from keras_ct.keras import performance
 from keras_ct.keras.performance import GPU, Hardware, PerformanceSettingError, decide
@@ -331,3 +334,124 @@ def test_warm_case_probes_time_the_target_within_an_epoch() -> None:
     assert case.probe_seconds() == (2.0, 0.5)  # a quarter of the way through: 75% saved
     assert case.probe_saving() == pytest.approx(0.75)
     assert WarmCase([0.9], [1.0], [0.5], [1.0], [(1.0, 0.9)], [(1.0, 0.5)]).probe_saving() is None
+
+
+# -- keras-ct against KerasTuner (bench/versus.py) ------------------------------------------------------
+
+
+def test_every_task_has_a_search_space_anchored_on_its_start_model() -> None:
+    assert set(SPACES) == set(TASKS)
+    conv = Space("conv2d", filters=16, image=True).choices(3)
+    assert conv["epochs"] == [3, 6, 12]  # the task's epochs, doubled as keras-ct's epochs change does
+    assert conv["conv_blocks"][0] == 0 and conv["width"][0] == 1 and conv["dense_units"][0] == 0
+    assert conv["augment"] == [False, True] and conv["dropout"][0] == 0.0
+    dense = Space("dense", units=16).choices(10)
+    assert "conv_blocks" not in dense and "augment" not in dense  # no conv block to add to an MLP
+    assert dense["dense_units"] == [16, 32, 64, 128]  # the start's width is the smallest
+    assert Space("dense", units=16).size(10) == 4 * 3 * 2 * 3
+
+
+def _trial(accuracy: float, fit_s: float = 2.0, epochs: int = 3) -> dict[str, object]:
+    return {"accuracy": accuracy, "fit_s": fit_s, "epochs": epochs, "values": {}}
+
+
+def test_tuner_arm_counts_trials_and_seconds_up_to_the_first_trial_at_the_threshold() -> None:
+    trials = [_trial(0.80), _trial(0.95, 3.0), _trial(0.99)]
+    arm = tuner_arm("mlp", "random", trials, 0.95)
+    assert (arm.reached, arm.steps, arm.train_s, arm.epochs, arm.best) == (True, 2, 5.0, 6, 0.95)
+    missed = tuner_arm("mlp", "hyperband", trials[:1], 0.95)
+    assert (missed.reached, missed.steps, missed.train_s, missed.best) == (False, 1, 2.0, 0.80)
+
+
+def test_merge_seeds_takes_the_median_and_reaches_only_when_every_seed_did() -> None:
+    seeds = [Arm("t", "random", True, 2, 4.0, 6, 0.96), Arm("t", "random", False, 12, 30.0, 40, 0.94)]
+    seeds.append(Arm("t", "random", True, 3, 6.0, 9, 0.97))
+    merged = merge_seeds(seeds)
+    assert (merged.reached, merged.steps, merged.train_s, merged.runs, merged.spread) == (
+        False,
+        3,
+        6.0,
+        3,
+        "4.0-30.0",
+    )
+
+
+@pytest.mark.parametrize(
+    ("diagnose", "tuners", "expected"),
+    [
+        pytest.param((True, 5.0), [(True, 20.0), (True, 12.0)], 2.4, id="better-search-is-the-faster"),
+        pytest.param((True, 5.0), [(False, 1.0), (True, 15.0)], 3.0, id="a-search-that-missed-is-no-rival"),
+        pytest.param((True, 5.0), [(False, 50.0)], math.inf, id="no-search-reached"),
+        pytest.param((False, 5.0), [(True, 50.0)], 0.0, id="only-a-search-reached"),
+        pytest.param((False, 5.0), [(False, 50.0)], None, id="nobody-reached"),
+    ],
+)
+def test_speedup_is_the_better_search_over_diagnose(
+    diagnose: tuple[bool, float], tuners: list[tuple[bool, float]], expected: float | None
+) -> None:
+    d = Arm("t", "diagnose", diagnose[0], 2, diagnose[1], 6, 0.9)
+    found = speedup(d, [Arm("t", "random", ok, 3, s, 9, 0.9) for ok, s in tuners])
+    assert found == (pytest.approx(expected) if expected not in (None, math.inf, 0.0) else expected)
+
+
+def _arms(task: str, diagnose: tuple[bool, float], random: tuple[bool, float]) -> list[Arm]:
+    return [
+        Arm(task, "diagnose", diagnose[0], 2, diagnose[1], 6, 0.96),
+        Arm(task, "random", random[0], 4, random[1], 12, 0.96),
+        Arm(task, "hyperband", False, 12, 99.0, 40, 0.90),
+    ]
+
+
+def test_compare_judges_both_goals_on_the_median_task() -> None:
+    arms = _arms("a", (True, 2.0), (True, 10.0)) + _arms("b", (True, 4.0), (True, 6.0))
+    arms += _arms("c", (True, 1.0), (False, 30.0))  # no search reached c: an infinite speed-up
+    result = compare(arms)
+    assert [r["speedup"] for r in result["rows"]] == [5.0, 1.5, math.inf]
+    assert result["median"] == 5.0
+    reach, speed = result["verdicts"]
+    assert reach.met and reach.value == "yes (3 of 3 tasks)"
+    assert speed.met and "5.00x on the median of 3 task(s)" in speed.value
+
+
+def test_compare_a_threshold_only_a_search_reached_fails_the_reach_goal() -> None:
+    arms = _arms("a", (False, 8.0), (True, 10.0)) + _arms("b", (True, 4.0), (True, 6.0))
+    reach, speed = compare(arms)["verdicts"]
+    assert not reach.met and reach.value == "no: missed a"
+    assert not speed.met  # median of 0 (a) and 1.5 (b): 0.75x
+    assert "0.75x on the median of 2 task(s)" in speed.value
+    with pytest.raises(ValueError, match="task z has no diagnose run"):
+        compare([Arm("z", "random", True, 1, 1.0, 3, 0.9)])
+
+
+def test_policy_arm_reads_the_replayed_seconds() -> None:
+    arm = policy_arm(run("mlp", "diagnose", [3.0, 1.0, 2.0]))
+    assert (arm.arm, arm.reached, arm.steps, arm.train_s, arm.runs, arm.spread) == (
+        "diagnose",
+        True,
+        2,
+        2.0,
+        3,
+        "1.0-3.0",
+    )
+
+
+def test_shifted_digits_moves_every_test_image_by_at_most_the_shift() -> None:
+    import numpy as np
+
+    x = np.zeros((50, 12, 12, 1), dtype="float32")
+    x[:, 6, 6, 0] = 1.0
+    moved = shifted(x, 2)
+    for image in moved:
+        (y,), (xx,) = np.nonzero(image[..., 0])[0], np.nonzero(image[..., 0])[1]
+        assert abs(y - 6) <= 2 and abs(xx - 6) <= 2
+    assert (moved != x).any()  # some moved
+    assert np.array_equal(moved, shifted(x, 2))  # a fixed seed: the same test set every run
+
+
+def test_render_versus_shows_every_arm_the_ratio_and_the_verdicts() -> None:
+    arms = _arms("a", (True, 2.0), (True, 10.0))
+    text = render_versus(compare(arms), {"a": 0.95}, "Sized: 12 trials.")
+    assert "| a / 0.95 | 2 round(s), 6 epochs, 2.0 s (n=1); reached (0.960) | — |" in text
+    assert "4 trial(s), 12 epochs, 10.0 s (n=1); reached (0.960)" in text
+    assert "12 trial(s), 40 epochs, 99.0 s (n=1); **not reached** (best 0.900) | 5.00x |" in text
+    assert "Sized: 12 trials." in text and "| met |" in text
