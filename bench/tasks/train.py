@@ -65,7 +65,6 @@ def train(
 ) -> TrainResult:
     """Build (fresh layer names), warm-start from a model or a ``.keras`` path, fit, evaluate."""
     import keras
-
     from keras_ct.keras.warmstart import transfer_weights, warm_start
 
     x_train, y_train, x_test, y_test = load(task.name)
@@ -112,8 +111,9 @@ def train(
 def _epoch_clock(x_test: Any, y_test: Any, test_each_epoch: bool, probe_every: int = 0) -> Any:
     """Seconds per epoch; the test accuracy after each epoch and, with ``probe_every``, every that many
     batches (``probes``: training seconds so far, test accuracy). Test time is never counted."""
-    import keras
     import numpy as np
+
+    import keras
 
     class EpochClock(keras.callbacks.Callback):
         def __init__(self) -> None:

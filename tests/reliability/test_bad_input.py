@@ -63,7 +63,7 @@ def make_model():
 LAYER_BUDGET_MODEL = start_model(
     check=(
         '    if len(model.layers) > 4:\n        raise ValueError("the edge device runs at most 4 layers")\n'
-        '    if model.count_params() > 31_530:\n'
+        "    if model.count_params() > 31_530:\n"
         '        raise ValueError("the edge device holds at most 31,530 parameters")\n'
     )
 )
