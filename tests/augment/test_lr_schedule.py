@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from keras_ct.augment import SCRIPT_CHANGES, augment
-from keras_ct.augment.edit import DESCRIPTIONS, MODEL_CHANGES
+from keras_ct.augment.edit import MODEL_CHANGES
 from keras_ct.augment.lr_schedule import plan_lr_schedule_edit
+from keras_ct.augment.policy import GENERIC_ACTION
 from keras_ct.augment.validate import BuildRequest, BuildResult
 from keras_ct.config import CHANGES
 from keras_ct.errors import AugmentError
@@ -133,5 +134,6 @@ def test_augment_without_a_training_script_says_so(tmp_path: Path, monkeypatch: 
 def test_every_change_is_a_setting_and_has_its_words() -> None:
     """The config's CHANGES (what flags, inputs and YAML accept) are exactly the changes that exist."""
     assert sorted(CHANGES) == sorted(("auto", *MODEL_CHANGES, *SCRIPT_CHANGES))
+    assert set(GENERIC_ACTION) == set(CHANGES) - {"auto"}
     for name in MODEL_CHANGES:
-        assert DESCRIPTIONS[name].startswith(("adding ", "widening ")), name
+        assert GENERIC_ACTION[name].startswith(("adding ", "widening ")), name

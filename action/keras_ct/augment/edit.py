@@ -36,19 +36,18 @@ from keras_ct.config import DEFAULT_MODEL_FUNCTION
 from keras_ct.errors import AugmentError
 
 _Planner = Callable[[Target], Planned]
-#: Each model change: its planner and ``DESCRIPTION`` (the rationale's words before the edit is planned).
-_CHANGES: dict[str, tuple[_Planner, str]] = {
-    "conv-block": (conv_block.conv_block, conv_block.DESCRIPTION),
-    "dense": (dense.dense, dense.DESCRIPTION),
-    "dropout": (dropout.dropout, dropout.DESCRIPTION),
-    "batch-norm": (batch_norm.batch_norm, batch_norm.DESCRIPTION),
-    "augment-data": (augment_data.augment_data, augment_data.DESCRIPTION),
-    "widen": (widen.widen, widen.DESCRIPTION),
-    "l2": (l2.l2, l2.DESCRIPTION),
+#: Each model change and its planner (the words a rationale uses before an edit is planned are the
+#: policy's: ``keras_ct.augment.policy.GENERIC_ACTION``).
+_CHANGES: dict[str, _Planner] = {
+    "conv-block": conv_block.conv_block,
+    "dense": dense.dense,
+    "dropout": dropout.dropout,
+    "batch-norm": batch_norm.batch_norm,
+    "augment-data": augment_data.augment_data,
+    "widen": widen.widen,
+    "l2": l2.l2,
 }
 MODEL_CHANGES = tuple(_CHANGES)
-#: The gerund phrase of each model change, for a rationale written before its edit is planned.
-DESCRIPTIONS = {name: description for name, (_, description) in _CHANGES.items()}
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def plan_edit(
     model = find_model(doc, func)
     builder = Builder(doc)
     plan = Plan()
-    planned = _CHANGES[change][0](Target(doc, func, model, builder, plan, input_shape))
+    planned = _CHANGES[change](Target(doc, func, model, builder, plan, input_shape))
     for key, stmts in builder.import_statements().items():
         plan.after_stmt.setdefault(key, []).extend(stmts)
     new_module = doc.module.visit(Apply(plan))

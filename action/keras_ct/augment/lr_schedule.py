@@ -20,7 +20,6 @@ from keras_ct.augment.find import statement_of
 from keras_ct.augment.plan import Apply, Plan
 from keras_ct.augment.source import Doc, call_arg, canonical_name
 
-DESCRIPTION = "adding ReduceLROnPlateau and EarlyStopping(restore_best_weights=True) to fit"
 CALLBACKS = ("ReduceLROnPlateau", "EarlyStopping")
 _ARGS = {
     "ReduceLROnPlateau": "factor=0.5, patience=2",

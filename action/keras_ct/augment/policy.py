@@ -57,7 +57,8 @@ MORE_EPOCHS = ("epochs", "lr-schedule")
 #: Without curves to read (no round yet, or none reported): capacity first, as a guess.
 GUESS = (*CAPACITY, "epochs", "dropout")
 
-_GENERIC_ACTION = {
+#: The words a rationale uses for each change before its edit is planned (the edit then gives its own).
+GENERIC_ACTION = {
     "conv-block": "adding a convolution block",
     "dense": "adding a hidden Dense layer",
     "widen": "widening a layer",
@@ -79,7 +80,7 @@ class Decision:
 
     def rationale(self, action: str = "") -> str:
         """The one-sentence rationale, with the edit's own words when known (``Edit.action``)."""
-        return f"{self.diagnosis}, {action or _GENERIC_ACTION[self.change]}"
+        return f"{self.diagnosis}, {action or GENERIC_ACTION[self.change]}"
 
 
 @dataclass(frozen=True)

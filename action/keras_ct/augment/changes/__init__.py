@@ -1,8 +1,7 @@
 """The model changes, one module each: conv_block, dense, dropout, batch_norm, augment_data, widen, l2.
 
-Each module has ``DESCRIPTION`` (the gerund phrase a rationale uses before the edit knows its exact
-words: "adding BatchNormalization after the convolutions") and a planner that takes the ``Target``,
-adds its insertions to the plan and returns a ``Planned``.
+Each module has a planner that takes the ``Target``, adds its insertions to the plan and returns a
+``Planned`` (with the edit's exact words).
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from keras_ct.augment.layers import INPUT
 from keras_ct.augment.plan import Plan, insert_after
 from keras_ct.augment.source import Doc, single_assign
 
-DESCRIPTION = "adding random shifts, zooms and rotations of the input images (no flips)"
 #: The layers and their arguments, in order (the spelling of each class follows the file's).
 AUGMENTATIONS = (("RandomTranslation", "0.1, 0.1"), ("RandomZoom", "0.1"), ("RandomRotation", "0.05"))
 _RANDOM = {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop"}

@@ -20,7 +20,6 @@ from keras_ct.augment.layers import CONV, NEUTRAL
 from keras_ct.augment.plan import insert_after
 from keras_ct.augment.source import Doc, Spelling, call_arg, evaluate
 
-DESCRIPTION = "adding BatchNormalization after the convolutions"
 NORMALISATIONS = {"BatchNormalization", "LayerNormalization", "GroupNormalization"}
 
 

@@ -20,8 +20,6 @@ from keras_ct.augment.shapes import apply_window, layer_window, spatial_after
 from keras_ct.augment.source import Doc, Spelling, call_arg
 from keras_ct.errors import AugmentError
 
-DESCRIPTION = "adding a convolution block"
-
 
 def conv_block(target: Target) -> Planned:
     doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan

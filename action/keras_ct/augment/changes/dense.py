@@ -12,8 +12,6 @@ from keras_ct.augment.layers import NEUTRAL
 from keras_ct.augment.plan import insert_after
 from keras_ct.augment.source import Spelling, call_arg, evaluate
 
-DESCRIPTION = "adding a hidden Dense layer"
-
 
 def dense(target: Target) -> Planned:
     doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan

@@ -11,8 +11,6 @@ from keras_ct.augment.layers import DROPOUT, GLOBAL_POOL, NEUTRAL, POOL
 from keras_ct.augment.plan import insert_after
 from keras_ct.augment.source import Spelling, call_arg, evaluate
 
-DESCRIPTION = "adding Dropout"
-
 
 def dropout(target: Target) -> Planned:
     doc, func, model, builder, plan = target.doc, target.func, target.model, target.builder, target.plan

@@ -18,7 +18,6 @@ from keras_ct.augment.layers import CONV
 from keras_ct.augment.plan import Plan
 from keras_ct.augment.source import Doc, call_arg, canonical_name, dotted_name
 
-DESCRIPTION = "adding L2 weight decay to the kernels"
 FACTOR = "1e-4"
 
 

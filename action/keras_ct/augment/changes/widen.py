@@ -13,8 +13,6 @@ from keras_ct.augment.layers import CONV
 from keras_ct.augment.plan import Plan
 from keras_ct.augment.source import Doc
 
-DESCRIPTION = "widening a layer"
-
 
 def widen(target: Target) -> Planned:
     doc, func, model, plan = target.doc, target.func, target.model, target.plan
