@@ -90,7 +90,6 @@ class GitHubPublisher:
     links: Links = field(default_factory=Links)
     writable: bool = True
     why: str = ""
-    _comment_id: int | None = None
 
     def _degrade(self, why: str) -> None:
         """The first refused write tells us the token is read-only: stop writing, say why."""
@@ -103,7 +102,6 @@ class GitHubPublisher:
         comment = find_marked_comment(self.api.list_issue_comments(self.target.pr_number), COMMENT_MARKER)
         if comment is None:
             return ()
-        self._comment_id = comment.id
         try:
             return parse_history_block(comment.body)
         except ValueError as exc:
@@ -133,7 +131,6 @@ class GitHubPublisher:
         except GitHubPermissionError as exc:
             self._degrade(exc.message)
             return ""
-        self._comment_id = comment.id
         return comment.html_url
 
     def dispatch(self, next_round: int, ref: str) -> Dispatch:
