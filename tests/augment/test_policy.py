@@ -1,7 +1,7 @@
 """The policy: pure decisions from the round history (no TensorFlow, no files).
 
 ``test_curve_shapes`` is the table: one row a curve shape, each naming the rule of
-``keras_ct.augment.policy`` it tests in its id (stopped-early, no-curves, underfits, gap, back, dropped).
+``keras_ct.augment.policy`` it tests in its id (stopped-early, no-curves, data-mismatch, underfits, gap, back, dropped).
 """
 
 from __future__ import annotations
@@ -90,6 +90,16 @@ CURVE_SHAPES = [
     row([_round(1, 0.90, train=(0.90, 0.97, 0.97))], "generalisation-gap", "dropout", "gap: train curve only"),
     row([_round(1, 0.80, train=(0.90, 0.97, 0.99, 0.99), val=(0.74, 0.76, 0.78, 0.80))],
         "generalisation-gap", "dropout", "gap: val rising 0.02 but 0.80 + 0.04 < 0.95, not stopped early"),
+    row([_round(1, 0.7056, train=(0.85, 0.91, 0.9288), val=(0.90, 0.95, 0.9583), threshold=0.9)],
+        "data-mismatch", "augment-data", "data-mismatch: seen (shifted digits), val 0.9583 >= 0.9, test 0.7056"),
+    row([_round(1, 0.82, train=(0.60, 0.66, 0.67), val=(0.90, 0.94, 0.95))],
+        "data-mismatch", "augment-data", "data-mismatch: before underfits, train 0.67 under augmentation"),
+    row([_round(1, 0.90, train=(0.95, 0.98, 0.99), val=(0.93, 0.95, 0.95))],
+        "data-mismatch", "augment-data", "data-mismatch: val - test = MISMATCH_GAP exactly"),
+    row([_round(1, 0.911, train=(0.95, 0.98, 0.99), val=(0.93, 0.95, 0.96))],
+        "generalisation-gap", "dropout", "gap: val - test 0.049 < MISMATCH_GAP is sampling noise"),
+    row([_round(1, 0.70, train=(0.95, 0.98, 0.99), val=(0.90, 0.93, 0.94))],
+        "generalisation-gap", "dropout", "gap: val 0.94 < 0.95, not a mismatch however far the test is"),
     row([_round(1, 0.91, **PLATEAU)], "underfits", "conv-block", "underfits: plateau at train 0.92"),
     row([_round(1, 0.90, train=(0.90, 0.9499, 0.9499), val=(0.89, 0.90, 0.90))],
         "underfits", "conv-block", "underfits: train 0.9499 just below 0.95"),
@@ -134,6 +144,8 @@ def test_curve_shapes(history: list[RoundRecord], state: State, first: str) -> N
         assert not set(changes) & {"augment-data", "l2"}
         fitting = [c for c in changes if c in (*CAPACITY, "batch-norm") and c != last.change]
         assert "dropout" not in changes or all(changes.index("dropout") > changes.index(c) for c in fitting)
+    if state == "data-mismatch":  # make the training data like the judged data: augment-data first
+        assert changes[0] == "augment-data" and changes[1] in CAPACITY
     if state == "generalisation-gap":  # regularise first, never capacity first
         assert changes[0] in REGULARISE or last.change in REGULARISE
         assert all(changes.index(c) > changes.index("l2") for c in CAPACITY)
@@ -164,6 +176,12 @@ def test_dropped_after_two_misses_is_not_offered() -> None:
             "accuracy 0.9900 < 0.995 while train accuracy 1.0000 ≥ 0.995 but val accuracy 0.9900 < 0.995: "
             "a generalisation gap (the model fits the training data, not the held-out data)",
             id="gap-val-below",
+        ),
+        pytest.param(
+            _round(1, 0.7056, train=(0.91, 0.9288), val=(0.95, 0.9583), threshold=0.9),
+            "accuracy 0.7056 < 0.9 while val accuracy 0.9583 ≥ 0.9, 0.2527 above it: a data mismatch "
+            "(the model does well on data like its training data, not on the data it is judged on)",
+            id="data-mismatch",
         ),
         pytest.param(
             _round(1, 0.91, **PLATEAU),

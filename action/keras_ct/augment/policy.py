@@ -16,11 +16,16 @@ variance). ``Diagnosis.state`` checks, in order:
    over as many epochs again (min(1, accuracy + gain * epochs / 2) >= threshold) -> epochs (with lr-schedule)
    first, then what the curves say without them.
 2. ``no-curves``: no train accuracy reported -> capacity, worded as a guess.
-3. ``underfits``: train accuracy below the threshold (the model cannot fit the training data to it)
+3. ``data-mismatch``: validation accuracy at or above the threshold, the metric (a test set) below it
+   by at least ``MISMATCH_GAP``: the model does well on data like its training data, not on the data it
+   is judged on (Ng, chapters 36-40: a train/test distribution mismatch is addressed by making the
+   training data more like the test data, e.g. artificial data synthesis) -> augment-data first, then
+   capacity to learn the wider data, then the rest. A smaller val-test difference is sampling noise.
+4. ``underfits``: train accuracy below the threshold (the model cannot fit the training data to it)
    -> capacity first (conv-block, dense, widen), then epochs if still rising, then batch-norm.
    Regularisation lowers the training fit further (Ng, chapter 25): dropout comes last, only as a
    last resort when nothing before it builds or helps, and augment-data and l2 are not offered.
-4. ``generalisation-gap``: train accuracy at or above the threshold while val or test accuracy is
+5. ``generalisation-gap``: train accuracy at or above the threshold while val or test accuracy is
    below -> regularise first (dropout, augment-data, l2, batch-norm), then epochs if still rising,
    then capacity (a different architecture, Ng chapter 27), never capacity first.
 
@@ -48,8 +53,9 @@ CHANGES = tuple(c for c in CONFIG_CHANGES if c != "auto")
 
 IMPROVING_GAIN = 0.01  # val (or train) accuracy rose at least this much in the last epoch: still rising
 NO_GAIN = 0.002  # a change whose round gained no more than this did not help
+MISMATCH_GAP = 0.05  # val accuracy above the metric by at least this (val at the threshold): a data mismatch
 
-State = Literal["stopped-early", "no-curves", "underfits", "generalisation-gap"]
+State = Literal["stopped-early", "no-curves", "data-mismatch", "underfits", "generalisation-gap"]
 
 CAPACITY = ("conv-block", "dense", "widen")
 REGULARISE = ("dropout", "augment-data", "l2", "batch-norm")
@@ -109,11 +115,20 @@ class Diagnosis:
         return min(1.0, self.accuracy + (self.last_gain or 0.0) * self.epochs / 2)
 
     @property
+    def mismatch(self) -> float | None:
+        """How far the metric lies below a val accuracy that meets the threshold (None when val misses it)."""
+        if self.val_accuracy is None or not meets(self.val_accuracy, self.threshold):
+            return None
+        return self.val_accuracy - self.accuracy
+
+    @property
     def state(self) -> State:
         if self.projected is not None and meets(self.projected, self.threshold):
             return "stopped-early"
         if self.train_accuracy is None:
             return "no-curves"
+        if self.mismatch is not None and meets(self.mismatch, MISMATCH_GAP):
+            return "data-mismatch"
         if not meets(self.train_accuracy, self.threshold):
             return "underfits"
         return "generalisation-gap"
@@ -168,6 +183,8 @@ def candidates(d: Diagnosis) -> list[str]:
         return [*MORE_EPOCHS, *(gap if fits else underfit)]
     if d.state == "no-curves":
         return list(GUESS)
+    if d.state == "data-mismatch":
+        return ["augment-data", *CAPACITY, *rising, "batch-norm", "dropout", "l2"]
     return underfit if d.state == "underfits" else gap
 
 
@@ -184,6 +201,12 @@ def explain(d: Diagnosis) -> str:
         missing = "no learning curves" if d.val_accuracy is None else "no train accuracy"
         return f"{missed} and {missing} reported: a guess, more capacity first"
     train = f"train accuracy {fmt_versus(d.train_accuracy, d.threshold)}"
+    if d.state == "data-mismatch":
+        return (
+            f"{missed} while val accuracy {fmt_versus(d.val_accuracy, d.threshold)}, "
+            f"{fmt_accuracy(d.mismatch)} above it: a data mismatch (the model does well on data like its "
+            "training data, not on the data it is judged on)"
+        )
     if d.state == "underfits":
         return f"{missed} and {train}: the model underfits (it cannot fit the training data to the threshold)"
     if d.val_accuracy is None:
