@@ -102,12 +102,18 @@ UNSUPPORTED_MAKE_MODEL = (
 )
 
 
-def test_augment_takes_model_function_from_keras_ct_yml(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def make_model_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder with model.py defining make_model() and a .keras-ct.yml naming it; the working directory."""
     (tmp_path / "model.py").write_text(UNSUPPORTED_MAKE_MODEL)
     (tmp_path / ".keras-ct.yml").write_text("model-function: make_model\n")
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.usefixtures("make_model_project")
+def test_augment_takes_model_function_from_keras_ct_yml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["augment", "model.py", "--change", "dense", "--dry-run"], env(tmp_path)) == 1
     err = capsys.readouterr().err
     # make_model() was read (the default build_model() does not exist): the layer list is the problem.
@@ -115,12 +121,8 @@ def test_augment_takes_model_function_from_keras_ct_yml(
     assert (tmp_path / "model.py").read_text() == UNSUPPORTED_MAKE_MODEL
 
 
-def test_augment_flag_beats_keras_ct_yml(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "model.py").write_text(UNSUPPORTED_MAKE_MODEL)
-    (tmp_path / ".keras-ct.yml").write_text("model-function: make_model\n")
-    monkeypatch.chdir(tmp_path)
+@pytest.mark.usefixtures("make_model_project")
+def test_augment_flag_beats_keras_ct_yml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["augment", "model.py", "--model-function", "build_model", "--change", "dense", "--dry-run"]
     assert main(argv, env(tmp_path)) == 1
     assert "no function build_model() found (functions defined: make_model)" in capsys.readouterr().err

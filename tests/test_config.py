@@ -116,20 +116,24 @@ def test_yaml_error_has_file_and_line(tmp_path: Path) -> None:
     assert info.value.line is not None and info.value.line >= 2
 
 
-def test_unknown_yaml_key_suggests_closest(tmp_path: Path) -> None:
-    (tmp_path / ".keras-ct.yml").write_text("threshold: 0.9\nmax_round: 3\n")
-    with pytest.raises(
-        ConfigError, match=r"line 2: unknown key 'max_round' \(did you mean \"max-rounds\"\?\)"
-    ) as info:
-        load_config({}, {}, cwd=tmp_path)
-    assert info.value.line == 2
-
-
-def test_bad_yaml_value_names_line(tmp_path: Path) -> None:
-    (tmp_path / ".keras-ct.yml").write_text("# settings\nthreshold: high\n")
-    with pytest.raises(
-        ConfigError, match=r'line 2 \(threshold\) must be a number between 0 and 1, got "high"'
-    ) as info:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            "threshold: 0.9\nmax_round: 3\n",
+            r"line 2: unknown key 'max_round' \(did you mean \"max-rounds\"\?\)",
+            id="unknown-key-suggests-closest",
+        ),
+        pytest.param(
+            "# settings\nthreshold: high\n",
+            r'line 2 \(threshold\) must be a number between 0 and 1, got "high"',
+            id="bad-value",
+        ),
+    ],
+)
+def test_a_yaml_mistake_names_its_line(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / ".keras-ct.yml").write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
         load_config({}, {}, cwd=tmp_path)
     assert info.value.line == 2
 

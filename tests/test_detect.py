@@ -19,23 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 GPU = ("self-hosted", "gpu")
 CPU = ("ubuntu-latest",)
 
-KERAS_SEQUENTIAL = """\
-import keras
-from keras import layers
-
-
-def build_model():
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),  # the only conv block
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    return model
-"""
+# keras.Sequential with a literal list of layers.X calls, as the bundled example writes it.
+KERAS_SEQUENTIAL = (ROOT / "tests" / "fixtures" / "models" / "sequential_layers.py").read_text(
+    encoding="utf-8"
+)
 
 TF_KERAS_ADD = """\
 import tensorflow as tf
@@ -163,9 +150,9 @@ def test_model_styles(
 def test_evidence_names_file_and_line(tmp_path: Path) -> None:
     write(tmp_path, {"ml_task/model.py": KERAS_SEQUENTIAL})
     facts = detect.analyse_code("ml_task/model.py", "", tmp_path)
-    assert str(facts.framework_evidence[0]) == "ml_task/model.py:1: imports keras"
-    assert str(facts.cnn_evidence) == "ml_task/model.py:9: uses layers.Conv2D"
-    assert facts.augmentable_reason == "ml_task/model.py:6: keras.Sequential([...]) layer list"
+    assert str(facts.framework_evidence[0]) == "ml_task/model.py:3: imports keras"
+    assert str(facts.cnn_evidence) == "ml_task/model.py:12: uses layers.Conv2D"
+    assert facts.augmentable_reason == "ml_task/model.py:9: keras.Sequential([...]) layer list"
 
 
 def test_reasons_for_helper_list_and_missing_function(tmp_path: Path) -> None:
@@ -461,7 +448,7 @@ def test_command_on_the_example_task_pull_request(tmp_path: Path) -> None:
         "head-ref": "more-conv",
         "head-repo": "acme/ml",
     }
-    assert "| Framework | keras (ml_task/model.py:1: imports keras) |" in summary
+    assert "| Framework | keras (ml_task/model.py:3: imports keras) |" in summary
     assert '| Training runner | `["self-hosted", "gpu"]` |' in summary
 
 

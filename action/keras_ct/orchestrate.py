@@ -210,7 +210,6 @@ def report_config_error(
     environ: Mapping[str, str],
     *,
     overrides: Overrides | None = None,
-    api: GitHubAPI | None = None,
 ) -> None:
     """Under Actions, mark the commit under test failed when the configuration is invalid, or the
     preflight refused the round (``keras_ct.round.preflight``).
@@ -238,10 +237,10 @@ def report_config_error(
     if target is None or target.fork:  # a fork's token is read-only: send nothing
         return
     sha = target.head_sha or (gh.sha if gh.event_name == "workflow_dispatch" else "")
-    if not (sha and (token or api is not None)):
+    if not (sha and token):
         return
     try:
-        client = api or GitHubClient(
+        client = GitHubClient(
             repository=target.repository,
             token=token,
             api_url=target.api_url,

@@ -21,26 +21,19 @@ from keras_ct.round.history import EpochCurves, RoundRecord
 
 MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 
-UNDERFITS = (
-    RoundRecord(
-        round=1,
-        accuracy=0.91,
-        threshold=0.95,
-        status="missed",
-        epochs=5,
-        curves=EpochCurves(accuracy=(0.8, 0.88, 0.91, 0.92, 0.92), val_accuracy=(0.8, 0.88, 0.9, 0.91, 0.91)),
-    ),
-)
-STILL_RISING = (
-    RoundRecord(
-        round=1,
-        accuracy=0.92,
-        threshold=0.95,
-        status="missed",
-        epochs=5,
-        curves=EpochCurves(accuracy=(0.7, 0.82, 0.88, 0.91, 0.93), val_accuracy=(0.7, 0.82, 0.87, 0.9, 0.92)),
-    ),
-)
+
+def missed_after_5_epochs(
+    accuracy: float, train: tuple[float, ...], val: tuple[float, ...]
+) -> tuple[RoundRecord]:
+    """A history of one round that missed 0.95, with its epoch curves."""
+    curves = EpochCurves(accuracy=train, val_accuracy=val)
+    return (
+        RoundRecord(round=1, accuracy=accuracy, threshold=0.95, status="missed", epochs=5, curves=curves),
+    )
+
+
+UNDERFITS = missed_after_5_epochs(0.91, (0.8, 0.88, 0.91, 0.92, 0.92), (0.8, 0.88, 0.9, 0.91, 0.91))
+STILL_RISING = missed_after_5_epochs(0.92, (0.7, 0.82, 0.88, 0.91, 0.93), (0.7, 0.82, 0.87, 0.9, 0.92))
 
 
 class Builds:

@@ -17,26 +17,23 @@ def _src(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
 
 
+def _sequential(
+    *layers: str, imports: str = "import keras\nfrom keras import layers", call: str = "keras.Sequential"
+) -> str:
+    """A model file whose ``build_model()`` returns ``call([...])`` of these lines, one a row, after ``imports``."""
+    rows = "".join(f"            {layer}\n" for layer in layers)
+    return f"{imports}\n\n\ndef build_model():\n    return {call}(\n        [\n{rows}        ]\n    )\n"
+
+
 def test_comment_on_its_own_line_stays_above_the_element_it_describes() -> None:
     # The libcst trap: that comment lives in the previous element's comma. It must not be copied or moved.
-    source = _src(
-        """
-        import keras
-        from keras import layers
-
-
-        def build_model():
-            return keras.Sequential(
-                [
-                    keras.Input(shape=(28, 28, 1)),
-                    layers.Conv2D(32, 3, padding="same", activation="relu"),
-                    layers.MaxPooling2D(),  # end of block 1
-                    # the head
-                    layers.Flatten(),
-                    layers.Dense(10),
-                ]
-            )
-        """
+    source = _sequential(
+        "keras.Input(shape=(28, 28, 1)),",
+        'layers.Conv2D(32, 3, padding="same", activation="relu"),',
+        "layers.MaxPooling2D(),  # end of block 1",
+        "# the head",
+        "layers.Flatten(),",
+        "layers.Dense(10),",
     )
     edit = plan_edit(source, "conv-block")
     assert edit.new_source.count("# the head") == 1
@@ -91,23 +88,14 @@ def test_single_line_list_is_edited_on_its_line() -> None:
 
 
 def test_bare_names_already_imported_need_no_new_import() -> None:
-    source = _src(
-        """
-        from keras import Input, Sequential
-        from keras.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
-
-
-        def build_model():
-            return Sequential(
-                [
-                    Input(shape=(28, 28, 1)),
-                    Conv2D(8, 3, activation="relu"),
-                    MaxPooling2D(),
-                    Flatten(),
-                    Dense(10),
-                ]
-            )
-        """
+    source = _sequential(
+        "Input(shape=(28, 28, 1)),",
+        'Conv2D(8, 3, activation="relu"),',
+        "MaxPooling2D(),",
+        "Flatten(),",
+        "Dense(10),",
+        imports="from keras import Input, Sequential\nfrom keras.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D",
+        call="Sequential",
     )
     for change in ("conv-block", "dropout"):
         new = plan_edit(source, change).new_source
@@ -115,22 +103,13 @@ def test_bare_names_already_imported_need_no_new_import() -> None:
 
 
 def test_star_import_needs_no_new_import() -> None:
-    source = _src(
-        """
-        from tensorflow.keras.layers import *
-        from tensorflow.keras.models import Sequential
-
-
-        def build_model():
-            return Sequential(
-                [
-                    Input(shape=(28, 28, 1)),
-                    Conv2D(8, 3, activation="relu"),
-                    Flatten(),
-                    Dense(10),
-                ]
-            )
-        """
+    source = _sequential(
+        "Input(shape=(28, 28, 1)),",
+        'Conv2D(8, 3, activation="relu"),',
+        "Flatten(),",
+        "Dense(10),",
+        imports="from tensorflow.keras.layers import *\nfrom tensorflow.keras.models import Sequential",
+        call="Sequential",
     )
     new = plan_edit(source, "conv-block").new_source
     assert "            MaxPooling2D(),\n" in new
@@ -196,23 +175,12 @@ def test_input_shape_override_decides_the_pooling() -> None:
 
 
 def test_conv1d_window_arithmetic_skips_pooling_on_short_sequences() -> None:
-    source = _src(
-        """
-        import keras
-        from keras import layers
-
-
-        def build_model():
-            return keras.Sequential(
-                [
-                    keras.Input(shape=(9, 2)),
-                    layers.Conv1D(8, 3, activation="relu"),
-                    layers.MaxPooling1D(pool_size=3),
-                    layers.Flatten(),
-                    layers.Dense(3),
-                ]
-            )
-        """
+    source = _sequential(
+        "keras.Input(shape=(9, 2)),",
+        'layers.Conv1D(8, 3, activation="relu"),',
+        "layers.MaxPooling1D(pool_size=3),",
+        "layers.Flatten(),",
+        "layers.Dense(3),",
     )
     # 9 -> conv 3 valid -> 7 -> pool 3 -> 2 -> new conv (same) 2 -> a pool of 3 would give 0.
     edit = plan_edit(source, "conv-block")
@@ -220,22 +188,11 @@ def test_conv1d_window_arithmetic_skips_pooling_on_short_sequences() -> None:
 
 
 def test_new_conv_copies_strings_in_the_files_quote_style() -> None:
-    source = _src(
-        """
-        import keras
-        from keras import layers
-
-
-        def build_model():
-            return keras.Sequential(
-                [
-                    keras.Input(shape=(28, 28, 1)),
-                    layers.Conv2D(8, 3, activation='relu', padding='valid'),
-                    layers.Flatten(),
-                    layers.Dense(10, activation='softmax'),
-                ]
-            )
-        """
+    source = _sequential(
+        "keras.Input(shape=(28, 28, 1)),",
+        "layers.Conv2D(8, 3, activation='relu', padding='valid'),",
+        "layers.Flatten(),",
+        "layers.Dense(10, activation='softmax'),",
     )
     new = plan_edit(source, "conv-block").new_source
     assert "            layers.Conv2D(16, 3, activation='relu', padding='same'),\n" in new
@@ -243,24 +200,13 @@ def test_new_conv_copies_strings_in_the_files_quote_style() -> None:
 
 
 def test_dropout_moves_to_an_earlier_point_when_the_last_already_has_one() -> None:
-    source = _src(
-        """
-        import keras
-        from keras import layers
-
-
-        def build_model():
-            return keras.Sequential(
-                [
-                    keras.Input(shape=(28, 28, 1)),
-                    layers.Conv2D(8, 3, activation="relu"),
-                    layers.MaxPooling2D(),
-                    layers.Flatten(),
-                    layers.Dropout(0.5),
-                    layers.Dense(10),
-                ]
-            )
-        """
+    source = _sequential(
+        "keras.Input(shape=(28, 28, 1)),",
+        'layers.Conv2D(8, 3, activation="relu"),',
+        "layers.MaxPooling2D(),",
+        "layers.Flatten(),",
+        "layers.Dropout(0.5),",
+        "layers.Dense(10),",
     )
     edit = plan_edit(source, "dropout")
     assert edit.description == "Dropout(0.25) after MaxPooling2D"

@@ -66,6 +66,16 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Call:
+    """What an endpoint handler reads of a request: the path parameters, the query, the JSON body, the token."""
+
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    token: Token
+
+
 class ApiError(Exception):
     """Raised by a route to answer with GitHub's error shape."""
 
@@ -80,40 +90,16 @@ class ApiError(Exception):
 ROUTES: list[tuple[str, str, str, str, str]] = [
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "get_pull", "pull-requests", "read"),
     ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "list_issue_comments", "issues", "read"),
-    (
-        "POST",
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        "create_issue_comment",
-        "issues",
-        "write",
-    ),
-    (
-        "PATCH",
-        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
-        "update_issue_comment",
-        "issues",
-        "write",
-    ),
+    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "create_issue_comment", "issues", "write"),
+    ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", "update_issue_comment", "issues", "write"),
     ("POST", "/repos/{owner}/{repo}/statuses/{sha}", "create_commit_status", "statuses", "write"),
     ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", "list_commit_statuses", "statuses", "read"),
     ("GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}", "get_workflow", "actions", "read"),
-    (
-        "POST",
-        "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
-        "dispatch_workflow",
-        "actions",
-        "write",
-    ),
-    (
-        "GET",
-        "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
-        "list_workflow_runs",
-        "actions",
-        "read",
-    ),
+    ("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", "dispatch_workflow", "actions", "write"),
+    ("GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", "list_workflow_runs", "actions", "read"),
     ("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}", "get_workflow_run", "actions", "read"),
     ("GET", "/repos/{owner}/{repo}/git/ref/{ref}", "get_branch_sha", "contents", "read"),
-]
+]  # fmt: skip
 # Issue comments on pull requests are also allowed with the pull-requests permission.
 ALTERNATIVE_PERMISSION = {"issues": "pull-requests"}
 
@@ -319,7 +305,10 @@ class FakeGitHub:
         try:
             token = self._token(headers)
             self._authorize(token, permission, level, route)
-            reply = getattr(self, f"_do_{route}")(params, dict(query), document, token, headers)
+            with self.lock:
+                reply = getattr(self, f"_do_{route}")(
+                    self._repo(params), Call(params, dict(query), document, token)
+                )
         except ApiError as exc:
             reply = exc.reply
         if method != "GET" and self.on_change is not None:
@@ -542,85 +531,73 @@ class FakeGitHub:
         except (KeyError, ValueError):
             raise ApiError(404, "Not Found") from None
 
-    def _do_get_pull(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            pull = self._pull(repo, params["pull_number"])
-            head_full = pull.head_repo or repo.full_name
-            fork = head_full != repo.full_name
-            head_sha = (repo.branch_sha(pull.head_ref) if not fork else None) or pull.head_sha
-            base_sha = repo.branch_sha(pull.base_ref) or pull.base_sha
-            api = f"{self._api(repo)}/pulls/{pull.number}"
-            document = instance_of(
-                self._flavour,
-                "pull-request",
-                {
-                    "number": pull.number,
-                    "id": 7000 + pull.number,
-                    "node_id": f"PR_{pull.number}",
-                    "title": pull.title,
-                    "state": pull.state,
-                    "user": self._user(pull.user),
-                    "url": api,
-                    "html_url": f"{self._web(repo)}/pull/{pull.number}",
-                    "head": {
-                        "ref": pull.head_ref,
-                        "sha": head_sha,
-                        "label": f"{head_full.split('/')[0]}:{pull.head_ref}",
-                        "repo": self._repository(head_full, fork),
-                        "user": self._user(head_full.split("/")[0]),
-                    },
-                    "base": {
-                        "ref": pull.base_ref,
-                        "sha": base_sha,
-                        "label": f"{repo.owner}:{pull.base_ref}",
-                        "repo": self._repository(repo.full_name, False),
-                        "user": self._user(repo.owner),
-                    },
-                    "author_association": "CONTRIBUTOR",
-                    "mergeable_state": "clean",
+    def _do_get_pull(self, repo: Repo, call: Call) -> Reply:
+        pull = self._pull(repo, call.params["pull_number"])
+        head_full = pull.head_repo or repo.full_name
+        fork = head_full != repo.full_name
+        head_sha = (repo.branch_sha(pull.head_ref) if not fork else None) or pull.head_sha
+        base_sha = repo.branch_sha(pull.base_ref) or pull.base_sha
+        api = f"{self._api(repo)}/pulls/{pull.number}"
+        document = instance_of(
+            self._flavour,
+            "pull-request",
+            {
+                "number": pull.number,
+                "id": 7000 + pull.number,
+                "node_id": f"PR_{pull.number}",
+                "title": pull.title,
+                "state": pull.state,
+                "user": self._user(pull.user),
+                "url": api,
+                "html_url": f"{self._web(repo)}/pull/{pull.number}",
+                "head": {
+                    "ref": pull.head_ref,
+                    "sha": head_sha,
+                    "label": f"{head_full.split('/')[0]}:{pull.head_ref}",
+                    "repo": self._repository(head_full, fork),
+                    "user": self._user(head_full.split("/")[0]),
                 },
-            )
+                "base": {
+                    "ref": pull.base_ref,
+                    "sha": base_sha,
+                    "label": f"{repo.owner}:{pull.base_ref}",
+                    "repo": self._repository(repo.full_name, False),
+                    "user": self._user(repo.owner),
+                },
+                "author_association": "CONTRIBUTOR",
+                "mergeable_state": "clean",
+            },
+        )
         return Reply(200, document)
 
-    def _do_list_issue_comments(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            self._pull(repo, params["issue_number"])
-            comments = [c for c in repo.comments if str(c.issue_number) == params["issue_number"]]
-            per_page = min(int(query.get("per_page", 30)), 100)
-            page = max(int(query.get("page", 1)), 1)
-            chunk = comments[(page - 1) * per_page : page * per_page]
-            last = max(1, -(-len(comments) // per_page))
-            base = f"{self._api(repo)}/issues/{params['issue_number']}/comments"
-            links = []
-            if page < last:
-                links.append(f'<{base}?per_page={per_page}&page={page + 1}>; rel="next"')
-                links.append(f'<{base}?per_page={per_page}&page={last}>; rel="last"')
-            if page > 1:
-                links.append(f'<{base}?per_page={per_page}&page={page - 1}>; rel="prev"')
-                links.append(f'<{base}?per_page={per_page}&page=1>; rel="first"')
-            headers_out = {"Link": ", ".join(links)} if links else {}
-            return Reply(200, [self._comment_json(repo, c) for c in chunk], headers_out)
+    def _do_list_issue_comments(self, repo: Repo, call: Call) -> Reply:
+        self._pull(repo, call.params["issue_number"])
+        comments = [c for c in repo.comments if str(c.issue_number) == call.params["issue_number"]]
+        per_page = min(int(call.query.get("per_page", 30)), 100)
+        page = max(int(call.query.get("page", 1)), 1)
+        chunk = comments[(page - 1) * per_page : page * per_page]
+        last = max(1, -(-len(comments) // per_page))
+        base = f"{self._api(repo)}/issues/{call.params['issue_number']}/comments"
+        links = []
+        if page < last:
+            links.append(f'<{base}?per_page={per_page}&page={page + 1}>; rel="next"')
+            links.append(f'<{base}?per_page={per_page}&page={last}>; rel="last"')
+        if page > 1:
+            links.append(f'<{base}?per_page={per_page}&page={page - 1}>; rel="prev"')
+            links.append(f'<{base}?per_page={per_page}&page=1>; rel="first"')
+        headers_out = {"Link": ", ".join(links)} if links else {}
+        return Reply(200, [self._comment_json(repo, c) for c in chunk], headers_out)
 
-    def _do_create_issue_comment(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            pull = self._pull(repo, params["issue_number"])
-            text = (body or {}).get("body")
-            if not isinstance(text, str):
-                raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
-            self._check_length(text)
-            comment = Comment(id=self.state.new_id(), issue_number=pull.number, body=text, user=token.login)
-            repo.comments.append(comment)
-            document = self._comment_json(repo, comment)
-            return Reply(201, document, {"Location": document["url"]})
+    def _do_create_issue_comment(self, repo: Repo, call: Call) -> Reply:
+        pull = self._pull(repo, call.params["issue_number"])
+        text = (call.body or {}).get("body")
+        if not isinstance(text, str):
+            raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+        self._check_length(text)
+        comment = Comment(id=self.state.new_id(), issue_number=pull.number, body=text, user=call.token.login)
+        repo.comments.append(comment)
+        document = self._comment_json(repo, comment)
+        return Reply(201, document, {"Location": document["url"]})
 
     def _check_length(self, text: str) -> None:
         if len(text) > MAX_COMMENT:
@@ -637,21 +614,17 @@ class FakeGitHub:
                 ],
             )
 
-    def _do_update_issue_comment(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            comment = next((c for c in repo.comments if str(c.id) == params["comment_id"]), None)
-            if comment is None:
-                raise ApiError(404, "Not Found")
-            text = (body or {}).get("body")
-            if not isinstance(text, str):
-                raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
-            self._check_length(text)
-            comment.body = text
-            comment.updated_at = now_iso()
-            return Reply(200, self._comment_json(repo, comment))
+    def _do_update_issue_comment(self, repo: Repo, call: Call) -> Reply:
+        comment = next((c for c in repo.comments if str(c.id) == call.params["comment_id"]), None)
+        if comment is None:
+            raise ApiError(404, "Not Found")
+        text = (call.body or {}).get("body")
+        if not isinstance(text, str):
+            raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+        self._check_length(text)
+        comment.body = text
+        comment.updated_at = now_iso()
+        return Reply(200, self._comment_json(repo, comment))
 
     def _status_json(self, repo: Repo, status: Status) -> dict[str, Any]:
         return instance_of(
@@ -672,50 +645,42 @@ class FakeGitHub:
             },
         )
 
-    def _do_create_commit_status(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            if not SHA_RE.match(params["sha"]):
-                raise ApiError(422, f"No commit found for SHA: {params['sha']}")
-            body = body or {}
-            if body.get("state") not in ("error", "failure", "pending", "success"):
-                raise ApiError(422, "Validation Failed")
-            description = body.get("description")
-            if description is not None and len(description) > 140:
-                raise ApiError(
-                    422,
-                    "Validation Failed",
-                    errors=[
-                        {
-                            "resource": "Status",
-                            "code": "custom",
-                            "field": "description",
-                            "message": "description is too long (maximum is 140 characters)",
-                        }
-                    ],
-                )
-            status = Status(
-                id=self.state.new_id(),
-                sha=params["sha"],
-                state=body["state"],
-                context=body.get("context") or "default",
-                description=description,
-                target_url=body.get("target_url"),
-                creator=token.login,
+    def _do_create_commit_status(self, repo: Repo, call: Call) -> Reply:
+        if not SHA_RE.match(call.params["sha"]):
+            raise ApiError(422, f"No commit found for SHA: {call.params['sha']}")
+        body = call.body or {}
+        if body.get("state") not in ("error", "failure", "pending", "success"):
+            raise ApiError(422, "Validation Failed")
+        description = body.get("description")
+        if description is not None and len(description) > 140:
+            raise ApiError(
+                422,
+                "Validation Failed",
+                errors=[
+                    {
+                        "resource": "Status",
+                        "code": "custom",
+                        "field": "description",
+                        "message": "description is too long (maximum is 140 characters)",
+                    }
+                ],
             )
-            repo.statuses.append(status)
-            return Reply(201, self._status_json(repo, status))
+        status = Status(
+            id=self.state.new_id(),
+            sha=call.params["sha"],
+            state=body["state"],
+            context=body.get("context") or "default",
+            description=description,
+            target_url=body.get("target_url"),
+            creator=call.token.login,
+        )
+        repo.statuses.append(status)
+        return Reply(201, self._status_json(repo, status))
 
-    def _do_list_commit_statuses(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            sha = repo.branch_sha(params["ref"]) or params["ref"]
-            found = [s for s in reversed(repo.statuses) if s.sha == sha]
-            return Reply(200, [self._status_json(repo, s) for s in found])
+    def _do_list_commit_statuses(self, repo: Repo, call: Call) -> Reply:
+        sha = repo.branch_sha(call.params["ref"]) or call.params["ref"]
+        found = [s for s in reversed(repo.statuses) if s.sha == sha]
+        return Reply(200, [self._status_json(repo, s) for s in found])
 
     def _workflow(self, repo: Repo, id_or_file: str) -> Workflow:
         workflow = repo.workflow(id_or_file)
@@ -739,12 +704,8 @@ class FakeGitHub:
             },
         )
 
-    def _do_get_workflow(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            return Reply(200, self._workflow_json(repo, self._workflow(repo, params["workflow_id"])))
+    def _do_get_workflow(self, repo: Repo, call: Call) -> Reply:
+        return Reply(200, self._workflow_json(repo, self._workflow(repo, call.params["workflow_id"])))
 
     def _run_json(self, repo: Repo, run: Run) -> dict[str, Any]:
         workflow = next(w for w in repo.workflows if w.id == run.workflow_id)
@@ -797,116 +758,100 @@ class FakeGitHub:
             },
         )
 
-    def _do_dispatch_workflow(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            workflow = self._workflow(repo, params["workflow_id"])
-            body = body or {}
-            if self.ghes and "return_run_details" in body:
-                raise ApiError(400, 'Invalid request.\n\n"return_run_details" is not a permitted key.')
-            ref = str(body.get("ref", ""))
-            branch = ref.removeprefix("refs/heads/")
-            sha = repo.branch_sha(branch)
-            if sha is None:
-                raise ApiError(422, f"No ref found for: {ref}")
-            if not workflow.dispatchable:
-                raise ApiError(422, "Workflow does not have 'workflow_dispatch' trigger")
-            inputs = body.get("inputs") or {}
-            unexpected = [name for name in inputs if name not in workflow.inputs]
-            if unexpected:
-                raise ApiError(422, f"Unexpected inputs provided: {json.dumps(unexpected)}")
-            missing = [name for name in workflow.required_inputs if name not in inputs]
-            if missing:
-                raise ApiError(422, f"Required input '{missing[0]}' not provided")
-            run = Run(
-                id=self.state.new_id(),
+    def _do_dispatch_workflow(self, repo: Repo, call: Call) -> Reply:
+        workflow = self._workflow(repo, call.params["workflow_id"])
+        body = call.body or {}
+        if self.ghes and "return_run_details" in body:
+            raise ApiError(400, 'Invalid request.\n\n"return_run_details" is not a permitted key.')
+        ref = str(body.get("ref", ""))
+        branch = ref.removeprefix("refs/heads/")
+        sha = repo.branch_sha(branch)
+        if sha is None:
+            raise ApiError(422, f"No ref found for: {ref}")
+        if not workflow.dispatchable:
+            raise ApiError(422, "Workflow does not have 'workflow_dispatch' trigger")
+        inputs = body.get("inputs") or {}
+        unexpected = [name for name in inputs if name not in workflow.inputs]
+        if unexpected:
+            raise ApiError(422, f"Unexpected inputs provided: {json.dumps(unexpected)}")
+        missing = [name for name in workflow.required_inputs if name not in inputs]
+        if missing:
+            raise ApiError(422, f"Required input '{missing[0]}' not provided")
+        run = Run(
+            id=self.state.new_id(),
+            workflow_id=workflow.id,
+            run_number=1 + sum(1 for r in repo.runs if r.workflow_id == workflow.id),
+            event="workflow_dispatch",
+            head_branch=branch,
+            head_sha=sha,
+        )
+        repo.runs.append(run)
+        repo.dispatches.append(
+            Dispatch(
                 workflow_id=workflow.id,
-                run_number=1 + sum(1 for r in repo.runs if r.workflow_id == workflow.id),
-                event="workflow_dispatch",
-                head_branch=branch,
-                head_sha=sha,
+                workflow_path=workflow.path,
+                ref=ref,
+                inputs=dict(inputs),
+                return_run_details=body.get("return_run_details"),
+                run_id=run.id,
             )
-            repo.runs.append(run)
-            repo.dispatches.append(
-                Dispatch(
-                    workflow_id=workflow.id,
-                    workflow_path=workflow.path,
-                    ref=ref,
-                    inputs=dict(inputs),
-                    return_run_details=body.get("return_run_details"),
-                    run_id=run.id,
-                )
-            )
-            if body.get("return_run_details"):
-                return Reply(
-                    200,
-                    {
-                        "workflow_run_id": run.id,
-                        "run_url": f"{self._api(repo)}/actions/runs/{run.id}",
-                        "html_url": f"{self._web(repo)}/actions/runs/{run.id}",
-                    },
-                )
-            return Reply(204)
-
-    def _do_list_workflow_runs(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            workflow = self._workflow(repo, params["workflow_id"])
-            runs = [
-                r
-                for r in reversed(repo.runs)
-                if r.workflow_id == workflow.id
-                and query.get("branch", r.head_branch) == r.head_branch
-                and query.get("event", r.event) == r.event
-                and query.get("head_sha", r.head_sha) == r.head_sha
-            ]
-            per_page = min(int(query.get("per_page", 30)), 100)
-            page = max(int(query.get("page", 1)), 1)
-            chunk = runs[(page - 1) * per_page : page * per_page]
-            return Reply(
-                200, {"total_count": len(runs), "workflow_runs": [self._run_json(repo, r) for r in chunk]}
-            )
-
-    def _do_get_workflow_run(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            run = next((r for r in repo.runs if str(r.id) == params["run_id"]), None)
-            if run is None:
-                raise ApiError(404, "Not Found")
-            return Reply(200, self._run_json(repo, run))
-
-    def _do_get_branch_sha(
-        self, params: dict[str, str], query: dict[str, str], body: Any, token: Token, headers: dict[str, str]
-    ) -> Reply:
-        with self.lock:
-            repo = self._repo(params)
-            ref = params["ref"]
-            sha = repo.branch_sha(ref.removeprefix("heads/")) if ref.startswith("heads/") else None
-            if sha is None:
-                raise ApiError(404, "Not Found")
+        )
+        if body.get("return_run_details"):
             return Reply(
                 200,
-                instance_of(
-                    self._flavour,
-                    "git-ref",
-                    {
-                        "ref": f"refs/{ref}",
-                        "node_id": f"REF_{ref}",
-                        "url": f"{self._api(repo)}/git/refs/{ref}",
-                        "object": {
-                            "type": "commit",
-                            "sha": sha,
-                            "url": f"{self._api(repo)}/git/commits/{sha}",
-                        },
-                    },
-                ),
+                {
+                    "workflow_run_id": run.id,
+                    "run_url": f"{self._api(repo)}/actions/runs/{run.id}",
+                    "html_url": f"{self._web(repo)}/actions/runs/{run.id}",
+                },
             )
+        return Reply(204)
+
+    def _do_list_workflow_runs(self, repo: Repo, call: Call) -> Reply:
+        workflow = self._workflow(repo, call.params["workflow_id"])
+        runs = [
+            r
+            for r in reversed(repo.runs)
+            if r.workflow_id == workflow.id
+            and call.query.get("branch", r.head_branch) == r.head_branch
+            and call.query.get("event", r.event) == r.event
+            and call.query.get("head_sha", r.head_sha) == r.head_sha
+        ]
+        per_page = min(int(call.query.get("per_page", 30)), 100)
+        page = max(int(call.query.get("page", 1)), 1)
+        chunk = runs[(page - 1) * per_page : page * per_page]
+        return Reply(
+            200, {"total_count": len(runs), "workflow_runs": [self._run_json(repo, r) for r in chunk]}
+        )
+
+    def _do_get_workflow_run(self, repo: Repo, call: Call) -> Reply:
+        run = next((r for r in repo.runs if str(r.id) == call.params["run_id"]), None)
+        if run is None:
+            raise ApiError(404, "Not Found")
+        return Reply(200, self._run_json(repo, run))
+
+    def _do_get_branch_sha(self, repo: Repo, call: Call) -> Reply:
+        ref = call.params["ref"]
+        sha = repo.branch_sha(ref.removeprefix("heads/")) if ref.startswith("heads/") else None
+        if sha is None:
+            raise ApiError(404, "Not Found")
+        return Reply(
+            200,
+            instance_of(
+                self._flavour,
+                "git-ref",
+                {
+                    "ref": f"refs/{ref}",
+                    "node_id": f"REF_{ref}",
+                    "url": f"{self._api(repo)}/git/refs/{ref}",
+                    "object": {
+                        "type": "commit",
+                        "sha": sha,
+                        "url": f"{self._api(repo)}/git/commits/{sha}",
+                    },
+                },
+            ),
+        )
 
     # -- admin -------------------------------------------------------------------------------
     def _admin(self, handler: _Handler, method: str, path: str, body: bytes) -> None:

@@ -20,18 +20,10 @@ from keras_ct.github.api import upsert_sticky_comment
 from keras_ct.github.client import GitHubClient
 from keras_ct.github.retry import RetryPolicy
 from tests.fake_github import contract
+from tests.fake_github import state as standard
 from tests.fake_github.process import FakeGitHubProcess
 from tests.fake_github.server import FakeGitHub
-from tests.fake_github.state import (
-    HEAD_REF,
-    HEAD_SHA,
-    PR_NUMBER,
-    READ_TOKEN,
-    REPOSITORY,
-    WORKFLOW_FILE,
-    WRITE_TOKEN,
-    standard_state,
-)
+from tests.fake_github.state import standard_state
 
 HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +37,7 @@ def bare_fake(github_openapi: dict[str, object]) -> Iterator[FakeGitHub]:
 
 
 def post(
-    fake: FakeGitHub, path: str, body: Any, token: str = WRITE_TOKEN, **headers: str
+    fake: FakeGitHub, path: str, body: Any, token: str = standard.WRITE_TOKEN, **headers: str
 ) -> requests.Response:
     return requests.post(
         fake.api_url + path,
@@ -57,7 +49,9 @@ def post(
 
 def test_a_request_body_that_breaks_the_contract_is_recorded_and_fails(bare_fake: FakeGitHub) -> None:
     answer = post(
-        bare_fake, f"/repos/{REPOSITORY}/statuses/{HEAD_SHA}", {"state": "green", "context": "keras-ct"}
+        bare_fake,
+        f"/repos/{standard.REPOSITORY}/statuses/{standard.HEAD_SHA}",
+        {"state": "green", "context": "keras-ct"},
     )
 
     assert answer.status_code == 422
@@ -66,7 +60,7 @@ def test_a_request_body_that_breaks_the_contract_is_recorded_and_fails(bare_fake
     assert "'green' is not one of ['error', 'failure', 'pending', 'success']" in violation.detail
     with pytest.raises(AssertionError, match="contract was broken 1 time"):
         bare_fake.assert_no_violations()
-    assert bare_fake.repo(REPOSITORY).statuses == []
+    assert bare_fake.repo(standard.REPOSITORY).statuses == []
 
 
 def test_a_response_that_breaks_the_contract_is_recorded(
@@ -81,7 +75,9 @@ def test_a_response_that_breaks_the_contract_is_recorded(
 
     monkeypatch.setattr(bare_fake, "_comment_json", without_html_url)
 
-    answer = post(bare_fake, f"/repos/{REPOSITORY}/issues/{PR_NUMBER}/comments", {"body": "hello"})
+    answer = post(
+        bare_fake, f"/repos/{standard.REPOSITORY}/issues/{standard.PR_NUMBER}/comments", {"body": "hello"}
+    )
 
     assert answer.status_code == 201
     [violation] = bare_fake.violations
@@ -90,14 +86,14 @@ def test_a_response_that_breaks_the_contract_is_recorded(
 
 def test_missing_api_headers_and_unknown_endpoints_are_violations(bare_fake: FakeGitHub) -> None:
     requests.get(
-        f"{bare_fake.api_url}/repos/{REPOSITORY}/pulls/{PR_NUMBER}",
+        f"{bare_fake.api_url}/repos/{standard.REPOSITORY}/pulls/{standard.PR_NUMBER}",
         timeout=10,
-        headers={"Authorization": f"Bearer {WRITE_TOKEN}"},
+        headers={"Authorization": f"Bearer {standard.WRITE_TOKEN}"},
     )
     unknown = requests.get(
-        f"{bare_fake.api_url}/repos/{REPOSITORY}/releases",
+        f"{bare_fake.api_url}/repos/{standard.REPOSITORY}/releases",
         timeout=10,
-        headers={**HEADERS, "Authorization": f"Bearer {WRITE_TOKEN}"},
+        headers={**HEADERS, "Authorization": f"Bearer {standard.WRITE_TOKEN}"},
     )
 
     assert unknown.status_code == 404
@@ -111,16 +107,23 @@ def test_missing_api_headers_and_unknown_endpoints_are_violations(bare_fake: Fak
 
 def test_read_only_token_gets_githubs_403_body(fake_github: FakeGitHub) -> None:
     answer = post(
-        fake_github, f"/repos/{REPOSITORY}/issues/{PR_NUMBER}/comments", {"body": "x"}, token=READ_TOKEN
+        fake_github,
+        f"/repos/{standard.REPOSITORY}/issues/{standard.PR_NUMBER}/comments",
+        {"body": "x"},
+        token=standard.READ_TOKEN,
     )
 
     assert answer.status_code == 403
     assert answer.json()["message"] == "Resource not accessible by integration"
-    assert fake_github.repo(REPOSITORY).comments == []
+    assert fake_github.repo(standard.REPOSITORY).comments == []
 
 
 def test_comment_longer_than_githubs_limit_gets_422(fake_github: FakeGitHub) -> None:
-    answer = post(fake_github, f"/repos/{REPOSITORY}/issues/{PR_NUMBER}/comments", {"body": "x" * 65537})
+    answer = post(
+        fake_github,
+        f"/repos/{standard.REPOSITORY}/issues/{standard.PR_NUMBER}/comments",
+        {"body": "x" * 65537},
+    )
 
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["message"] == "body is too long (maximum is 65536 characters)"
@@ -142,8 +145,8 @@ def test_a_fault_that_could_never_fire_is_refused(
 
 def test_fault_counts_skip_then_fire(fake_github: FakeGitHub) -> None:
     fake_github.inject("error", route="get_pull", status=500, skip=1, times=1)
-    url = f"{fake_github.api_url}/repos/{REPOSITORY}/pulls/{PR_NUMBER}"
-    auth = {**HEADERS, "Authorization": f"Bearer {WRITE_TOKEN}"}
+    url = f"{fake_github.api_url}/repos/{standard.REPOSITORY}/pulls/{standard.PR_NUMBER}"
+    auth = {**HEADERS, "Authorization": f"Bearer {standard.WRITE_TOKEN}"}
 
     statuses = [requests.get(url, headers=auth, timeout=10).status_code for _ in range(3)]
 
@@ -154,46 +157,48 @@ def test_standalone_process_serves_and_records_state(tmp_path: Path) -> None:
     with FakeGitHubProcess(tmp_path) as fake:
         fake.inject("error", route="create_commit_status", status=502)
         api = GitHubClient(
-            REPOSITORY,
-            WRITE_TOKEN,
+            standard.REPOSITORY,
+            standard.WRITE_TOKEN,
             api_url=fake.api_url,
             timeout_s=10,
             retry=RetryPolicy(base_delay_s=0.01, max_delay_s=0.05),
             sleep=lambda s: None,
         )
-        upsert_sticky_comment(api, PR_NUMBER, "<!-- m -->", "<!-- m -->\nround 1")
-        api.create_commit_status(HEAD_SHA, "pending", "Round 1 of 3: training", None)
-        api.dispatch_workflow(WORKFLOW_FILE, HEAD_REF, {"round": "2", "pr-number": str(PR_NUMBER)})
+        upsert_sticky_comment(api, standard.PR_NUMBER, "<!-- m -->", "<!-- m -->\nround 1")
+        api.create_commit_status(standard.HEAD_SHA, "pending", "Round 1 of 3: training", None)
+        api.dispatch_workflow(
+            standard.WORKFLOW_FILE, standard.HEAD_REF, {"round": "2", "pr-number": str(standard.PR_NUMBER)}
+        )
 
         state = fake.state()
         fake.assert_no_violations()
 
-    repo = state["repos"][REPOSITORY]
+    repo = state["repos"][standard.REPOSITORY]
     assert [c["body"] for c in repo["comments"]] == ["<!-- m -->\nround 1"]
     assert [s["state"] for s in repo["statuses"]] == ["pending"]
     assert [(d["ref"], d["inputs"]) for d in repo["dispatches"]] == [
-        (HEAD_REF, {"round": "2", "pr-number": "7"})
+        (standard.HEAD_REF, {"round": "2", "pr-number": "7"})
     ]
     assert [e["status"] for e in state["exchanges"] if e["route"] == "create_commit_status"] == [502, 201]
     dumped = json.loads(fake.dump_file.read_text())
-    assert dumped["repos"][REPOSITORY]["dispatches"] == repo["dispatches"]
+    assert dumped["repos"][standard.REPOSITORY]["dispatches"] == repo["dispatches"]
     assert fake.proc is not None and fake.proc.returncode == 0
 
 
 def test_setup_replaces_the_state_of_a_running_fake(tmp_path: Path) -> None:
     state = standard_state()
-    state.repos[REPOSITORY].workflows[0].inputs = ["round"]
+    state.repos[standard.REPOSITORY].workflows[0].inputs = ["round"]
     with FakeGitHubProcess(tmp_path) as fake:
         fake.setup(state)
         answer = requests.post(
-            f"{fake.api_url}/repos/{REPOSITORY}/actions/workflows/{WORKFLOW_FILE}/dispatches",
+            f"{fake.api_url}/repos/{standard.REPOSITORY}/actions/workflows/{standard.WORKFLOW_FILE}/dispatches",
             timeout=10,
-            json={"ref": HEAD_REF, "inputs": {"round": "2", "pr-number": "7"}},
-            headers={**HEADERS, "Authorization": f"Bearer {WRITE_TOKEN}"},
+            json={"ref": standard.HEAD_REF, "inputs": {"round": "2", "pr-number": "7"}},
+            headers={**HEADERS, "Authorization": f"Bearer {standard.WRITE_TOKEN}"},
         )
         assert answer.status_code == 422
         assert answer.json()["message"] == 'Unexpected inputs provided: ["pr-number"]'
-        assert fake.state()["repos"][REPOSITORY]["dispatches"] == []
+        assert fake.state()["repos"][standard.REPOSITORY]["dispatches"] == []
 
 
 def test_synthesised_instances_validate_against_their_schemas(github_openapi: dict[str, object]) -> None:
@@ -307,25 +312,27 @@ def test_branches_follow_a_bare_repository_like_github_does(tmp_path: Path, fake
     (work / "model.py").write_text("x = 1\n")
     git("add", ".", cwd=work)
     git("commit", "--quiet", "-m", "one", cwd=work)
-    git("push", "--quiet", str(bare), f"HEAD:refs/heads/{HEAD_REF}", cwd=work)
-    fake_github.repo(REPOSITORY).git_dir = str(bare)
-    api = GitHubClient(REPOSITORY, WRITE_TOKEN, api_url=fake_github.api_url)
+    git("push", "--quiet", str(bare), f"HEAD:refs/heads/{standard.HEAD_REF}", cwd=work)
+    fake_github.repo(standard.REPOSITORY).git_dir = str(bare)
+    api = GitHubClient(standard.REPOSITORY, standard.WRITE_TOKEN, api_url=fake_github.api_url)
 
     def branch_sha(branch: str) -> str:
         """The branch's head as the fake's ref endpoint serves it (keras-ct's client never asks)."""
-        url = f"{fake_github.api_url}/repos/{REPOSITORY}/git/ref/heads/{branch}"
-        answer = requests.get(url, headers={**HEADERS, "Authorization": f"Bearer {WRITE_TOKEN}"}, timeout=10)
+        url = f"{fake_github.api_url}/repos/{standard.REPOSITORY}/git/ref/heads/{branch}"
+        answer = requests.get(
+            url, headers={**HEADERS, "Authorization": f"Bearer {standard.WRITE_TOKEN}"}, timeout=10
+        )
         answer.raise_for_status()
         return str(answer.json()["object"]["sha"])
 
     first = git("rev-parse", "HEAD", cwd=work)
 
-    assert branch_sha(HEAD_REF) == first == api.get_pull(PR_NUMBER).head_sha
+    assert branch_sha(standard.HEAD_REF) == first == api.get_pull(standard.PR_NUMBER).head_sha
     (work / "model.py").write_text("x = 2\n")
     git("commit", "--quiet", "-am", "two", cwd=work)
-    git("push", "--quiet", str(bare), f"HEAD:refs/heads/{HEAD_REF}", cwd=work)
+    git("push", "--quiet", str(bare), f"HEAD:refs/heads/{standard.HEAD_REF}", cwd=work)
     second = git("rev-parse", "HEAD", cwd=work)
     assert second != first
-    assert branch_sha(HEAD_REF) == second == api.get_pull(PR_NUMBER).head_sha
-    api.dispatch_workflow(WORKFLOW_FILE, HEAD_REF, {"round": "2"})
-    assert fake_github.repo(REPOSITORY).runs[0].head_sha == second
+    assert branch_sha(standard.HEAD_REF) == second == api.get_pull(standard.PR_NUMBER).head_sha
+    api.dispatch_workflow(standard.WORKFLOW_FILE, standard.HEAD_REF, {"round": "2"})
+    assert fake_github.repo(standard.REPOSITORY).runs[0].head_sha == second

@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _pytest.mark import ParameterSet
 
 from tests.integration.repo_setup import ROOT, outputs, pr_event
 from tests.reliability.harness import (
@@ -87,13 +89,29 @@ class Case:
     shown: str = ""  # what the PR comment and the failure status must show of it
 
 
-def config(message: str, **kwargs: object) -> Case:
-    return Case(message, code=2, config_error=True, **kwargs)  # type: ignore[arg-type]
+def case(id: str, message: str, *, marks: Any = (), **fields: Any) -> ParameterSet:
+    """One parametrized case: its id, what the ``::error`` must say, and the rest of its ``Case``."""
+    return pytest.param(Case(message, **fields), id=id, marks=marks)
 
 
-def metrics(text: str | None, message: str, line: int | None = None) -> Case:
+def config(id: str, message: str, **fields: Any) -> ParameterSet:
+    return case(id, message, code=2, config_error=True, **fields)
+
+
+def yml(id: str, text: str, message: str, line: int) -> ParameterSet:
+    """A .keras-ct.yml the run cannot read: the annotation points at its line."""
+    return config(id, message, files={".keras-ct.yml": text}, file=".keras-ct.yml", line=line)
+
+
+def model(id: str, source: str, message: str, line: int | None = None, marks: Any = ()) -> ParameterSet:
+    """A model file, committed on the PR branch, that the round refuses: the annotation points at it."""
+    return case(id, message, files={MODEL: source}, file=MODEL, line=line, marks=marks)
+
+
+def metrics(id: str, text: str | None, message: str, line: int | None = None) -> ParameterSet:
     env = {} if text is None else {"STAND_IN_METRICS": text}
-    return Case(
+    return case(
+        id,
         message,
         inputs={"train-command": STAND_IN_METRICS},
         env=env,
@@ -104,204 +122,157 @@ def metrics(text: str | None, message: str, line: int | None = None) -> Case:
 
 CASES = [
     # -- configuration: exit 2, before any round ------------------------------------------------------
-    pytest.param(
-        config(
-            'threshold (from input threshold (INPUT_THRESHOLD)) must be a number between 0 and 1, got "abc"',
-            inputs={"threshold": "abc"},
-        ),
-        id="threshold-abc",
+    config(
+        "threshold-abc",
+        'threshold (from input threshold (INPUT_THRESHOLD)) must be a number between 0 and 1, got "abc"',
+        inputs={"threshold": "abc"},
     ),
-    pytest.param(
-        config(
-            'must be a number between 0 and 1, got "95" (a fraction, not a percentage: did you mean 0.95?)',
-            inputs={"threshold": "95"},
-        ),
-        id="threshold-95",
+    config(
+        "threshold-95",
+        'must be a number between 0 and 1, got "95" (a fraction, not a percentage: did you mean 0.95?)',
+        inputs={"threshold": "95"},
     ),
-    pytest.param(
-        config('must be a number between 0 and 1, got "-1"', inputs={"threshold": "-1"}),
-        id="threshold-negative",
+    config("threshold-negative", 'must be a number between 0 and 1, got "-1"', inputs={"threshold": "-1"}),
+    config(
+        "threshold-empty-flag",
+        'threshold must be a number between 0 and 1, got ""',
+        argv=("run", "--threshold", ""),
     ),
-    pytest.param(
-        config('threshold must be a number between 0 and 1, got ""', argv=("run", "--threshold", "")),
-        id="threshold-empty-flag",
+    config(
+        "threshold-empty-in-yml",
+        'line 1 (threshold) must be a number between 0 and 1, got ""',
+        inputs={"threshold": ""},  # an empty input is "not given", so the file's value counts
+        files={".keras-ct.yml": "threshold:\nmax-rounds: 3\n"},
+        file=".keras-ct.yml",
+        line=1,
     ),
-    pytest.param(
-        config(
-            'line 1 (threshold) must be a number between 0 and 1, got ""',
-            inputs={"threshold": ""},  # an empty input is "not given", so the file's value counts
-            files={".keras-ct.yml": "threshold:\nmax-rounds: 3\n"},
-            file=".keras-ct.yml",
-            line=1,
-        ),
-        id="threshold-empty-in-yml",
+    config(
+        "max-rounds-0",
+        'max-rounds (from input max-rounds (INPUT_MAX-ROUNDS)) must be a whole number from 1 to 20 (the ceiling is 20), got "0"',
+        inputs={"max-rounds": "0"},
     ),
-    pytest.param(
-        config(
-            'max-rounds (from input max-rounds (INPUT_MAX-ROUNDS)) must be a whole number from 1 to 20 (the ceiling is 20), got "0"',
-            inputs={"max-rounds": "0"},
-        ),
-        id="max-rounds-0",
+    config(
+        "max-rounds-negative",
+        'must be a whole number from 1 to 20 (the ceiling is 20), got "-3"',
+        inputs={"max-rounds": "-3"},
     ),
-    pytest.param(
-        config(
-            'must be a whole number from 1 to 20 (the ceiling is 20), got "-3"', inputs={"max-rounds": "-3"}
-        ),
-        id="max-rounds-negative",
+    config(
+        "max-rounds-1000",
+        'must be a whole number from 1 to 20 (the ceiling is 20), got "1000"',
+        inputs={"max-rounds": "1000"},
     ),
-    pytest.param(
-        config(
-            'must be a whole number from 1 to 20 (the ceiling is 20), got "1000"',
-            inputs={"max-rounds": "1000"},
-        ),
-        id="max-rounds-1000",
+    config(
+        "round-beyond-max-rounds",
+        'round must not exceed max-rounds (3), got "4"; the loop has ended',
+        inputs={"round": "4"},
     ),
-    pytest.param(
-        config('round must not exceed max-rounds (3), got "4"; the loop has ended', inputs={"round": "4"}),
-        id="round-beyond-max-rounds",
+    yml(
+        "yml-syntax-error",
+        "threshold: 0.9\nmax-rounds: 3: 4\n",
+        ".keras-ct.yml is not valid YAML at line 2: mapping values are not allowed here",
+        line=2,
     ),
-    pytest.param(
-        config(
-            ".keras-ct.yml is not valid YAML at line 2: mapping values are not allowed here",
-            files={".keras-ct.yml": "threshold: 0.9\nmax-rounds: 3: 4\n"},
-            file=".keras-ct.yml",
-            line=2,
-        ),
-        id="yml-syntax-error",
-    ),
-    pytest.param(
-        config(
-            "line 2: unknown key 'treshold' (did you mean \"threshold\"?); known keys: model-file,",
-            files={".keras-ct.yml": "max-rounds: 3\ntreshold: 0.9\n"},
-            file=".keras-ct.yml",
-            line=2,
-        ),
-        id="yml-unknown-key",
+    yml(
+        "yml-unknown-key",
+        "max-rounds: 3\ntreshold: 0.9\n",
+        "line 2: unknown key 'treshold' (did you mean \"threshold\"?); known keys: model-file,",
+        line=2,
     ),
     # -- the model file ------------------------------------------------------------------------------
-    pytest.param(
-        Case(
-            'model-file "ml_task/missing.py" does not exist',
-            inputs={"model-file": "ml_task/missing.py"},
-            file="ml_task/missing.py",
-        ),
-        id="model-file-missing",
+    case(
+        "model-file-missing",
+        'model-file "ml_task/missing.py" does not exist',
+        inputs={"model-file": "ml_task/missing.py"},
+        file="ml_task/missing.py",
     ),
-    pytest.param(
-        Case(
-            "model-file ml_task/model.py has a syntax error at line 9",
-            files={MODEL: SYNTAX_ERROR_MODEL},
-            file=MODEL,
-            line=9,
-        ),
-        id="model-syntax-error",
+    model(
+        "model-syntax-error",
+        SYNTAX_ERROR_MODEL,
+        "model-file ml_task/model.py has a syntax error at line 9",
+        line=9,
     ),
-    pytest.param(
-        Case(
-            "model-file ml_task/model.py has no top-level function build_model(); it defines make_model.",
-            files={MODEL: NO_FUNCTION_MODEL},
-            file=MODEL,
-        ),
-        id="model-function-missing",
+    model(
+        "model-function-missing",
+        NO_FUNCTION_MODEL,
+        "model-file ml_task/model.py has no top-level function build_model(); it defines make_model.",
     ),
-    pytest.param(
-        Case(
-            "conv-block, dense, widen, batch-norm, dropout: ml_task/model.py:9: keras.Sequential(...) takes "
-            "its layers from "
-            '`[layers.Dense(units, activation="relu") for units in (64,...`, not a literal list',
-            files={MODEL: (MODELS / "unsupported" / "comprehension.py").read_text(encoding="utf-8")},
-            file=MODEL,
-        ),
-        id="model-augmenter-cannot-edit",
+    model(
+        "model-augmenter-cannot-edit",
+        (MODELS / "unsupported" / "comprehension.py").read_text(encoding="utf-8"),
+        "conv-block, dense, widen, batch-norm, dropout: ml_task/model.py:9: keras.Sequential(...) takes "
+        "its layers from "
+        '`[layers.Dense(units, activation="relu") for units in (64,...`, not a literal list',
     ),
-    pytest.param(
-        Case(
-            "the edited model does not build: ValueError: the edge device runs at most 4 layers",
-            files={MODEL: LAYER_BUDGET_MODEL},
-            file=MODEL,
-        ),
-        id="model-edit-does-not-build",
+    model(
+        "model-edit-does-not-build",
+        LAYER_BUDGET_MODEL,
+        "the edited model does not build: ValueError: the edge device runs at most 4 layers",
         marks=pytest.mark.training,
     ),
     # -- the train command ---------------------------------------------------------------------------
-    pytest.param(
-        Case(
-            'train command not found: "no-such-trainer"',
-            inputs={"train-command": "no-such-trainer --epochs 3"},
-        ),
-        id="train-command-not-found",
+    case(
+        "train-command-not-found",
+        'train command not found: "no-such-trainer"',
+        inputs={"train-command": "no-such-trainer --epochs 3"},
     ),
-    pytest.param(
-        Case("train command exited with status 1", env={"FAKE_TRAIN_EXIT": "1"}),
-        id="train-command-exits-1",
+    case("train-command-exits-1", "train command exited with status 1", env={"FAKE_TRAIN_EXIT": "1"}),
+    case(
+        "train-command-killed",
+        "training was killed by SIGKILL",
+        inputs={"train-command": python_command("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")},
     ),
-    pytest.param(
-        Case(
-            "training was killed by SIGKILL",
-            inputs={
-                "train-command": python_command("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
-            },
-        ),
-        id="train-command-killed",
+    case(
+        "train-command-prints-10MB",
+        "train command exited with status 1",
+        inputs={"train-command": TEN_MB_THEN_FAIL, "train-retries": "0"},
     ),
-    pytest.param(
-        Case(
-            "train command exited with status 1",
-            inputs={"train-command": TEN_MB_THEN_FAIL, "train-retries": "0"},
-        ),
-        id="train-command-prints-10MB",
-    ),
-    pytest.param(
-        Case(
-            "training ran past timeout-minutes (0.02 min) and was stopped",
-            inputs={
-                "train-command": python_command("import time; print('epoch 1', flush=True); time.sleep(60)"),
-                "timeout-minutes": "0.02",
-            },
-        ),
-        id="train-command-timeout",
+    case(
+        "train-command-timeout",
+        "training ran past timeout-minutes (0.02 min) and was stopped",
+        inputs={
+            "train-command": python_command("import time; print('epoch 1', flush=True); time.sleep(60)"),
+            "timeout-minutes": "0.02",
+        },
     ),
     # -- the metrics file ----------------------------------------------------------------------------
-    pytest.param(
-        metrics(
-            None, "was not written: the train command must write JSON to the path in $KERAS_CT_METRICS_FILE"
-        ),
-        id="metrics-missing",
+    metrics(
+        "metrics-missing",
+        None,
+        "was not written: the train command must write JSON to the path in $KERAS_CT_METRICS_FILE",
     ),
-    pytest.param(metrics("", "the file is empty"), id="metrics-empty"),
-    pytest.param(
-        metrics('{"schema_version": 1, "accuracy": ', "is not valid JSON: Expecting value at line 1", line=1),
-        id="metrics-invalid-json",
+    metrics("metrics-empty", "", "the file is empty"),
+    metrics(
+        "metrics-invalid-json",
+        '{"schema_version": 1, "accuracy": ',
+        "is not valid JSON: Expecting value at line 1",
+        line=1,
     ),
-    pytest.param(
-        metrics('{"schema_version": 1, "accuracy": NaN}', '"accuracy" must be a finite number, got nan'),
-        id="metrics-nan",
+    metrics(
+        "metrics-nan", '{"schema_version": 1, "accuracy": NaN}', '"accuracy" must be a finite number, got nan'
     ),
-    pytest.param(
-        metrics('{"schema_version": 1, "accuracy": 1.5}', '"accuracy" must be between 0 and 1, got 1.5'),
-        id="metrics-accuracy-1.5",
+    metrics(
+        "metrics-accuracy-1.5",
+        '{"schema_version": 1, "accuracy": 1.5}',
+        '"accuracy" must be between 0 and 1, got 1.5',
     ),
-    pytest.param(
-        metrics('{"schema_version": 1, "accuracy": "high"}', '"accuracy" must be a number, got "high"'),
-        id="metrics-accuracy-string",
+    metrics(
+        "metrics-accuracy-string",
+        '{"schema_version": 1, "accuracy": "high"}',
+        '"accuracy" must be a number, got "high"',
     ),
     # -- the dataset ---------------------------------------------------------------------------------
-    pytest.param(
-        Case(
-            'train.py: error: dataset "nope.npz" does not exist; give --dataset digits, mnist, or the path of an .npz file',
-            inputs={"train-command": "python ml_task/train.py --dataset nope.npz --epochs 1"},
-            shown='exited with status 2: train.py: error: dataset "nope.npz" does not exist',
-        ),
-        id="dataset-path-missing",
+    case(
+        "dataset-path-missing",
+        'train.py: error: dataset "nope.npz" does not exist; give --dataset digits, mnist, or the path of an .npz file',
+        inputs={"train-command": "python ml_task/train.py --dataset nope.npz --epochs 1"},
+        shown='exited with status 2: train.py: error: dataset "nope.npz" does not exist',
     ),
-    pytest.param(
-        Case(
-            "this machine seems to have no internet access. Use --dataset digits (scikit-learn's bundled "
-            "digits, offline) or --dataset path/to/data.npz",
-            inputs={"train-command": "python ml_task/train.py --dataset mnist --epochs 1"},
-            shown="exited with status 2: train.py: error: could not download MNIST",
-        ),
-        id="dataset-mnist-offline",
+    case(
+        "dataset-mnist-offline",
+        "this machine seems to have no internet access. Use --dataset digits (scikit-learn's bundled "
+        "digits, offline) or --dataset path/to/data.npz",
+        inputs={"train-command": "python ml_task/train.py --dataset mnist --epochs 1"},
+        shown="exited with status 2: train.py: error: could not download MNIST",
         marks=[pytest.mark.training, pytest.mark.slow],
     ),
 ]

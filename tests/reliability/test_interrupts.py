@@ -72,59 +72,44 @@ def git_commit(when: str) -> Callable[..., Any]:
     return run
 
 
+def interrupted(id: str, target: tuple[Any, str], replacement: Callable[..., Any], *expected: Any) -> Any:
+    """One case: its id, what to patch (object, attribute), its replacement, then what the test expects."""
+    return pytest.param((*target, replacement), *expected, id=id)
+
+
+@pytest.fixture
+def build_check_without_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(augment_module, "validate_builds", builds_without_tensorflow)
+
+
+NOTHING_COMMITTED = "round 1 was interrupted while choosing or writing the change: nothing was committed"
+CONTINUES = "continuing at round 2: HEAD ({sha}) is the change keras-ct committed after round 1"
+
 # (id, what to patch, its replacement, the step is done, the line the user reads)
 PHASES = [
-    pytest.param(
-        (Training, "wait"), training_interrupted, False,
-        "round 1 was interrupted while training; nothing of this round was changed or committed: "
-        "a re-run of the job trains round 1 again, resuming from the checkpoint",
-        id="training",
-    ),
-    pytest.param(
-        (augment_module, "decide"), interrupt, False,
-        f"round 1 was interrupted while choosing or writing the change: nothing was committed and {EDITED} "
-        "are as before the round; a re-run of the job trains round 1 again",
-        id="choosing-the-change",
-    ),
-    pytest.param(
-        (augment_module, "validate_builds"), interrupt, False,
-        "round 1 was interrupted while choosing or writing the change: nothing was committed",
-        id="build-check",
-    ),
-    pytest.param(
-        (augment_module, "_write"), after(augment_module._write), False,
-        "round 1 was interrupted while choosing or writing the change: nothing was committed",
-        id="writing-the-edit",
-    ),
-    pytest.param(
-        (GitRepo, "_git"), git_commit("before"), False,
-        f"round 1 was interrupted while committing the change: nothing was committed and {EDITED} are as "
-        "before the round",
-        id="commit-not-made",
-    ),
-    pytest.param(
-        (GitRepo, "_git"), git_commit("after"), True,
-        "here, before pushing it: improve-model and the pull request are unchanged; re-run the job to "
-        "train round 1 again",
-        id="commit-made",
-    ),
-    pytest.param(
-        (GitRepo, "push"), interrupt, True,
-        "to improve-model: if improve-model has {sha} now, run the workflow by hand (workflow_dispatch) on "
-        "improve-model with round=2",
-        id="push",
-    ),
-    pytest.param(
-        (GitHubPublisher, "dispatch"), interrupt, True,
-        "round 1's change ({sha}) is on improve-model, but dispatching round 2 was interrupted",
-        id="dispatch",
-    ),
-    pytest.param(
-        (GitHubPublisher, "publish"), interrupt, True,
-        "round 1 was interrupted while reporting: its change ({sha}) is on improve-model and round 2 was "
-        "dispatched; only the comment or the commit status may be behind",
-        id="comment",
-    ),
+    interrupted("training", (Training, "wait"), training_interrupted, False,
+                "round 1 was interrupted while training; nothing of this round was changed or committed: "
+                "a re-run of the job trains round 1 again, resuming from the checkpoint"),
+    interrupted("choosing-the-change", (augment_module, "decide"), interrupt, False,
+                f"{NOTHING_COMMITTED} and {EDITED} are as before the round; a re-run of the job trains "
+                "round 1 again"),
+    interrupted("build-check", (augment_module, "validate_builds"), interrupt, False, NOTHING_COMMITTED),
+    interrupted("writing-the-edit", (augment_module, "_write"), after(augment_module._write), False,
+                NOTHING_COMMITTED),
+    interrupted("commit-not-made", (GitRepo, "_git"), git_commit("before"), False,
+                f"round 1 was interrupted while committing the change: nothing was committed and {EDITED} "
+                "are as before the round"),
+    interrupted("commit-made", (GitRepo, "_git"), git_commit("after"), True,
+                "here, before pushing it: improve-model and the pull request are unchanged; re-run the job "
+                "to train round 1 again"),
+    interrupted("push", (GitRepo, "push"), interrupt, True,
+                "to improve-model: if improve-model has {sha} now, run the workflow by hand "
+                "(workflow_dispatch) on improve-model with round=2"),
+    interrupted("dispatch", (GitHubPublisher, "dispatch"), interrupt, True,
+                "round 1's change ({sha}) is on improve-model, but dispatching round 2 was interrupted"),
+    interrupted("comment", (GitHubPublisher, "publish"), interrupt, True,
+                "round 1 was interrupted while reporting: its change ({sha}) is on improve-model and round 2 "
+                "was dispatched; only the comment or the commit status may be behind"),
 ]  # fmt: skip
 
 
@@ -138,17 +123,16 @@ def tree_state(work: Path) -> tuple[str, str, str, bytes]:
     )
 
 
-@pytest.mark.parametrize(("target", "replacement", "done", "said"), PHASES)
+@pytest.mark.usefixtures("build_check_without_tensorflow")
+@pytest.mark.parametrize(("interruption", "done", "said"), PHASES)
 def test_an_interrupt_in_any_phase_leaves_the_step_done_or_the_tree_as_before(
     world: World,
     monkeypatch: pytest.MonkeyPatch,
-    target: tuple[Any, str],
-    replacement: Callable[..., Any],
+    interruption: tuple[Any, str, Callable[..., Any]],
     done: bool,
     said: str,
 ) -> None:
-    monkeypatch.setattr(augment_module, "validate_builds", builds_without_tensorflow)
-    monkeypatch.setattr(*target, replacement)
+    monkeypatch.setattr(*interruption)
     head, _, _, model = tree_state(world.work)
     remote = world.checkout.remote_head()
 
@@ -163,9 +147,11 @@ def test_an_interrupt_in_any_phase_leaves_the_step_done_or_the_tree_as_before(
         assert model_now != model
     else:  # the round's edit is undone: the tree as the round found it
         assert now == head and model_now == model
-    pushed = target[1] in ("dispatch", "publish")
+    pushed = interruption[1] in ("dispatch", "publish")
     assert world.checkout.remote_head() == (now if pushed else remote)
-    assert [d.inputs["round"] for d in world.repo.dispatches] == (["2"] if target[1] == "publish" else [])
+    assert [d.inputs["round"] for d in world.repo.dispatches] == (
+        ["2"] if interruption[1] == "publish" else []
+    )
     notes = [line for line in result.out.splitlines() if line.startswith("::warning::round 1")]
     assert len(notes) == 1 and said.format(sha=now[:7]) in notes[0], notes
 
@@ -183,44 +169,34 @@ def second_training_interrupted() -> Callable[..., Any]:
     return wait
 
 
+@pytest.mark.usefixtures("build_check_without_tensorflow")
 @pytest.mark.parametrize(
-    ("target", "replacement", "said", "next_run"),
+    ("interruption", "said", "next_run"),
     [
-        pytest.param(
-            (GitRepo, "_git"), git_commit("before"),
-            "round 1 was interrupted while committing the change: nothing was committed and",
-            "stand-in accuracy 0.80 for 1 conv layers",
-            id="commit-not-made",
-        ),
-        pytest.param(
-            (GitRepo, "_git"), git_commit("after"),
-            "round 1 was interrupted after committing its change ({sha}): the next `keras-ct loop --commit` "
-            "continues at round 2 from it",
-            "continuing at round 2: HEAD ({sha}) is the change keras-ct committed after round 1",
-            id="commit-made",
-        ),
-        pytest.param(
-            (Training, "wait"), second_training_interrupted(),
-            "round 2 was interrupted while training; nothing of this round was changed or committed: the "
-            "next `keras-ct loop --commit` continues at round 2, resuming from the checkpoint",
-            "continuing at round 2: HEAD ({sha}) is the change keras-ct committed after round 1",
-            id="training-after-a-commit",
-        ),
+        interrupted("commit-not-made", (GitRepo, "_git"), git_commit("before"),
+                    "round 1 was interrupted while committing the change: nothing was committed and",
+                    "stand-in accuracy 0.80 for 1 conv layers"),
+        interrupted("commit-made", (GitRepo, "_git"), git_commit("after"),
+                    "round 1 was interrupted after committing its change ({sha}): the next "
+                    "`keras-ct loop --commit` continues at round 2 from it",
+                    CONTINUES),
+        interrupted("training-after-a-commit", (Training, "wait"), second_training_interrupted(),
+                    "round 2 was interrupted while training; nothing of this round was changed or committed: "
+                    "the next `keras-ct loop --commit` continues at round 2, resuming from the checkpoint",
+                    CONTINUES),
     ],
 )  # fmt: skip
 def test_the_next_loop_goes_on_from_what_an_interrupted_loop_left(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    target: tuple[Any, str],
-    replacement: Callable[..., Any],
+    interruption: tuple[Any, str, Callable[..., Any]],
     said: str,
     next_run: str,
 ) -> None:
     checkout = loop_repo(tmp_path)
     work = checkout.work
-    monkeypatch.setattr(augment_module, "validate_builds", builds_without_tensorflow)
     with monkeypatch.context() as patch:
-        patch.setattr(*target, replacement)
+        patch.setattr(*interruption)
         stopped = run_loop(tmp_path, work)
     assert stopped.code == 130, stopped.out[-3000:] + stopped.err[-2000:]
     head = git(work, "rev-parse", "HEAD")
@@ -237,11 +213,9 @@ def test_the_next_loop_goes_on_from_what_an_interrupted_loop_left(
     assert git(work, "log", "--format=%(trailers:key=Keras-CT-Round,valueonly)").split() == ["1"]
 
 
-def test_an_explicit_round_starts_there_even_on_a_keras_ct_commit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("build_check_without_tensorflow")
+def test_an_explicit_round_starts_there_even_on_a_keras_ct_commit(tmp_path: Path) -> None:
     checkout = loop_repo(tmp_path)
-    monkeypatch.setattr(augment_module, "validate_builds", builds_without_tensorflow)
     assert run_loop(tmp_path, checkout.work).code == 0  # round 1 missed, committed; round 2 met it
 
     again = run_loop(tmp_path, checkout.work, "--round", "1")

@@ -17,8 +17,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _pytest.mark import ParameterSet
 
 from keras_ct.cli import main
 from keras_ct.config import load_config
@@ -113,134 +115,112 @@ def _not_a_repository(work: Path) -> None:
     shutil.rmtree(work / ".git")
 
 
+def refusal(id: str, argv: list[str], *says: str, **fields: Any) -> ParameterSet:
+    return pytest.param(Refusal(argv, says, **fields), id=id)
+
+
+def flag_refused(id: str, command: str, flag: str, value: str, reason: str, **fields: Any) -> ParameterSet:
+    """``keras-ct COMMAND FLAG VALUE`` refused: the error names the flag and its value, then the reason."""
+    return refusal(id, [command, flag, value], f"{flag} {value}", reason, **fields)
+
+
 REFUSALS = [
-    pytest.param(
-        Refusal(["run", "--metrics-file", "keep.txt"], ("--metrics-file keep.txt", "did not write it")),
-        id="metrics-file-names-a-user-file",
+    flag_refused("metrics-file-names-a-user-file", "run", "--metrics-file", "keep.txt", "did not write it"),
+    refusal(
+        "metrics-file-from-the-config-file-names-a-user-file",
+        ["run"],
+        ".keras-ct.yml line 2 (metrics-file) keep.txt exists",
+        "did not write it",
+        setup=lambda work: (work / ".keras-ct.yml").write_text("threshold: 0.95\nmetrics-file: keep.txt\n"),
     ),
-    pytest.param(
-        Refusal(
-            ["run"],
-            (".keras-ct.yml line 2 (metrics-file) keep.txt exists", "did not write it"),
-            setup=lambda work: (work / ".keras-ct.yml").write_text(
-                "threshold: 0.95\nmetrics-file: keep.txt\n"
-            ),
-        ),
-        id="metrics-file-from-the-config-file-names-a-user-file",
+    flag_refused(
+        "metrics-file-is-the-model",
+        "run",
+        "--metrics-file",
+        "ml_task/model.py",
+        "is the model-file",
+        kept="ml_task/model.py",
     ),
-    pytest.param(
-        Refusal(
-            ["run", "--metrics-file", "ml_task/model.py"],
-            ("--metrics-file ml_task/model.py", "is the model-file"),
-            kept="ml_task/model.py",
-        ),
-        id="metrics-file-is-the-model",
+    flag_refused(
+        "metrics-file-is-the-config-file",
+        "loop",
+        "--metrics-file",
+        ".keras-ct.yml",
+        "is the config file",
+        kept=".keras-ct.yml",
     ),
-    pytest.param(
-        Refusal(
-            ["loop", "--metrics-file", ".keras-ct.yml"],
-            ("--metrics-file .keras-ct.yml", "is the config file"),
-            kept=".keras-ct.yml",
-        ),
-        id="metrics-file-is-the-config-file",
+    flag_refused(
+        "report-is-the-model",
+        "loop",
+        "--report",
+        "ml_task/model.py",
+        "is the model-file",
+        kept="ml_task/model.py",
     ),
-    pytest.param(
-        Refusal(
-            ["loop", "--report", "ml_task/model.py"],
-            ("--report ml_task/model.py", "is the model-file"),
-            kept="ml_task/model.py",
-        ),
-        id="report-is-the-model",
+    flag_refused("report-names-a-user-file", "loop", "--report", "keep.txt", "did not write it"),
+    flag_refused("output-dir-is-a-file", "run", "--output-dir", "keep.txt", "is a file, not a folder"),
+    flag_refused("checkpoint-dir-is-a-file", "run", "--checkpoint-dir", "keep.txt", "is a file"),
+    flag_refused("metrics-file-is-a-folder", "run", "--metrics-file", "ml_task", "is a folder"),
+    flag_refused("report-is-a-folder", "loop", "--report", "ml_task", "is a folder"),
+    flag_refused(
+        "metrics-file-cannot-be-created",
+        "run",
+        "--metrics-file",
+        "/proc/nope/m.json",
+        "cannot create the folder /proc/nope",
     ),
-    pytest.param(
-        Refusal(["loop", "--report", "keep.txt"], ("--report keep.txt", "did not write it")),
-        id="report-names-a-user-file",
+    flag_refused(
+        "output-dir-holds-a-user-round-folder",
+        "run",
+        "--output-dir",
+        "out",
+        "round-1 exists and keras-ct did not create it",
+        kept="out/round-1/metrics.json",
+        setup=_user_round_dir,
     ),
-    pytest.param(
-        Refusal(["run", "--output-dir", "keep.txt"], ("--output-dir keep.txt", "is a file, not a folder")),
-        id="output-dir-is-a-file",
+    refusal(
+        "metrics-file-tracked-by-git",
+        ["run"],
+        "metrics-file",
+        "git tracks .keras-ct/round-1/metrics.json",
+        kept=".keras-ct/round-1/metrics.json",
+        setup=_tracked_metrics,
     ),
-    pytest.param(
-        Refusal(["run", "--checkpoint-dir", "keep.txt"], ("--checkpoint-dir keep.txt", "is a file")),
-        id="checkpoint-dir-is-a-file",
+    flag_refused("output-dir-not-writable", "run", "--output-dir", "/sys", "cannot create files in /sys"),
+    flag_refused(
+        "checkpoint-dir-not-writable", "loop", "--checkpoint-dir", "/sys", "cannot create files in /sys"
     ),
-    pytest.param(
-        Refusal(["run", "--metrics-file", "ml_task"], ("--metrics-file ml_task", "is a folder")),
-        id="metrics-file-is-a-folder",
+    refusal(
+        "dirty-tree-when-committing",
+        ["loop", "--commit"],
+        "--commit is on",
+        "uncommitted changes (ml_task/model.py)",
+        kept="ml_task/model.py",
+        setup=_dirty,
     ),
-    pytest.param(
-        Refusal(["loop", "--report", "ml_task"], ("--report ml_task", "is a folder")),
-        id="report-is-a-folder",
+    refusal(
+        "untracked-model-when-committing",
+        ["loop", "--commit", "--model-file", "ml_task/new_model.py"],
+        "--commit is on",
+        "ml_task/new_model.py is not tracked by git",
+        kept="ml_task/new_model.py",
+        setup=_untracked_model,
     ),
-    pytest.param(
-        Refusal(
-            ["run", "--metrics-file", "/proc/nope/m.json"],
-            ("--metrics-file /proc/nope/m.json", "cannot create the folder /proc/nope"),
-        ),
-        id="metrics-file-cannot-be-created",
+    refusal(
+        "model-file-links-out-of-the-repository",
+        ["loop", "--model-file", "ml_task/linked.py"],
+        "--model-file ml_task/linked.py resolves to",
+        "elsewhere/model.py",
+        "outside the repository",
+        kept="ml_task/linked.py",
+        setup=_model_links_out,
     ),
-    pytest.param(
-        Refusal(
-            ["run", "--output-dir", "out"],
-            ("--output-dir out", "round-1 exists and keras-ct did not create it"),
-            kept="out/round-1/metrics.json",
-            setup=_user_round_dir,
-        ),
-        id="output-dir-holds-a-user-round-folder",
-    ),
-    pytest.param(
-        Refusal(
-            ["run"],
-            ("metrics-file", "git tracks .keras-ct/round-1/metrics.json"),
-            kept=".keras-ct/round-1/metrics.json",
-            setup=_tracked_metrics,
-        ),
-        id="metrics-file-tracked-by-git",
-    ),
-    pytest.param(
-        Refusal(["run", "--output-dir", "/sys"], ("--output-dir /sys", "cannot create files in /sys")),
-        id="output-dir-not-writable",
-    ),
-    pytest.param(
-        Refusal(
-            ["loop", "--checkpoint-dir", "/sys"], ("--checkpoint-dir /sys", "cannot create files in /sys")
-        ),
-        id="checkpoint-dir-not-writable",
-    ),
-    pytest.param(
-        Refusal(
-            ["loop", "--commit"],
-            ("--commit is on", "uncommitted changes (ml_task/model.py)"),
-            kept="ml_task/model.py",
-            setup=_dirty,
-        ),
-        id="dirty-tree-when-committing",
-    ),
-    pytest.param(
-        Refusal(
-            ["loop", "--commit", "--model-file", "ml_task/new_model.py"],
-            ("--commit is on", "ml_task/new_model.py is not tracked by git"),
-            kept="ml_task/new_model.py",
-            setup=_untracked_model,
-        ),
-        id="untracked-model-when-committing",
-    ),
-    pytest.param(
-        Refusal(
-            ["loop", "--model-file", "ml_task/linked.py"],
-            ("--model-file ml_task/linked.py resolves to", "elsewhere/model.py", "outside the repository"),
-            kept="ml_task/linked.py",
-            setup=_model_links_out,
-        ),
-        id="model-file-links-out-of-the-repository",
-    ),
-    pytest.param(
-        Refusal(
-            ["loop", "--commit"],
-            ("--commit is on", "is not inside a git repository"),
-            setup=_not_a_repository,
-        ),
-        id="commit-outside-a-repository",
+    refusal(
+        "commit-outside-a-repository",
+        ["loop", "--commit"],
+        "--commit is on",
+        "is not inside a git repository",
+        setup=_not_a_repository,
     ),
 ]
 

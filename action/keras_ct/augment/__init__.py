@@ -84,7 +84,8 @@ class AugmentResult:
 
 @dataclass(frozen=True)
 class _Candidate:
-    decision: Decision
+    """A decision's planned edit and the file it rewrites (the decision travels beside it, in ``planned``)."""
+
     edit: Edit
     file: Path
 
@@ -180,7 +181,7 @@ def _first_that_builds(
         if not result.ok:
             tried.append((decision.change, f"the edited model does not build: {result.error}"))
             continue
-        return _finish(candidate, result, before, tried, cwd, dry_run)
+        return _finish(decision, candidate, result, before, tried, cwd, dry_run)
     raise _nothing_builds(shown, tried)
 
 
@@ -223,10 +224,11 @@ def _plan(
             )
     except AugmentError as exc:
         return exc
-    return _Candidate(decision, edit, file)
+    return _Candidate(edit, file)
 
 
 def _finish(
+    decision: Decision,
     candidate: _Candidate,
     result: BuildResult,
     before: BuildResult,
@@ -250,7 +252,7 @@ def _finish(
     return AugmentResult(
         path=candidate.file,
         change=edit.change,
-        rationale=candidate.decision.rationale(edit.action),
+        rationale=decision.rationale(edit.action),
         description=edit.description,
         diff=diff,
         params_before=before.params,
