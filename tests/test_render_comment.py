@@ -21,6 +21,7 @@ from keras_ct.report import CHART_COLOURS, render_comment
 from tests.test_report import GOLDEN, LINKS, LOOPS, load_loop
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # a browser start per comment: about 40 s in all
 
 
 def _tool() -> ModuleType:
