@@ -45,6 +45,38 @@ def setup() -> None:
         run(PY, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev,cpu]")
         STAMP.write_text(wanted)
     run(PY, ROOT / "tools" / "fetch_openapi.py")
+    setup_renderer()
+
+
+#: What tests/test_render_comment.py renders the PR comment with: Debian's chromium (and an emoji font),
+#: and the npm packages pinned in tools/render/package-lock.json.
+RENDER_APT = ("chromium", "fonts-noto-color-emoji")
+RENDER_NPM = ROOT / "tools" / "render"
+
+
+def setup_renderer() -> None:
+    """Install the comment renderer's parts where this machine can: apt-get as root (or with
+    passwordless sudo), ``npm ci`` when npm is there. What cannot be installed is said, not fatal:
+    the render tests then skip (and fail under .ci/run, which sets KERAS_CT_REQUIRE_RENDER)."""
+    if not shutil.which("chromium") and shutil.which("apt-get") and hasattr(os, "geteuid"):
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"] if shutil.which("sudo") else None
+        if sudo is None:
+            say(
+                "chromium is missing and this is not root: apt-get install -y chromium (the comment renderer)"
+            )
+        else:
+            say("installing chromium for the comment renderer (apt-get)")
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            run(*sudo, "apt-get", "update", "-qq", env=env)
+            run(*sudo, "apt-get", "install", "-y", "-qq", *RENDER_APT, env=env)
+    lock = RENDER_NPM / "package-lock.json"
+    stamp = RENDER_NPM / "node_modules" / ".keras-ct-installed"
+    if not shutil.which("npm"):
+        say("npm is missing: install Node.js 18+ for the comment renderer (tools/render)")
+    elif not stamp.exists() or stamp.read_text() != hashlib.sha256(lock.read_bytes()).hexdigest():
+        say("installing the comment renderer's npm packages (npm ci in tools/render)")
+        run("npm", "ci", "--no-audit", "--no-fund", "--prefix", RENDER_NPM)
+        stamp.write_text(hashlib.sha256(lock.read_bytes()).hexdigest())
 
 
 def demo() -> int:

@@ -3,11 +3,16 @@
 Regenerate the golden files after an intended change, then review the diff:
 
     KERAS_CT_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report.py
+
+``tests/golden/loop-*.json`` are real loops' output (``tools/capture_loop.py`` around a
+``keras-ct loop --commit`` of the bundled ml_task: see docs/development.md); the comments rendered
+from them (``comment-loop-*.md``) are what tests/test_render_comment.py shows in a browser.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,10 +23,13 @@ from hypothesis import strategies as st
 
 from keras_ct.report import (
     ACCURACY_DIGITS,
+    CHART_COLOURS,
     COMMENT_LIMIT,
     COMMENT_MARKER,
+    Base,
     Links,
     Verdict,
+    chart_range,
     fmt_versus,
     parse_history_block,
     render_comment,
@@ -31,6 +39,7 @@ from keras_ct.report import (
     status_text,
     verdict_line,
 )
+from keras_ct.round import history as hist
 from keras_ct.round.history import EpochCurves, RoundRecord
 from keras_ct.train.metrics import meets
 
@@ -173,6 +182,79 @@ def test_chart_plots_accuracy_against_threshold() -> None:
     assert "xychart-beta" in text
     assert "line [0.9444, 0.9639]" in text
     assert "line [0.95, 0.95]" in text
+    assert f'plotColorPalette: "{CHART_COLOURS[0]}, {CHART_COLOURS[1]}"' in text  # not mermaid's #ECECFF
+    assert 'title "accuracy (blue), threshold 0.95 (red)"' in text
+    assert 'y-axis "accuracy" 0.93 --> 0.98' in text  # fits the data, no fixed 0.8 floor
+
+
+def test_chart_draws_the_base_branch_when_known_and_marks_the_best_round() -> None:
+    records = (r1(), r2(accuracy=0.93, status="missed"))
+    text = render_report(records, Verdict("exhausted"), base=Base("main", 0.9))
+    assert "line [0.9000, 0.9000]" in text and f"{CHART_COLOURS[2]}" in text
+    assert "main 0.9000 (grey)" in text and "🏆 best: round 1" in text
+    assert 'x-axis "Round" ["1 🏆", "2"]' in text
+    assert 'y-axis "accuracy" 0.89 --> 0.96' in text
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param([0.9444, 0.9639, 0.95], (0.93, 0.98), id="close-values"),
+        pytest.param([0.2, 0.9], (0.06, 1.0), id="wide-capped-at-one"),
+        pytest.param([0.001, 0.01], (0.0, 0.02), id="floored-at-zero"),
+    ],
+)
+def test_chart_range_fits_the_data(values: list[float], expected: tuple[float, float]) -> None:
+    low, high = chart_range(values)
+    assert (low, high) == expected
+    assert low < min(values) and max(values) < high
+
+
+def test_rationales_collapse_below_a_table_of_short_change_names() -> None:
+    text = render_report((r1(), r2()), Verdict("passed"))
+    table = text.split("<details>")[0]
+    assert "| **conv-block** |" in table and R1.next_rationale not in table
+    assert (
+        f"<details><summary>Why each change</summary>\n\n- **Round 2, conv-block**: {R1.next_rationale}"
+        in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "note"),
+    [
+        pytest.param((0.95, 0.95), "Threshold 0.95", id="same"),
+        pytest.param((0.95, 0.96), "Threshold 0.95 for round 1, 0.96 for round 2", id="changed"),
+        pytest.param((0.9, 0.9, 0.95), "Threshold 0.9 for rounds 1–2, 0.95 for round 3", id="spans"),
+    ],
+)
+def test_table_says_the_threshold_once_below_it(thresholds: tuple[float, ...], note: str) -> None:
+    records = [
+        RoundRecord(round=i + 1, accuracy=0.5, threshold=t, status="missed") for i, t in enumerate(thresholds)
+    ]
+    table = render_table(records)
+    assert "Threshold" not in table.splitlines()[0] and f"\n\n{note}" in table
+
+
+def load_loop(name: str) -> tuple[hist.History, Verdict, str]:
+    """A real loop's records, verdict and diff (``tools/capture_loop.py`` wrote them)."""
+    data = json.loads((GOLDEN / f"loop-{name}.json").read_text(encoding="utf-8"))
+    return hist.loads(json.dumps(data["history"])), Verdict(**data["verdict"]), data["diff"]
+
+
+#: The real loops whose comments are golden files (and rendered in a browser by test_render_comment).
+LOOPS = ("passed", "exhausted")
+
+
+@pytest.mark.parametrize("name", LOOPS)
+def test_comment_of_a_real_loop_golden(name: str) -> None:
+    records, verdict, diff = load_loop(name)
+    body = render_comment(records, verdict, links=LINKS, diff=diff)
+    check_golden(f"comment-loop-{name}.md", body)
+    stored = parse_history_block(body)  # (older rounds' curves are not stored)
+    assert [(r.round, r.accuracy, r.change) for r in stored] == [
+        (r.round, r.accuracy, r.change) for r in records
+    ]
 
 
 @pytest.mark.parametrize(
@@ -237,6 +319,6 @@ def test_status_and_verdict_print_the_threshold_as_given(
     record = RoundRecord(round=1, accuracy=accuracy, threshold=threshold, status="missed")
     assert status_text(record, verdict) == status
     assert verdict_line([record], verdict).endswith(f" **{line}**")
-    assert f"| {threshold!r} |" in render_table([record]) and f"{threshold!r}" in render_terminal(
+    assert f"Threshold {threshold!r}." in render_table([record]) and f"{threshold!r}" in render_terminal(
         [record], verdict
     )

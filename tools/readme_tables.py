@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Render the README's input and output tables from action.yml and the reusable workflow (the sources).
+"""Render the docs' input and output tables from action.yml and the reusable workflow (the sources).
 
-.venv/bin/python tools/readme_tables.py          # rewrite README.md in place
-.venv/bin/python tools/readme_tables.py --check  # exit 1 when README.md is out of date
+The reusable workflow's table goes in README.md (what a user calls), the composite action's in
+docs/configuration.md.
+
+.venv/bin/python tools/readme_tables.py          # rewrite both files in place
+.venv/bin/python tools/readme_tables.py --check  # exit 1 when either is out of date
 """
 
 from __future__ import annotations
@@ -46,35 +49,45 @@ def render(action: dict) -> dict[str, str]:
     return {"inputs-table": "\n".join(inputs), "outputs-table": "\n".join(outputs)}
 
 
-def apply(readme: str, tables: dict[str, str]) -> str:
+def apply(readme: str, tables: dict[str, str], name: str = "README.md") -> str:
     for key, table in tables.items():
         start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
         head, found, rest = readme.partition(start)
         if not found:
-            raise SystemExit(f"README.md has no {start} marker")
+            raise SystemExit(f"{name} has no {start} marker")
         _, found, tail = rest.partition(end)
         if not found:
-            raise SystemExit(f"README.md has no {end} marker")
+            raise SystemExit(f"{name} has no {end} marker")
         readme = f"{head}{start}\n{table}\n{end}{tail}"
     return readme
 
 
+#: Which file holds which tables.
+README = "README.md"
+ACTION_DOC = "docs/configuration.md"
+
+
 def main(argv: list[str]) -> int:
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
-    path = ROOT / "README.md"
-    current = path.read_text(encoding="utf-8")
     workflow = yaml.safe_load(
         (ROOT / ".github/workflows/continuous-training.yml").read_text(encoding="utf-8")
     )
-    wanted = apply(current, {**render(action), "workflow-inputs-table": render_workflow(workflow)})
-    if "--check" in argv:
+    tables = {README: {"workflow-inputs-table": render_workflow(workflow)}, ACTION_DOC: render(action)}
+    stale = []
+    for name, wanted_tables in tables.items():
+        path = ROOT / name
+        current = path.read_text(encoding="utf-8")
+        wanted = apply(current, wanted_tables, name)
         if wanted != current:
-            print(
-                "README.md's input/output tables are out of date: run tools/readme_tables.py", file=sys.stderr
-            )
-            return 1
-        return 0
-    path.write_text(wanted, encoding="utf-8")
+            stale.append(name)
+            if "--check" not in argv:
+                path.write_text(wanted, encoding="utf-8")
+    if stale and "--check" in argv:
+        print(
+            f"{', '.join(stale)}: the input/output tables are out of date: run tools/readme_tables.py",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

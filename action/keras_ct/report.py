@@ -6,18 +6,19 @@ Nothing here touches the world; golden-file tests pin the output.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from keras_ct.round import history as hist
-from keras_ct.round.history import EpochCurves, RoundRecord
+from keras_ct.round.history import RoundRecord, history_block
+from keras_ct.round.history import parse_history_block as parse_history_block
 from keras_ct.train.metrics import meets
 
 #: Hidden marker that identifies keras-ct's sticky PR comment.
 COMMENT_MARKER = "<!-- keras-ct:comment -->"
-HISTORY_OPEN = "<!-- keras-ct:history "
-HISTORY_CLOSE = " -->"
 #: GitHub rejects comment bodies over 65,536 characters.
 COMMENT_LIMIT = 65_536
 #: Diffs longer than this are cut in the comment (the commit has the whole change).
@@ -203,9 +204,10 @@ def verdict_line(records: Sequence[RoundRecord], verdict: Verdict) -> str:
 
 
 def _change_cell(record: RoundRecord) -> str:
+    """The change's short name; why it was made goes in the collapsed rationales below the table."""
     if not record.change:
         return "baseline" if record.round == 1 else "—"
-    return f"**{record.change}**: {record.rationale}" if record.rationale else f"**{record.change}**"
+    return f"**{record.change}**"
 
 
 #: The table's marks: the best round (keep the best; a passed round has ✅ instead) and a round whose
@@ -231,9 +233,29 @@ def _marks(record: RoundRecord, best: RoundRecord | None) -> str:
     return "".join(marks)
 
 
+def _one_threshold(records: Sequence[RoundRecord]) -> float | None:
+    """The threshold when every round had the same one."""
+    thresholds = {r.threshold for r in records}
+    return thresholds.pop() if len(thresholds) == 1 else None
+
+
+def _threshold_note(records: Sequence[RoundRecord]) -> str:
+    """The threshold, said once below the table (a column of it would not fit GitHub's column):
+    "Threshold 0.95", or per run of rounds where it changed ("Threshold 0.9 for rounds 1–2, ...")."""
+    if (one := _one_threshold(records)) is not None or not records:
+        return f"Threshold {fmt_threshold(one)}" if one is not None else ""
+    spans = [list(span) for _, span in itertools.groupby(records, key=lambda r: r.threshold)]
+    return "Threshold " + ", ".join(
+        f"{fmt_threshold(s[0].threshold)} for "
+        + (f"rounds {s[0].round}–{s[-1].round}" if len(s) > 1 else f"round {s[0].round}")
+        for s in spans
+    )
+
+
 def _legend(records: Sequence[RoundRecord]) -> str:
     best = marked_best(records)
-    parts = [f"{BEST_MARK} round {best.round} is the best ({fmt_accuracy(best.accuracy)})" if best else ""]
+    parts = [_threshold_note(records), f"{BEST_MARK} round {best.round} is the best" if best else ""]
+    parts[-1] += f" ({fmt_accuracy(best.accuracy)})" if best else ""
     if any(r.reverted_to is not None for r in records):
         parts.append(
             f"{REVERT_MARK} N: below the best by more than {hist.NOISE_MARGIN:g}, so round N's files were "
@@ -242,30 +264,33 @@ def _legend(records: Sequence[RoundRecord]) -> str:
     return "; ".join(p for p in parts if p) + ("." if any(parts) else "")
 
 
+def _run_cell(record: RoundRecord) -> str:
+    """How long the round's run took, linked to the run (one column for both keeps the table narrow)."""
+    took = fmt_duration(record.duration_s)
+    return f"[{took}]({record.run_url})" if record.run_url else took
+
+
 def _row(records: Sequence[RoundRecord], index: int, links: Links) -> str:
     r = records[index]
-    run = f"[run]({r.run_url})" if r.run_url else "—"
-    accuracy = fmt_accuracy(r.accuracy) if r.status != "error" else f"error: {_cell(r.error)[:120]}"
-    mark = _marks(r, marked_best(records))
+    accuracy = fmt_accuracy(r.accuracy) if r.status != "error" else "error"  # (said below the table)
     cells = [
         str(r.round),
         links.commit(r.commit) or "—",
         _change_cell(r),
         fmt_count(r.params),
         fmt_count(r.epochs),
-        accuracy + mark,
+        accuracy + _marks(r, marked_best(records)),
         fmt_delta(hist.delta(records, index)),
-        fmt_threshold(r.threshold),
-        fmt_duration(r.duration_s),
-        run,
+        _run_cell(r),
     ]
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
-TABLE_HEAD = (
-    "| Round | Commit | Change | Params | Epochs | Accuracy | Δ | Threshold | Duration | Run |\n"
-    "|---:|---|---|---:|---:|---:|---:|---:|---:|---|"
-)
+#: The table's head: narrow enough for GitHub's comment column (about 780 px), which
+#: tests/test_render_comment.py measures in a browser. The threshold is said below it, once.
+TABLE_HEAD = "| Round | Commit | Change | Params | Epochs | Accuracy | Δ | Run |\n|---:|---|---|---:|---:|---:|---:|---:|"
+#: A failed round's error, below the table, is cut at this length (the run's log has all of it).
+ERROR_LIMIT = 300
 
 
 def render_table(records: Sequence[RoundRecord], links: Links = Links(), collapse: int = 0) -> str:
@@ -275,36 +300,89 @@ def render_table(records: Sequence[RoundRecord], links: Links = Links(), collaps
         folded = records[:collapse]
         accs = [r.accuracy for r in folded if r.accuracy is not None]
         best = fmt_accuracy(max(accs)) if accs else "—"
-        rows.append(
-            f"| {folded[0].round}–{folded[-1].round} | … | {len(folded)} earlier rounds (collapsed) "
-            f"| | | best {best} | | | | |"
-        )
+        span = f"{folded[0].round}–{folded[-1].round}"
+        rows.append(f"| {span} | … | {len(folded)} earlier rounds (collapsed) | | | best {best} | | |")
     rows.extend(_row(records, i, links) for i in range(collapse, len(records)))
-    legend = _legend(records)
-    return "\n".join(rows) + (f"\n\n{legend}" if legend else "")
+    notes = [
+        _legend(records),
+        *(f"Round {r.round} failed: {_cell(r.error)[:ERROR_LIMIT]}" for r in records if r.error),
+    ]
+    return "\n\n".join(["\n".join(rows), *(n for n in notes if n)])
 
 
-def render_chart(records: Sequence[RoundRecord]) -> str:
-    """A Mermaid xychart of accuracy per round against the threshold (GitHub renders it)."""
+def render_rationales(records: Sequence[RoundRecord]) -> str:
+    """Why each round's change was made, collapsed below the table (the table keeps the short name)."""
+    items = [f"- **Round {r.round}, {r.change}**: {r.rationale}" for r in records if r.change and r.rationale]
+    if not items:
+        return ""
+    return "<details><summary>Why each change</summary>\n\n" + "\n".join(items) + "\n\n</details>"
+
+
+@dataclass(frozen=True)
+class Base:
+    """The base branch's accuracy, when known: the chart draws it as a third line."""
+
+    branch: str
+    accuracy: float
+
+
+#: The chart's line colours in line order: accuracy, threshold, base branch (GitHub's own blue, red and
+#: grey: mermaid's default first line, #ECECFF, is nearly invisible on white).
+CHART_COLOURS = ("#0969da", "#cf222e", "#6e7781")
+CHART_COLOUR_NAMES = ("blue", "red", "grey")
+#: The chart's height in px (mermaid's default, 500, makes a comment twice as tall).
+CHART_HEIGHT = 300
+
+
+def chart_range(values: Sequence[float]) -> tuple[float, float]:
+    """The y-axis range: the plotted values with a margin, in steps of 0.01, within 0 and 1."""
+    pad = max(0.01, (max(values) - min(values)) * 0.2)
+    low, high = (
+        math.floor(round((min(values) - pad) * 100, 6)),
+        math.ceil(round((max(values) + pad) * 100, 6)),
+    )
+    return max(0.0, low / 100), min(1.0, high / 100)
+
+
+def _chart_title(records: Sequence[RoundRecord], base: Base | None) -> str:
+    threshold = _one_threshold(records)
+    parts = [
+        f"{records[-1].metric} ({CHART_COLOUR_NAMES[0]})",
+        f"threshold {fmt_threshold(threshold) if threshold is not None else ''} ({CHART_COLOUR_NAMES[1]})",
+    ]
+    if base is not None:
+        parts.append(f"{base.branch} {fmt_accuracy(base.accuracy)} ({CHART_COLOUR_NAMES[2]})")
+    best = marked_best(records)
+    title = ", ".join(parts).replace("  ", " ") + (f"; {BEST_MARK} best: round {best.round}" if best else "")
+    return title.replace('"', "'")
+
+
+def render_chart(records: Sequence[RoundRecord], base: Base | None = None) -> str:
+    """A Mermaid xychart of the metric per round against the threshold (GitHub renders it): lines in
+    ``CHART_COLOURS``, named in the title, the best round marked on the x-axis."""
     scored = [r for r in records if r.accuracy is not None]
     if not scored:
         return ""
-    xs = ", ".join(str(r.round) for r in scored)
-    accs = ", ".join(fmt_accuracy(r.accuracy) for r in scored)
-    thresholds = ", ".join(fmt_threshold(r.threshold) for r in scored)
-    low = min([r.accuracy for r in scored if r.accuracy is not None] + [r.threshold for r in scored])
-    floor = max(0.0, int(low * 10) / 10 - 0.1)
     best = marked_best(records)
-    title = "Accuracy per round (line 2: threshold" + (f"; best: round {best.round})" if best else ")")
+    xs = ", ".join(f'"{r.round}{f" {BEST_MARK}" if best and r.round == best.round else ""}"' for r in scored)
+    lines = [[r.accuracy or 0.0 for r in scored], [r.threshold for r in scored]]
+    if base is not None:
+        lines.append([base.accuracy] * len(scored))
+    low, high = chart_range([v for line in lines for v in line])
+    palette = ", ".join(CHART_COLOURS[: len(lines)])
+    plotted = "".join(
+        f"  line [{', '.join(fmt_accuracy(v) if i != 1 else fmt_threshold(v) for v in line)}]\n"
+        for i, line in enumerate(lines)
+    )
     return (
-        "```mermaid\n"
+        "```mermaid\n---\nconfig:\n"
+        f"  xyChart:\n    height: {CHART_HEIGHT}\n"
+        f'  themeVariables:\n    xyChart:\n      plotColorPalette: "{palette}"\n---\n'
         "xychart-beta\n"
-        f'  title "{title}"\n'
+        f'  title "{_chart_title(scored, base)}"\n'
         f'  x-axis "Round" [{xs}]\n'
-        f'  y-axis "Accuracy" {floor:.1f} --> 1.0\n'
-        f"  line [{accs}]\n"
-        f"  line [{thresholds}]\n"
-        "```"
+        f'  y-axis "{scored[-1].metric}" {low:.2f} --> {high:.2f}\n'
+        f"{plotted}```"
     )
 
 
@@ -338,13 +416,16 @@ def render_report(
     diff_title: str = "Latest model change",
     collapse: int = 0,
     notes: Sequence[str] = (),
+    base: Base | None = None,
 ) -> str:
-    """The Markdown report: verdict, table, chart, the earlier loops (collapsed), latest diff, notes."""
+    """The Markdown report: verdict, table, why each change (collapsed), chart, the earlier loops
+    (collapsed), latest diff, notes. ``base``: the base branch's accuracy, drawn in the chart."""
     earlier, records = hist.loops(records)
     parts = ["## keras-ct: continuous training", verdict_line(records, verdict)]
     if records:
         parts.append(render_table(records, links, min(collapse, len(records) - 1)))
-        chart = render_chart(records)
+        parts.append(render_rationales(records[min(collapse, len(records) - 1) :]))
+        chart = render_chart(records, base)
         if chart and len(records) > 1:
             parts.append(chart)
         last = records[-1]
@@ -357,47 +438,6 @@ def render_report(
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
-#: Stored text fields are cut to this length, and only the newest rounds keep their per-epoch curves
-#: (the policy reads those), so the hidden history stays small whatever the round count.
-STORED_TEXT_LIMIT = 400
-STORED_CURVE_ROUNDS = 2
-
-
-def _for_storage(records: Sequence[RoundRecord]) -> list[RoundRecord]:
-    def cut(text: str) -> str:
-        return text if len(text) <= STORED_TEXT_LIMIT else text[: STORED_TEXT_LIMIT - 1] + "…"
-
-    keep_curves = {r.round for r in records[-STORED_CURVE_ROUNDS:]}
-    return [
-        replace(
-            r,
-            rationale=cut(r.rationale),
-            next_rationale=cut(r.next_rationale),
-            error=cut(r.error),
-            curves=r.curves if r.round in keep_curves else EpochCurves(),
-        )
-        for r in records
-    ]
-
-
-def history_block(records: Sequence[RoundRecord]) -> str:
-    """The machine-readable history, safe inside an HTML comment."""
-    payload = hist.dumps(_for_storage(records)).replace("--", "-\\u002d").replace(">", "\\u003e")
-    return f"{HISTORY_OPEN}{payload}{HISTORY_CLOSE}"
-
-
-def parse_history_block(body: str) -> hist.History:
-    """Read the history back out of a comment body; empty if the comment has none."""
-    start = body.find(HISTORY_OPEN)
-    if start < 0:
-        return ()
-    start += len(HISTORY_OPEN)
-    end = body.find(HISTORY_CLOSE, start)
-    if end < 0:
-        raise ValueError("the keras-ct history block in the PR comment is not closed")
-    return hist.loads(body[start:end])
-
-
 def render_comment(
     records: Sequence[RoundRecord],
     verdict: Verdict,
@@ -406,6 +446,7 @@ def render_comment(
     diff: str = "",
     notes: Sequence[str] = (),
     limit: int = COMMENT_LIMIT,
+    base: Base | None = None,
 ) -> str:
     """The sticky PR comment: marker + report + hidden history, under GitHub's size limit.
 
@@ -415,7 +456,9 @@ def render_comment(
     block = history_block(records)
 
     def body(collapse: int, diff_text: str) -> str:
-        report = render_report(records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes)
+        report = render_report(
+            records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes, base=base
+        )
         return f"{COMMENT_MARKER}\n{report}\n{block}\n"
 
     text = body(0, diff)

@@ -193,3 +193,47 @@ def loads(text: str) -> History:
         if r.accuracy is not None and not math.isfinite(r.accuracy):
             raise ValueError(f"round {r.round} has a non-finite accuracy")
     return tuple(sorted(records, key=lambda r: (r.restart, r.round)))
+
+
+#: The hidden history block in keras-ct's PR comment (``report.render_comment`` writes it).
+HISTORY_OPEN = "<!-- keras-ct:history "
+HISTORY_CLOSE = " -->"
+#: Stored text fields are cut to this length, and only the newest rounds keep their per-epoch curves
+#: (the policy reads those), so the hidden history stays small whatever the round count.
+STORED_TEXT_LIMIT = 400
+STORED_CURVE_ROUNDS = 2
+
+
+def _for_storage(records: Sequence[RoundRecord]) -> list[RoundRecord]:
+    def cut(text: str) -> str:
+        return text if len(text) <= STORED_TEXT_LIMIT else text[: STORED_TEXT_LIMIT - 1] + "…"
+
+    keep_curves = {r.round for r in records[-STORED_CURVE_ROUNDS:]}
+    return [
+        replace(
+            r,
+            rationale=cut(r.rationale),
+            next_rationale=cut(r.next_rationale),
+            error=cut(r.error),
+            curves=r.curves if r.round in keep_curves else EpochCurves(),
+        )
+        for r in records
+    ]
+
+
+def history_block(records: Sequence[RoundRecord]) -> str:
+    """The machine-readable history, safe inside an HTML comment."""
+    payload = dumps(_for_storage(records)).replace("--", "-\\u002d").replace(">", "\\u003e")
+    return f"{HISTORY_OPEN}{payload}{HISTORY_CLOSE}"
+
+
+def parse_history_block(body: str) -> History:
+    """Read the history back out of a comment body; empty if the comment has none."""
+    start = body.find(HISTORY_OPEN)
+    if start < 0:
+        return ()
+    start += len(HISTORY_OPEN)
+    end = body.find(HISTORY_CLOSE, start)
+    if end < 0:
+        raise ValueError("the keras-ct history block in the PR comment is not closed")
+    return loads(body[start:end])
