@@ -321,6 +321,23 @@ def render_earlier(earlier: Sequence[RoundRecord], links: Links = Links()) -> st
     return "\n\n".join(blocks)
 
 
+def render_candidates(records: Sequence[RoundRecord]) -> str:
+    """Every candidate change tried after a round that missed (``candidates`` above 1), collapsed:
+    its accuracy, the kept one marked (the next round trains it: the table and the chart show it)."""
+    blocks = []
+    for r in records:
+        if not r.candidates:
+            continue
+        lines = [
+            f"| {i} | {_cell(c)} | {fmt_accuracy(a) if a is not None else 'failed'} | {'kept' if c == r.next_change else ''} |"
+            for i, (c, a) in enumerate(r.candidates, 1)
+        ]
+        table = "\n".join(["| # | change | accuracy | |", "|---|---|---|---|", *lines])
+        summary = f"After round {r.round}: {len(r.candidates)} candidate changes tried, kept {r.next_change}"
+        blocks.append(f"<details><summary>{summary}</summary>\n\n{table}\n\n</details>")
+    return "\n\n".join(blocks)
+
+
 def render_diff(diff: str, title: str, limit: int = DIFF_LIMIT) -> str:
     if not diff:
         return ""
@@ -347,6 +364,7 @@ def render_report(
         chart = render_chart(records)
         if chart and len(records) > 1:
             parts.append(chart)
+        parts.append(render_candidates(records))
         last = records[-1]
         if last.next_change:
             parts.append(f"**Next change** ({last.next_change}): {last.next_rationale}")

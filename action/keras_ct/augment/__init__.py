@@ -80,6 +80,8 @@ class AugmentResult:
     tried: tuple[tuple[str, str], ...]
     written: bool
     layers: tuple[LayerInfo, ...] = ()
+    #: With ``candidates`` above 1 (``keras_ct.round.trials``): every candidate trained, (change, accuracy).
+    candidates: tuple[tuple[str, float | None], ...] = ()
 
 
 @dataclass(frozen=True)
