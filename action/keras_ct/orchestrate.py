@@ -26,6 +26,7 @@ from keras_ct.train.trainer import ReusedTrainer, Trainer, Training
 
 if TYPE_CHECKING:
     from keras_ct.augment import AugmentResult
+    from keras_ct.augment.policy import Decision
     from keras_ct.git import GitRepo
     from keras_ct.github.api import GitHubAPI
     from keras_ct.github.publish import Overrides, Target
@@ -37,6 +38,7 @@ def augment_model(
     trainer: Trainer | None = None,
     environ: Mapping[str, str] | None = None,
     change: str = "auto",
+    diagnosis: str = "",
 ) -> AugmentResult:
     """The engine's augmenter: the policy picks from the history (or ``change`` is made), the build is
     proven, then written.
@@ -48,6 +50,7 @@ def augment_model(
     return augment(
         cfg.model_path,
         change=change,
+        diagnosis=diagnosis,
         history=records,
         train_script=cfg.train_script(),
         config_file=cfg.config_file,
@@ -215,10 +218,10 @@ def _engine(
 
 
 def _propose(
-    cfg: Config, records: Sequence[RoundRecord], change: str, *, environ: Mapping[str, str]
+    cfg: Config, records: Sequence[RoundRecord], decision: Decision, *, environ: Mapping[str, str]
 ) -> AugmentResult:
-    """One candidate's change, made in its own copy of the tree (``round.trials``)."""
-    return augment_model(cfg, records, environ=environ, change=change)
+    """One candidate: the policy's ``decision``, made in its own copy of the tree (``round.trials``)."""
+    return augment_model(cfg, records, environ=environ, change=decision.change, diagnosis=decision.diagnosis)
 
 
 def report_config_error(

@@ -7,11 +7,13 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from keras_ct.augment import AugmentResult
+from keras_ct.augment.policy import Decision
 from keras_ct.config import Config, load_config
 from keras_ct.errors import AugmentError, TrainingError
 from keras_ct.round.candidates import CandidateResult, choose
@@ -31,15 +33,22 @@ if score == "crash":
 Path(os.environ["KERAS_CT_METRICS_FILE"]).write_text(json.dumps({"schema_version": 1, "accuracy": score}))
 """
 MISSED = (RoundRecord(1, 0.5, 0.95, "missed"),)
+#: The stand-in that logs when it starts and ends (absolute log path as its second argument).
+TIMED = TRAIN.replace(
+    "score = ",
+    "import time\nlog = Path(sys.argv[2])\nwith log.open('a') as f: f.write('start\\n')\n"
+    "time.sleep(1.5)\nwith log.open('a') as f: f.write('end\\n')\nscore = ",
+)
 
 
-def _propose(cfg: Config, records: Sequence[RoundRecord], change: str) -> AugmentResult:
+def _propose(cfg: Config, records: Sequence[RoundRecord], decision: Decision) -> AugmentResult:
     """Writes the change's name into the copy's model file (``widen`` cannot be made)."""
+    change = decision.change
     if change == "widen":
         raise AugmentError("nothing to widen")
     path = cfg.model_path
     path.write_text(path.read_text() + f'CHANGE = "{change}"\n')
-    return AugmentResult(path, change, f"{change} because", change, f"+{change}\n", 1, 2, (), True)
+    return AugmentResult(path, change, decision.rationale(), change, f"+{change}\n", 1, 2, (), True)
 
 
 @pytest.fixture
@@ -118,3 +127,20 @@ def test_the_loop_wires_the_trials_for_candidates_above_one(repo: Path) -> None:
         assert (getattr(augmenter, "func", None) is run_trials) is wired
         if wired:
             assert getattr(augmenter, "keywords", {})["jobs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("jobs", "expected"),
+    [
+        pytest.param(0, ["start"] * 3 + ["end"] * 3, id="all-at-once"),
+        pytest.param(1, ["start", "end"] * 3, id="one-after-another"),
+    ],
+)
+def test_jobs_sets_how_many_train_at_once(repo: Path, jobs: int, expected: list[str]) -> None:
+    (repo / "train.py").write_text(TIMED)
+    log = repo.parent / "times.log"
+    cfg = _cfg(repo, dict.fromkeys(_order(_cfg(repo, {})), 0.9))
+    cfg = replace(cfg, train_command=f"{cfg.train_command} {log}")
+    runner = Runner(out=io.StringIO(), err=io.StringIO())
+    run_trials(cfg, MISSED, environ={}, runner=runner, propose=_propose, jobs=jobs)
+    assert log.read_text().split() == expected

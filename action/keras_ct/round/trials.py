@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keras_ct.augment.policy import decide
+from keras_ct.augment.policy import Decision, decide
 from keras_ct.config import Config
 from keras_ct.errors import AugmentError, ConfigError, MetricsError, TrainingError
 from keras_ct.round.candidates import CandidateResult, choose
@@ -30,8 +30,8 @@ from keras_ct.train.trainer import Trainer, Training
 if TYPE_CHECKING:
     from keras_ct.augment import AugmentResult
 
-#: Makes one named change in the given config's tree (``orchestrate.augment_model`` with a change).
-Propose = Callable[[Config, Sequence[RoundRecord], str], "AugmentResult"]
+#: Makes the policy's decision in the given config's tree (``orchestrate.augment_model`` with its change).
+Propose = Callable[[Config, Sequence[RoundRecord], Decision], "AugmentResult"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def propose_trials(cfg: Config, records: Sequence[RoundRecord], propose: Propose
             break
         copy = tree_copy(cfg, root / f"candidate-{len(trials) + 1}")
         try:
-            trials.append(Trial(len(trials) + 1, copy, propose(copy, records, decision.change)))
+            trials.append(Trial(len(trials) + 1, copy, propose(copy, records, decision)))
         except AugmentError as exc:
             skipped.append(f"{decision.change}: {exc.message}")
             shutil.rmtree(copy.working_directory, ignore_errors=True)
