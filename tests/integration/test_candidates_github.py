@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from keras_ct.augment import AugmentResult, plan_edit
 from keras_ct.augment.policy import Decision
@@ -36,7 +37,7 @@ def edit_without_build(cfg: Config, records: Sequence[RoundRecord], decision: De
     )
 
 
-def test_three_candidates_one_commit_one_dispatch_the_best_kept(tmp_path: Path, fake_github) -> None:  # type: ignore[no-untyped-def]
+def test_three_candidates_one_commit_one_dispatch_the_best_kept(tmp_path: Path, fake_github: Any) -> None:
     checkout = make_checkout(tmp_path)
     repo = fake_github.repo(REPOSITORY)
     repo.git_dir = str(checkout.bare)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from keras_ct.errors import TrainingError
@@ -63,16 +61,6 @@ def test_the_commit_carries_the_candidates_trailers() -> None:
 def test_one_candidate_adds_no_trailer() -> None:
     _, trailers = commit_message(RoundRecord(1, 0.9, 0.95, "missed"), "dense", "add dense", "x")
     assert not any(k.startswith(candidates.CANDIDATE_TRAILER) for k in trailers)
-
-
-def test_matrix_and_ref() -> None:
-    assert json.loads(candidates.matrix(3)) == {"candidate": [1, 2, 3]}
-    assert candidates.ref(7, 2, 3) == "refs/keras-ct/candidates/7/2/3"
-
-
-def test_result_round_trips() -> None:
-    for r in _results(0.9, None):
-        assert CandidateResult.from_mapping(json.loads(json.dumps(r.to_mapping()))) == r
 
 
 def test_the_history_keeps_the_candidates_and_drops_an_empty_list() -> None:

@@ -1,8 +1,9 @@
 """k candidate changes per missed round: which one to keep, and how the choice is written (pure).
 
 A round that misses with ``candidates`` k > 1 tries the policy's top k changes side by side (one
-runner each in the workflow, one process each in ``keras-ct loop``). Every way of running them ends
-here, so the workflow's gather job and the local loop make the same choice from the same accuracies.
+process each, in ``keras-ct loop`` and in the action's job: ``round.trials``). Every way of running
+them decides here, so a job that gathers results from other runners (docs/candidates.md) makes the
+same choice as the local loop from the same accuracies.
 
 The rule is keep-the-best's (``round.history.NOISE_MARGIN``): a candidate within the margin of the
 best scored counts as as good as it, and among those the policy's higher-ranked one is kept (its
@@ -12,18 +13,14 @@ diagnosis preferred it; a coin-flip difference does not overrule it). A candidat
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from keras_ct.errors import TrainingError
 from keras_ct.round.history import NOISE_MARGIN
 
 #: One trailer per candidate on the kept change's commit: ``Keras-CT-Candidate-2: dropout 0.9050``.
 CANDIDATE_TRAILER = "Keras-CT-Candidate"
-#: The git ref a candidate's branch-less commit is pushed under (``keras-ct candidates``).
-CANDIDATE_REF = "refs/keras-ct/candidates/{pr}/{round}/{index}"
 
 
 @dataclass(frozen=True)
@@ -35,20 +32,6 @@ class CandidateResult:
     change: str
     accuracy: float | None
     error: str = ""
-
-    def to_mapping(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"index": self.index, "change": self.change, "accuracy": self.accuracy}
-        return data | ({"error": self.error} if self.error else {})
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> CandidateResult:
-        accuracy = data.get("accuracy")
-        return cls(
-            index=int(data["index"]),
-            change=str(data["change"]),
-            accuracy=None if accuracy is None else float(accuracy),
-            error=str(data.get("error", "")),
-        )
 
 
 @dataclass(frozen=True)
@@ -87,13 +70,3 @@ def trailers(tried: Sequence[tuple[str, float | None]], kept: str) -> dict[str, 
             text, marked = f"{text} (kept)", True
         out[f"{CANDIDATE_TRAILER}-{i}"] = text
     return out
-
-
-def matrix(count: int) -> str:
-    """The matrix job's ``strategy.matrix`` (JSON): one ``candidate`` entry per candidate, from 1."""
-    return json.dumps({"candidate": list(range(1, count + 1))}, separators=(",", ":"))
-
-
-def ref(pr: int | str, round_number: int, index: int) -> str:
-    """Where candidate ``index`` of ``round_number`` is pushed (a ref outside refs/heads: no branch)."""
-    return CANDIDATE_REF.format(pr=pr, round=round_number, index=index)

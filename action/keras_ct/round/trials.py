@@ -3,10 +3,10 @@
 The engine's augmenter (``round.engine.Augmenter``) for k > 1. Each candidate change (the policy's
 order, skipping those that cannot be made or do not build) is written into its own copy of the
 working tree and trained there as its own process (``train.trainer.Trainer``, so through
-``train.processes.spawn``), ``jobs`` at a time. ``round.candidates.choose`` keeps one, exactly as the
-workflow's gather job does from the same accuracies; its edited file is copied back into the real tree
-and returned, so the engine commits it (with every candidate's result in the trailers) and the next
-round trains it, as with k = 1.
+``train.processes.spawn``), ``jobs`` at a time. ``round.candidates.choose`` keeps one; its edited
+file is copied back into the real tree and returned, so the engine commits it (with every candidate's
+result in the trailers) and the next round trains it, as with k = 1. ``keras-ct run`` (the action)
+uses it too: the k processes share the job's runner.
 """
 
 from __future__ import annotations
