@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from keras_ct.errors import TrainingError
+from keras_ct.config import load_config
+from keras_ct.errors import ConfigError, TrainingError
 from keras_ct.report import Verdict, render_candidates, render_report
 from keras_ct.round import candidates
 from keras_ct.round.candidates import CandidateResult, choose
@@ -85,3 +88,25 @@ def test_the_comment_lists_every_candidate_collapsed() -> None:
     assert "| 3 | widen | failed |  |" in block
     assert block in render_report(records, Verdict("next"))
     assert render_candidates([RoundRecord(1, 0.8, 0.95, "missed")]) == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "yml", "expected"),
+    [
+        pytest.param({}, {"INPUT_CANDIDATES": ""}, "", 1, id="empty-input-is-the-default"),
+        pytest.param({}, {}, "candidates: 3\n", 3, id="keras-ct-yml"),
+        pytest.param({"candidates": "2"}, {"INPUT_CANDIDATES": "4"}, "", 2, id="flag-beats-input"),
+    ],
+)
+def test_the_candidates_setting(
+    tmp_path: Path, flags: dict[str, str], environ: dict[str, str], yml: str, expected: int
+) -> None:
+    if yml:
+        (tmp_path / ".keras-ct.yml").write_text(yml)
+    assert load_config(flags, environ, cwd=tmp_path).candidates == expected
+
+
+@pytest.mark.parametrize("bad", ["0", "9", "two"])
+def test_a_bad_candidates_value_names_the_range(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ConfigError, match=f'candidates must be a whole number from 1 to 8, got "{bad}"'):
+        load_config({"candidates": bad}, {}, cwd=tmp_path)
