@@ -144,3 +144,21 @@ def test_jobs_sets_how_many_train_at_once(repo: Path, jobs: int, expected: list[
     runner = Runner(out=io.StringIO(), err=io.StringIO())
     run_trials(cfg, MISSED, environ={}, runner=runner, propose=_propose, jobs=jobs)
     assert log.read_text().split() == expected
+
+
+def test_a_training_script_outside_the_tree_is_never_edited_by_a_candidate(repo: Path) -> None:
+    outside = repo.parent / "shared_train.py"
+    outside.write_text(TRAIN)
+    cfg = _cfg(repo, {})
+    cfg = replace(cfg, train_command=f"python {outside} {repo.parent / 'scores.json'}")
+    asked: list[str] = []
+
+    def propose(copy: Config, records: Sequence[RoundRecord], decision: Decision) -> AugmentResult:
+        asked.append(decision.change)
+        return _propose(copy, records, decision)
+
+    from keras_ct.round.trials import propose_trials
+
+    trials = propose_trials(cfg, [RoundRecord(1, 0.5, 0.95, "missed")], propose, repo.parent / "trials")
+    assert asked and not {"epochs", "lr-schedule"} & set(asked)
+    assert len(trials) == 3

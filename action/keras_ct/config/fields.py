@@ -34,7 +34,7 @@ from keras_ct.errors import ConfigError
 #: a runner; raise it by editing the model, not the ceiling.
 MAX_ROUNDS_CEILING = 20
 MAX_TRAIN_RETRIES = 5
-#: The most candidate changes one missed round may try at once (one runner each).
+#: The most candidate changes one missed round may try at once (one training process each).
 MAX_CANDIDATES = 8
 CHANGES = (
     "auto",
@@ -181,7 +181,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "candidates",
         _int_in(1, MAX_CANDIDATES),
         1,
-        f"Candidate changes a missed round tries at once, one runner (or local process) each, keeping the "
+        f"Candidate changes a missed round tries side by side, each trained as its own process, keeping the "
         f"best (1-{MAX_CANDIDATES}; 1: one change per round). See docs/candidates.md.",
     ),
 )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keras_ct.augment import SCRIPT_CHANGES
 from keras_ct.augment.policy import Decision, decide
 from keras_ct.config import Config
 from keras_ct.errors import AugmentError, ConfigError, MetricsError, TrainingError
@@ -72,9 +73,13 @@ def propose_trials(cfg: Config, records: Sequence[RoundRecord], propose: Propose
     shutil.rmtree(root, ignore_errors=True)
     trials: list[Trial] = []
     skipped: list[str] = []
+    outside = _files_outside(cfg)
     for decision in decide(records, policy=cfg.policy):
         if len(trials) == cfg.candidates:
             break
+        if decision.change in SCRIPT_CHANGES and outside:  # k copies would all edit the one file
+            skipped.append(f"{decision.change}: {outside[0]} is outside working-directory")
+            continue
         copy = tree_copy(cfg, root / f"candidate-{len(trials) + 1}")
         try:
             trials.append(Trial(len(trials) + 1, copy, propose(copy, records, decision)))
@@ -84,6 +89,13 @@ def propose_trials(cfg: Config, records: Sequence[RoundRecord], propose: Propose
     if not trials:
         raise AugmentError("no candidate change could be made: " + ("; ".join(skipped) or "none offered"))
     return trials
+
+
+def _files_outside(cfg: Config) -> list[Path]:
+    """The training set-up's files (script, config file) outside the working tree: not copied."""
+    wd = cfg.working_directory.resolve()
+    files = (cfg.train_script(), cfg.config_file)
+    return [f for f in files if f is not None and not f.resolve().is_relative_to(wd)]
 
 
 def tree_copy(cfg: Config, dest: Path) -> Config:
