@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from keras_ct.report import CHART_COLOURS, render_comment
+from keras_ct.chart import CHART_COLOURS
+from keras_ct.report import render_comment
 from tests.test_report import GOLDEN, LINKS, LOOPS, load_loop
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,16 +21,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keras_ct.chart import CHART_COLOURS, Base, chart_range
+from keras_ct.fmt import ACCURACY_DIGITS, fmt_versus
 from keras_ct.report import (
-    ACCURACY_DIGITS,
-    CHART_COLOURS,
     COMMENT_LIMIT,
     COMMENT_MARKER,
-    Base,
     Links,
     Verdict,
-    chart_range,
-    fmt_versus,
     parse_history_block,
     render_comment,
     render_report,

@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument(
         "--report", type=Path, default=None, help="Markdown report file (default: OUTPUT_DIR/report.md)"
     )
+    loop.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --candidates above 1: candidate trainings at once (default: all; 1: one after another)",
+    )
     loop.set_defaults(handler=_loop)
 
     aug = sub.add_parser("augment", help="change the model code; prints the unified diff")
@@ -185,7 +192,7 @@ def _loop(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) 
 
     overrides = {"commit": "true" if args.commit_flag else "false", "push": "false", "dispatch": "false"}
     cfg = _config(args, environ, overrides=overrides)
-    return orchestrate.run_loop(cfg, runner, environ, report=args.report)
+    return orchestrate.run_loop(cfg, runner, environ, report=args.report, jobs=args.jobs)
 
 
 def _augment(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:

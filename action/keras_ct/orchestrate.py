@@ -26,6 +26,7 @@ from keras_ct.train.trainer import ReusedTrainer, Trainer, Training
 
 if TYPE_CHECKING:
     from keras_ct.augment import AugmentResult
+    from keras_ct.augment.policy import Decision
     from keras_ct.git import GitRepo
     from keras_ct.github.api import GitHubAPI
     from keras_ct.github.publish import Overrides, Target
@@ -36,8 +37,11 @@ def augment_model(
     records: Sequence[RoundRecord],
     trainer: Trainer | None = None,
     environ: Mapping[str, str] | None = None,
+    change: str = "auto",
+    diagnosis: str = "",
 ) -> AugmentResult:
-    """The engine's augmenter: the policy picks from the history, the build is proven, then written.
+    """The engine's augmenter: the policy picks from the history (or ``change`` is made), the build is
+    proven, then written.
 
     With a reused training process (``trainer``), the candidates are built there: TensorFlow is
     already imported. The epochs change edits the train command's script or ``.keras-ct.yml``."""
@@ -45,6 +49,8 @@ def augment_model(
 
     return augment(
         cfg.model_path,
+        change=change,
+        diagnosis=diagnosis,
         history=records,
         train_script=cfg.train_script(),
         config_file=cfg.config_file,
@@ -197,11 +203,25 @@ def _engine(
     environ: Mapping[str, str],
     trainer: Trainer,
     augmenter: Augmenter | None,
+    jobs: int = 0,
     **wiring: Any,
 ) -> Engine:
-    """The round engine over ``trainer``; the augmenter builds its candidates there by default."""
+    """The round engine over ``trainer``; the augmenter builds its candidates there by default. With
+    ``candidates`` above 1 it trains that many changes side by side (``round.trials``, ``jobs`` at once)."""
     augment = augmenter or partial(augment_model, trainer=trainer, environ=environ)
+    if augmenter is None and cfg.candidates > 1:
+        from keras_ct.round.trials import run_trials
+
+        propose = partial(_propose, environ=environ)
+        augment = partial(run_trials, environ=environ, runner=runner, propose=propose, jobs=jobs)
     return Engine(cfg=cfg, runner=runner, environ=environ, augmenter=augment, trainer=trainer, **wiring)
+
+
+def _propose(
+    cfg: Config, records: Sequence[RoundRecord], decision: Decision, *, environ: Mapping[str, str]
+) -> AugmentResult:
+    """One candidate: the policy's ``decision``, made in its own copy of the tree (``round.trials``)."""
+    return augment_model(cfg, records, environ=environ, change=decision.change, diagnosis=decision.diagnosis)
 
 
 def report_config_error(
@@ -257,14 +277,17 @@ def report_config_error(
         runner.warning(f"could not mark commit {sha[:7]} failed on GitHub: {error.message}")
 
 
-def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report: Path | None = None) -> int:
+def run_loop(
+    cfg: Config, runner: Runner, environ: Mapping[str, str], *, report: Path | None = None, jobs: int = 0
+) -> int:
+    """``keras-ct loop``: every round here; ``jobs``: candidate trainings at once (0: all of them)."""
     preflight.check_loop(cfg, report=report)
     git = _git(cfg, None) if cfg.commit else None
     if git is not None:
         git.ensure_branch()  # a detached HEAD is refused before training (preflight can call it too)
     trainer = trainer_for(cfg, local=True)
     outcome = _engine(
-        cfg, runner, environ, trainer, None, publisher=LocalPublisher(), git=git, local=True
+        cfg, runner, environ, trainer, None, jobs, publisher=LocalPublisher(), git=git, local=True
     ).run()
     path = preflight.report_path(cfg, report)
     path.parent.mkdir(parents=True, exist_ok=True)

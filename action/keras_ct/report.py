@@ -7,15 +7,26 @@ Nothing here touches the world; golden-file tests pin the output.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from keras_ct.chart import Base, render_chart
+from keras_ct.fmt import (
+    BEST_MARK,
+    REVERT_MARK,
+    fmt_accuracy,
+    fmt_count,
+    fmt_delta,
+    fmt_duration,
+    fmt_threshold,
+    fmt_versus,
+    marked_best,
+    one_threshold,
+)
 from keras_ct.round import history as hist
 from keras_ct.round.history import RoundRecord, history_block
 from keras_ct.round.history import parse_history_block as parse_history_block
-from keras_ct.train.metrics import meets
 
 #: Hidden marker that identifies keras-ct's sticky PR comment.
 COMMENT_MARKER = "<!-- keras-ct:comment -->"
@@ -69,53 +80,6 @@ _ICONS: dict[VerdictState, str] = {
     "stopped": "⏸️",
     "error": "💥",
 }
-
-
-#: Accuracies print with this many decimals at least (more only where the comparison needs them).
-ACCURACY_DIGITS = 4
-
-
-def fmt_accuracy(value: float | None) -> str:
-    return "—" if value is None else f"{value:.{ACCURACY_DIGITS}f}"
-
-
-def fmt_threshold(threshold: float) -> str:
-    """The threshold as given: the shortest text that reads back as the same number (0.975, 0.94996)."""
-    return repr(float(threshold))
-
-
-def fmt_versus(value: float | None, threshold: float) -> str:
-    """``value`` against ``threshold`` so that the printed numbers compare as the real ones do.
-
-    The threshold prints as given; the value with ``ACCURACY_DIGITS`` decimals, or more where fewer
-    would read wrong (0.94996 against 0.95 prints "0.94996 < 0.95", never "0.9500 < 0.95"). A value
-    meets the threshold as ``train.metrics.meets`` says (float32 rounding allowed). Where no rounding
-    reads true, the value prints exactly, with "≈" for one that meets the threshold from just below.
-    """
-    thr = fmt_threshold(threshold)
-    if value is None:
-        return f"— < {thr}"
-    met = meets(value, threshold)
-    for digits in range(ACCURACY_DIGITS, 18):
-        text = f"{value:.{digits}f}"
-        if (float(text) >= threshold) == met:
-            return f"{text} {'≥' if met else '<'} {thr}"
-    exact = "≥" if value >= threshold else "≈" if met else "<"
-    return f"{value!r} {exact} {thr}"
-
-
-def fmt_delta(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.{ACCURACY_DIGITS}f}"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def fmt_count(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
 
 
 def _cell(text: str) -> str:
@@ -210,19 +174,6 @@ def _change_cell(record: RoundRecord) -> str:
     return f"**{record.change}**"
 
 
-#: The table's marks: the best round (keep the best; a passed round has ✅ instead) and a round whose
-#: files were put back.
-BEST_MARK = "🏆"
-REVERT_MARK = "↩"
-
-
-def marked_best(records: Sequence[RoundRecord]) -> RoundRecord | None:
-    """The round the report marks best: once two rounds scored, unless the best one passed."""
-    best = hist.best_round(records)
-    scored = [r for r in records if r.accuracy is not None and r.status != "error"]
-    return best if best is not None and len(scored) > 1 and not best.passed else None
-
-
 def _marks(record: RoundRecord, best: RoundRecord | None) -> str:
     marks = [
         " ✅" if record.passed else "",
@@ -233,16 +184,10 @@ def _marks(record: RoundRecord, best: RoundRecord | None) -> str:
     return "".join(marks)
 
 
-def _one_threshold(records: Sequence[RoundRecord]) -> float | None:
-    """The threshold when every round had the same one."""
-    thresholds = {r.threshold for r in records}
-    return thresholds.pop() if len(thresholds) == 1 else None
-
-
 def _threshold_note(records: Sequence[RoundRecord]) -> str:
     """The threshold, said once below the table (a column of it would not fit GitHub's column):
     "Threshold 0.95", or per run of rounds where it changed ("Threshold 0.9 for rounds 1–2, ...")."""
-    if (one := _one_threshold(records)) is not None or not records:
+    if (one := one_threshold(records)) is not None or not records:
         return f"Threshold {fmt_threshold(one)}" if one is not None else ""
     spans = [list(span) for _, span in itertools.groupby(records, key=lambda r: r.threshold)]
     return "Threshold " + ", ".join(
@@ -318,74 +263,6 @@ def render_rationales(records: Sequence[RoundRecord]) -> str:
     return "<details><summary>Why each change</summary>\n\n" + "\n".join(items) + "\n\n</details>"
 
 
-@dataclass(frozen=True)
-class Base:
-    """The base branch's accuracy, when known: the chart draws it as a third line."""
-
-    branch: str
-    accuracy: float
-
-
-#: The chart's line colours in line order: accuracy, threshold, base branch (GitHub's own blue, red and
-#: grey: mermaid's default first line, #ECECFF, is nearly invisible on white).
-CHART_COLOURS = ("#0969da", "#cf222e", "#6e7781")
-CHART_COLOUR_NAMES = ("blue", "red", "grey")
-#: The chart's height in px (mermaid's default, 500, makes a comment twice as tall).
-CHART_HEIGHT = 300
-
-
-def chart_range(values: Sequence[float]) -> tuple[float, float]:
-    """The y-axis range: the plotted values with a margin, in steps of 0.01, within 0 and 1."""
-    pad = max(0.01, (max(values) - min(values)) * 0.2)
-    low, high = (
-        math.floor(round((min(values) - pad) * 100, 6)),
-        math.ceil(round((max(values) + pad) * 100, 6)),
-    )
-    return max(0.0, low / 100), min(1.0, high / 100)
-
-
-def _chart_title(records: Sequence[RoundRecord], base: Base | None) -> str:
-    threshold = _one_threshold(records)
-    parts = [
-        f"{records[-1].metric} ({CHART_COLOUR_NAMES[0]})",
-        f"threshold {fmt_threshold(threshold) if threshold is not None else ''} ({CHART_COLOUR_NAMES[1]})",
-    ]
-    if base is not None:
-        parts.append(f"{base.branch} {fmt_accuracy(base.accuracy)} ({CHART_COLOUR_NAMES[2]})")
-    best = marked_best(records)
-    title = ", ".join(parts).replace("  ", " ") + (f"; {BEST_MARK} best: round {best.round}" if best else "")
-    return title.replace('"', "'")
-
-
-def render_chart(records: Sequence[RoundRecord], base: Base | None = None) -> str:
-    """A Mermaid xychart of the metric per round against the threshold (GitHub renders it): lines in
-    ``CHART_COLOURS``, named in the title, the best round marked on the x-axis."""
-    scored = [r for r in records if r.accuracy is not None]
-    if not scored:
-        return ""
-    best = marked_best(records)
-    xs = ", ".join(f'"{r.round}{f" {BEST_MARK}" if best and r.round == best.round else ""}"' for r in scored)
-    lines = [[r.accuracy or 0.0 for r in scored], [r.threshold for r in scored]]
-    if base is not None:
-        lines.append([base.accuracy] * len(scored))
-    low, high = chart_range([v for line in lines for v in line])
-    palette = ", ".join(CHART_COLOURS[: len(lines)])
-    plotted = "".join(
-        f"  line [{', '.join(fmt_accuracy(v) if i != 1 else fmt_threshold(v) for v in line)}]\n"
-        for i, line in enumerate(lines)
-    )
-    return (
-        "```mermaid\n---\nconfig:\n"
-        f"  xyChart:\n    height: {CHART_HEIGHT}\n"
-        f'  themeVariables:\n    xyChart:\n      plotColorPalette: "{palette}"\n---\n'
-        "xychart-beta\n"
-        f'  title "{_chart_title(scored, base)}"\n'
-        f'  x-axis "Round" [{xs}]\n'
-        f'  y-axis "{scored[-1].metric}" {low:.2f} --> {high:.2f}\n'
-        f"{plotted}```"
-    )
-
-
 def render_earlier(earlier: Sequence[RoundRecord], links: Links = Links()) -> str:
     """The pull request's earlier loops (a push of new code started the loop again), each collapsed:
     its rounds' table and why it stopped."""
@@ -396,6 +273,23 @@ def render_earlier(earlier: Sequence[RoundRecord], links: Links = Links()) -> st
             f"Earlier loop {restart + 1}, rounds {rounds[0].round}–{rounds[-1].round}: {rounds[-1].stopped}"
         )
         blocks.append(f"<details><summary>{summary}</summary>\n\n{render_table(rounds, links)}\n\n</details>")
+    return "\n\n".join(blocks)
+
+
+def render_candidates(records: Sequence[RoundRecord]) -> str:
+    """Every candidate change tried after a round that missed (``candidates`` above 1), collapsed:
+    its accuracy, the kept one marked (the next round trains it: the table and the chart show it)."""
+    blocks = []
+    for r in records:
+        if not r.candidates:
+            continue
+        lines = [
+            f"| {i} | {_cell(c)} | {fmt_accuracy(a) if a is not None else 'failed'} | {'kept' if c == r.next_change else ''} |"
+            for i, (c, a) in enumerate(r.candidates, 1)
+        ]
+        table = "\n".join(["| # | change | accuracy | |", "|---|---|---|---|", *lines])
+        summary = f"After round {r.round}: {len(r.candidates)} candidate changes tried, kept {r.next_change}"
+        blocks.append(f"<details><summary>{summary}</summary>\n\n{table}\n\n</details>")
     return "\n\n".join(blocks)
 
 
@@ -428,6 +322,7 @@ def render_report(
         chart = render_chart(records, base)
         if chart and len(records) > 1:
             parts.append(chart)
+        parts.append(render_candidates(records))
         last = records[-1]
         if last.next_change:
             parts.append(f"**Next change** ({last.next_change}): {last.next_rationale}")

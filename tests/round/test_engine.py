@@ -163,6 +163,7 @@ class Augmented:
     rationale: str
     description: str
     diff: str
+    candidates: tuple[tuple[str, float | None], ...] = ()  # AugmentResult's (candidates above 1)
 
 
 @dataclass

@@ -80,6 +80,8 @@ class AugmentResult:
     tried: tuple[tuple[str, str], ...]
     written: bool
     layers: tuple[LayerInfo, ...] = ()
+    #: With ``candidates`` above 1 (``keras_ct.round.trials``): every candidate trained, (change, accuracy).
+    candidates: tuple[tuple[str, float | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def augment(
     timeout_s: float = 300,
     run_script: ScriptRunner | None = None,
     env: Mapping[str, str] | None = None,
+    diagnosis: str = "",
 ) -> AugmentResult:
     """Change the model (or the training set-up: epochs, lr-schedule) and write the first candidate that builds, unless ``dry_run``.
 
@@ -128,7 +131,8 @@ def augment(
     ``config_file``'s train-command when ``train_command`` passes ``--epochs`` and comes from there,
     else ``train_script``; ``lr-schedule`` edits ``train_script``'s fit calls. Raises ``AugmentError``
     (file untouched) when nothing can be changed safely. ``env``: the build check's environment
-    (``keras_ct.train.childenv.repository_env``; it runs the model's code).
+    (``keras_ct.train.childenv.repository_env``; it runs the model's code). ``diagnosis``: why a named
+    ``change`` is made (the policy's, when it chose it), else "requested".
     """
     if change not in CHANGE_CHOICES:
         raise ConfigError(f"change must be one of {', '.join(CHANGE_CHOICES)}, got {change!r}")
@@ -137,7 +141,8 @@ def augment(
     shown = _shown(path, cwd)
     model = _ModelFile(path, _read(path, "model file", shown), shown, model_function, input_shape)
     scripts = _script_files(train_script, config_file, train_command)
-    decisions = _decisions(change, history, policy, shown, scripts=_offered(train_script, config_file))
+    offered = _offered(train_script, config_file)
+    decisions = _decisions(change, history, policy, shown, scripts=offered, diagnosis=diagnosis)
     planned = [(decision, _plan(decision, model, scripts, cwd)) for decision in decisions]
     candidates = [c for _, c in planned if isinstance(c, _Candidate)]
     if not candidates:
@@ -186,12 +191,18 @@ def _first_that_builds(
 
 
 def _decisions(
-    change: str, history: Sequence[RoundRecord], policy: str, shown: str, *, scripts: Sequence[str]
+    change: str,
+    history: Sequence[RoundRecord],
+    policy: str,
+    shown: str,
+    *,
+    scripts: Sequence[str],
+    diagnosis: str = "",
 ) -> tuple[Decision, ...]:
     """The changes to try, in order: the policy's for ``auto`` (the ``scripts`` changes: those with a
     file to edit)."""
     if change != "auto":
-        return (Decision(change, f"{change} requested"),)
+        return (Decision(change, diagnosis or f"{change} requested"),)
     available = [*MODEL_CHANGES, *scripts]
     decisions = decide(history, policy=policy, available=available)
     if not decisions:

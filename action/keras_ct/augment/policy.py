@@ -44,7 +44,7 @@ from typing import Literal
 
 from keras_ct.config import CHANGES as CONFIG_CHANGES
 from keras_ct.config import POLICIES
-from keras_ct.report import fmt_accuracy, fmt_versus
+from keras_ct.fmt import fmt_accuracy, fmt_versus
 from keras_ct.round.history import RoundRecord, delta
 from keras_ct.train.metrics import meets
 

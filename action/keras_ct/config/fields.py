@@ -34,6 +34,8 @@ from keras_ct.errors import ConfigError
 #: a runner; raise it by editing the model, not the ceiling.
 MAX_ROUNDS_CEILING = 20
 MAX_TRAIN_RETRIES = 5
+#: The most candidate changes one missed round may try at once (one training process each).
+MAX_CANDIDATES = 8
 CHANGES = (
     "auto",
     "conv-block",
@@ -175,6 +177,13 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("commit", _bool, True, "Commit the augmented model when the threshold is missed."),
     FieldSpec("push", _bool, True, "Push the augmented commit to the pull request's branch."),
     FieldSpec("dispatch", _bool, True, "Dispatch the workflow for the next round."),
+    FieldSpec(
+        "candidates",
+        _int_in(1, MAX_CANDIDATES),
+        1,
+        f"Candidate changes a missed round tries side by side, each trained as its own process, keeping the "
+        f"best (1-{MAX_CANDIDATES}; 1: one change per round). See docs/candidates.md.",
+    ),
 )
 
 PLAN_FIELDS: tuple[FieldSpec, ...] = (

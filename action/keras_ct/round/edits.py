@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from keras_ct.fmt import fmt_accuracy
 from keras_ct.git import ACCURACY_TRAILER, REVERT_TRAILER, ROUND_TRAILER
-from keras_ct.report import fmt_accuracy
+from keras_ct.round import candidates
 from keras_ct.round.history import NOISE_MARGIN, RoundRecord
 from keras_ct.round.interrupts import deferred_signals, put_back
 
@@ -31,7 +32,8 @@ def commit_message(
     """Round N's change: round N + 1 trains it."""
     subject = f"keras-ct: round {record.round}: {description or change}"
     body = f"{_reached(record)}; round {record.round + 1} trains this change.\n\n{rationale}"
-    return f"{subject}\n\n{body}\n", _trailers(record)
+    tried = candidates.trailers(record.candidates, change) if record.candidates else {}
+    return f"{subject}\n\n{body}\n", {**_trailers(record), **tried}
 
 
 def revert_message(record: RoundRecord, best: RoundRecord) -> tuple[str, dict[str, str]]:

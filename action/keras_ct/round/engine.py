@@ -319,7 +319,7 @@ class Engine:
                 with self.runner.group(f"Round {n}: augmenting {cfg.model_file}"):
                     result = self.augmenter(cfg, records)
                     self.runner.info(result.diff)
-                record = record.with_next(result.change, result.rationale)
+                record = record.with_next(result.change, result.rationale, candidates=result.candidates)
                 records = hist.upsert(records, record)
                 if git is not None:
                     message, trailers = commit_message(

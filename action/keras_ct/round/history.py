@@ -75,6 +75,9 @@ class RoundRecord:
     #: last round, why that loop ended.
     restart: int = 0
     stopped: str = ""
+    #: With ``candidates`` above 1: every candidate change tried after this round, in the policy's
+    #: order, as (change, accuracy or None when it failed); ``next_change`` is the one kept.
+    candidates: tuple[tuple[str, float | None], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -85,7 +88,7 @@ class RoundRecord:
         data["curves"] = self.curves.to_mapping()
         if not self.restart:
             del data["restart"]
-        return {k: v for k, v in data.items() if v not in ("", None, {})}
+        return {k: v for k, v in data.items() if v not in ("", None, {}, ())}
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> RoundRecord:
@@ -95,10 +98,23 @@ class RoundRecord:
         missing = [name for name in ("round", "threshold", "status") if name not in kwargs]
         if missing:
             raise ValueError(f"a round record lacks {', '.join(missing)}")
+        if "candidates" in kwargs:
+            kwargs["candidates"] = tuple(
+                (str(c), None if a is None else float(a)) for c, a in kwargs["candidates"]
+            )
         return cls(curves=EpochCurves.from_mapping(data.get("curves")), **kwargs)
 
-    def with_next(self, change: str, rationale: str, commit: str = "") -> RoundRecord:
-        return replace(self, next_change=change, next_rationale=rationale, next_commit=commit)
+    def with_next(
+        self,
+        change: str,
+        rationale: str,
+        commit: str = "",
+        candidates: tuple[tuple[str, float | None], ...] | None = None,
+    ) -> RoundRecord:
+        tried = self.candidates if candidates is None else candidates
+        return replace(
+            self, next_change=change, next_rationale=rationale, next_commit=commit, candidates=tried
+        )
 
 
 History = tuple[RoundRecord, ...]

@@ -35,8 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from keras_ct.fmt import fmt_accuracy
 from keras_ct.git.trailers import TrailerCommit
-from keras_ct.report import StatusState, Verdict, VerdictState, fmt_accuracy, status_text
+from keras_ct.report import StatusState, Verdict, VerdictState, status_text
 from keras_ct.round.history import RoundRecord, worse_than_best
 
 #: ``augment``: write (and commit) the round's change; ``push``: push what this job committed;
