@@ -17,6 +17,7 @@ from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.report import Links, render_report
 from keras_ct.round import preflight
+from keras_ct.round.baseline import BaselineRun, baseline_run
 from keras_ct.round.engine import BOT_EMAIL, BOT_NAME, Augmenter, Engine, RoundOutcome
 from keras_ct.round.history import RoundRecord
 from keras_ct.round.publish import LocalPublisher, Publisher
@@ -174,6 +175,9 @@ def run_action(
         raise
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
+    writer = git if publisher.writable else None
+    base_branch = target.base_branch if target else ""
+    push_run = cfg.github.event_name == "push"  # the baseline: trains and records, changes nothing
     outcome = _engine(
         cfg,
         runner,
@@ -181,7 +185,8 @@ def run_action(
         trainer,
         augmenter,
         publisher=publisher,
-        git=git if publisher.writable else None,
+        git=None if push_run else writer,
+        baseline=_baseline(cfg, writer, target.head_branch if target else "", base_branch),
         head_branch=target.head_branch if target else "",
         head_sha=target.head_sha if target else "",
         links=Links(cfg.github.server_url, target.repository) if target else Links(),
@@ -202,6 +207,21 @@ def _engine(
     """The round engine over ``trainer``; the augmenter builds its candidates there by default."""
     augment = augmenter or partial(augment_model, trainer=trainer, environ=environ)
     return Engine(cfg=cfg, runner=runner, environ=environ, augmenter=augment, trainer=trainer, **wiring)
+
+
+def _baseline(
+    cfg: Config, git: GitRepo | None, branch: str, base_branch: str, *, local: bool = False
+) -> BaselineRun:
+    """The base branch's model for the rounds and the notes each trained round is recorded in
+    (``keras_ct.round.baseline``); locally the base is the default branch, the notes stay local."""
+    from keras_ct.git.notes import Notes
+
+    notes = Notes(git) if git is not None else None
+    if local and notes is not None:
+        branch = (git.current_branch() if git is not None else "") or ""
+        base_branch = notes.default_branch()
+        base_branch = "" if base_branch == branch else base_branch
+    return baseline_run(notes, branch=branch, base_branch=base_branch, metric=cfg.metric, push=not local)
 
 
 def report_config_error(
@@ -264,8 +284,17 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
     if git is not None:
         git.ensure_branch()  # a detached HEAD is refused before training (preflight can call it too)
     trainer = trainer_for(cfg, local=True)
+    baseline = _baseline(cfg, git, "", "", local=True)
     outcome = _engine(
-        cfg, runner, environ, trainer, None, publisher=LocalPublisher(), git=git, local=True
+        cfg,
+        runner,
+        environ,
+        trainer,
+        None,
+        publisher=LocalPublisher(),
+        git=git,
+        local=True,
+        baseline=baseline,
     ).run()
     path = preflight.report_path(cfg, report)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from keras_ct.round import history as hist
 from keras_ct.round.history import EpochCurves, RoundRecord
@@ -43,6 +43,16 @@ class Verdict:
     state: VerdictState
     message: str = ""
     next_run_url: str = ""
+
+
+class Base(Protocol):
+    """The base branch's model the rounds are compared with (``keras_ct.round.baseline.Baseline``)."""
+
+    @property
+    def line(self) -> str: ...
+
+    @property
+    def accuracy(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -284,18 +294,22 @@ def render_table(records: Sequence[RoundRecord], links: Links = Links(), collaps
     return "\n".join(rows) + (f"\n\n{legend}" if legend else "")
 
 
-def render_chart(records: Sequence[RoundRecord]) -> str:
-    """A Mermaid xychart of accuracy per round against the threshold (GitHub renders it)."""
+def render_chart(records: Sequence[RoundRecord], base: Base | None = None) -> str:
+    """A Mermaid xychart of accuracy per round against the threshold and the base branch's model."""
     scored = [r for r in records if r.accuracy is not None]
     if not scored:
         return ""
     xs = ", ".join(str(r.round) for r in scored)
     accs = ", ".join(fmt_accuracy(r.accuracy) for r in scored)
     thresholds = ", ".join(fmt_threshold(r.threshold) for r in scored)
-    low = min([r.accuracy for r in scored if r.accuracy is not None] + [r.threshold for r in scored])
+    base_value = base.accuracy if base is not None else None
+    extra = [] if base_value is None else [base_value]
+    low = min([r.accuracy for r in scored if r.accuracy is not None] + [r.threshold for r in scored] + extra)
     floor = max(0.0, int(low * 10) / 10 - 0.1)
     best = marked_best(records)
-    title = "Accuracy per round (line 2: threshold" + (f"; best: round {best.round})" if best else ")")
+    title = "Accuracy per round (line 2: threshold" + ("; line 3: base" if extra else "")
+    title += f"; best: round {best.round})" if best else ")"
+    base_series = "".join(f"  line [{', '.join(fmt_accuracy(v) for _ in scored)}]\n" for v in extra)
     return (
         "```mermaid\n"
         "xychart-beta\n"
@@ -304,6 +318,7 @@ def render_chart(records: Sequence[RoundRecord]) -> str:
         f'  y-axis "Accuracy" {floor:.1f} --> 1.0\n'
         f"  line [{accs}]\n"
         f"  line [{thresholds}]\n"
+        f"{base_series}"
         "```"
     )
 
@@ -338,13 +353,17 @@ def render_report(
     diff_title: str = "Latest model change",
     collapse: int = 0,
     notes: Sequence[str] = (),
+    base: Base | None = None,
 ) -> str:
-    """The Markdown report: verdict, table, chart, the earlier loops (collapsed), latest diff, notes."""
+    """The Markdown report: verdict, the base branch's model, table, chart, the earlier loops
+    (collapsed), latest diff, notes."""
     earlier, records = hist.loops(records)
     parts = ["## keras-ct: continuous training", verdict_line(records, verdict)]
+    if base is not None:
+        parts.append(f"**Compared with:** {base.line}")
     if records:
         parts.append(render_table(records, links, min(collapse, len(records) - 1)))
-        chart = render_chart(records)
+        chart = render_chart(records, base)
         if chart and len(records) > 1:
             parts.append(chart)
         last = records[-1]
@@ -406,6 +425,7 @@ def render_comment(
     diff: str = "",
     notes: Sequence[str] = (),
     limit: int = COMMENT_LIMIT,
+    base: Base | None = None,
 ) -> str:
     """The sticky PR comment: marker + report + hidden history, under GitHub's size limit.
 
@@ -415,7 +435,9 @@ def render_comment(
     block = history_block(records)
 
     def body(collapse: int, diff_text: str) -> str:
-        report = render_report(records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes)
+        report = render_report(
+            records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes, base=base
+        )
         return f"{COMMENT_MARKER}\n{report}\n{block}\n"
 
     text = body(0, diff)

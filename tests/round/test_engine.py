@@ -19,7 +19,7 @@ from tests.test_report import check_golden
 from keras_ct.config import Config, load_config
 from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
 from keras_ct.git import ACCURACY_TRAILER, REVERT_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
-from keras_ct.report import Verdict, render_comment
+from keras_ct.report import Base, Verdict, render_comment
 from keras_ct.round.engine import Engine, RoundOutcome
 from keras_ct.round.history import EpochCurves, History, RoundRecord
 from keras_ct.round.publish import Dispatch
@@ -57,7 +57,13 @@ class MemoryPublisher:
             self.statuses.append((state, description))
 
     def publish(
-        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
+        self,
+        records: Sequence[RoundRecord],
+        verdict: Verdict,
+        *,
+        diff: str = "",
+        notes: Sequence[str] = (),
+        base: Base | None = None,
     ) -> str:
         self.history = tuple(records)
         self.comments.append((self.history, verdict, diff))

@@ -23,6 +23,7 @@ from keras_ct.config.parse import (
     _nonempty,
     _optional_int,
     _optional_path,
+    _optional_regression,
     _path,
     _shape,
     _text,
@@ -175,6 +176,12 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("commit", _bool, True, "Commit the augmented model when the threshold is missed."),
     FieldSpec("push", _bool, True, "Push the augmented commit to the pull request's branch."),
     FieldSpec("dispatch", _bool, True, "Dispatch the workflow for the next round."),
+    FieldSpec(
+        "max-regression",
+        _optional_regression,
+        None,
+        "Fail the status when the best round is this far below the base branch's model (e.g. 0.01; empty: off).",
+    ),
 )
 
 PLAN_FIELDS: tuple[FieldSpec, ...] = (

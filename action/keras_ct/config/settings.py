@@ -72,6 +72,7 @@ class Config:
     gpu_runner_labels: tuple[str, ...]
     cpu_runner_labels: tuple[str, ...]
     fork_policy: str
+    max_regression: float | None
     github: GitHubContext = field(default_factory=GitHubContext)
     config_file: Path | None = None
     sources: Mapping[str, Source] = field(default_factory=dict, repr=False, compare=False)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from keras_ct.report import StatusState, Verdict
+from keras_ct.report import Base, StatusState, Verdict
 from keras_ct.round.history import History, RoundRecord
 
 
@@ -36,7 +36,13 @@ class Publisher(Protocol):
         ...
 
     def publish(
-        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
+        self,
+        records: Sequence[RoundRecord],
+        verdict: Verdict,
+        *,
+        diff: str = "",
+        notes: Sequence[str] = (),
+        base: Base | None = None,
     ) -> str:
         """Create or update the sticky comment; return its URL (empty when nothing was written)."""
         ...
@@ -60,7 +66,13 @@ class LocalPublisher:
         return None
 
     def publish(
-        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
+        self,
+        records: Sequence[RoundRecord],
+        verdict: Verdict,
+        *,
+        diff: str = "",
+        notes: Sequence[str] = (),
+        base: Base | None = None,
     ) -> str:
         self.history = tuple(records)
         return ""
