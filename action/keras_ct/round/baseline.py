@@ -17,8 +17,9 @@ from typing import Protocol
 
 from keras_ct.errors import KerasCTError
 from keras_ct.git.notes import Note
-from keras_ct.report import fmt_accuracy, fmt_delta, fmt_threshold
-from keras_ct.round.history import RoundRecord
+from keras_ct.report import fmt_accuracy, fmt_threshold, fmt_versus
+from keras_ct.round.history import RoundRecord, best_round
+from keras_ct.train.metrics import meets
 
 #: How many first-parent ancestors of the merge-base are searched for a note.
 SEARCH_DEPTH = 50
@@ -46,16 +47,15 @@ class Baseline:
 
 def regression(history: Sequence[RoundRecord], base: Baseline | None, max_regression: float | None) -> str:
     """Why the pull request's best model regressed past ``max_regression`` below the base ("" if not)."""
-    scored = [r for r in history if r.accuracy is not None]
-    if base is None or base.accuracy is None or max_regression is None or not scored:
+    best = best_round(history)
+    if base is None or base.accuracy is None or max_regression is None or best is None:
         return ""
-    best = max(scored, key=lambda r: (r.accuracy or 0.0, -r.round))
-    drop = base.accuracy - (best.accuracy or 0.0)
-    if drop <= max_regression:
+    floor = round(base.accuracy - max_regression, 12)  # printed as a threshold is: 0.9612, not 0.96120000001
+    if meets(best.accuracy or 0.0, floor):  # the threshold's float tolerance
         return ""
     return (
-        f"the best model (round {best.round}, {fmt_accuracy(best.accuracy)}) is {fmt_delta(drop).lstrip('+')} "
-        f"below {base.branch}'s ({fmt_accuracy(base.accuracy)}, {base.sha[:7]}), more than max-regression {fmt_threshold(max_regression)}"
+        f"the best model (round {best.round}, {fmt_versus(best.accuracy, floor)}) is more than max-regression "
+        f"{fmt_threshold(max_regression)} below {base.branch}'s {fmt_accuracy(base.accuracy)} ({base.sha[:7]})"
     )
 
 

@@ -295,7 +295,7 @@ def _final(
     action: Action = (
         "push" if can_push and not done.pushed and unpushed(history, limits, record.round) else "finish"
     )
-    if regressed:
+    if regressed and record.passed:  # a missed threshold's status already says what failed
         return Step(verdict, "failure", regressed[:STATUS_LIMIT], action)
     return _step(record, verdict, state, action)
 
