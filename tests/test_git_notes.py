@@ -147,7 +147,10 @@ def test_no_baseline_says_so_and_never_guesses(origin: Path, noted_metric: str |
 def test_no_merge_base_without_the_base_branch(origin: Path) -> None:
     pr = clone(origin, "pr", branch="improve-model")
     base = find_baseline(pr, "release", "accuracy")
-    assert base.line == "no baseline for release yet: no merge-base of HEAD and release in this checkout (fetch-depth: 0?)"
+    assert (
+        base.line
+        == "no baseline for release yet: no merge-base of HEAD and release in this checkout (fetch-depth: 0?)"
+    )
 
 
 def test_an_unreachable_origin_is_an_error_the_caller_words(origin: Path, tmp_path: Path) -> None:
