@@ -177,7 +177,7 @@ def test_chart_plots_accuracy_against_threshold() -> None:
 
 
 def test_the_base_is_a_line_above_the_table_and_in_the_chart() -> None:
-    text = render_report((r1(), r2()), Verdict("passed"), base=Baseline("main", "a" * 40, 0.9712))
+    text = render_report((r1(), r2()), Verdict("passed", base=Baseline("main", "a" * 40, 0.9712)))
     assert "**Compared with:** base main: 0.9712 (aaaaaaa)\n\n| Round |" in text
     assert 'title "Accuracy per round (line 2: threshold; line 3: base' in text
     assert "  line [0.95, 0.95]\n  line [0.9712, 0.9712]\n```" in text
@@ -185,7 +185,7 @@ def test_the_base_is_a_line_above_the_table_and_in_the_chart() -> None:
 
 def test_no_baseline_is_said_and_not_drawn() -> None:
     base = Baseline("main", missing="no keras-ct note on the merge-base 1234567")
-    text = render_report((r1(), r2()), Verdict("passed"), base=base)
+    text = render_report((r1(), r2()), Verdict("passed", base=base))
     assert "**Compared with:** no baseline for main yet: no keras-ct note on the merge-base 1234567" in text
     assert "line 3" not in text and text.count("  line [") == 2
 

@@ -32,6 +32,16 @@ VerdictState = Literal["passed", "next", "exhausted", "stopped", "error"]
 STATUS_LIMIT = 140
 
 
+class Base(Protocol):
+    """The base branch's model the rounds are compared with (``keras_ct.round.baseline.Baseline``)."""
+
+    @property
+    def line(self) -> str: ...
+
+    @property
+    def accuracy(self) -> float | None: ...
+
+
 @dataclass(frozen=True)
 class Verdict:
     """How the loop stands after the latest round.
@@ -43,16 +53,8 @@ class Verdict:
     state: VerdictState
     message: str = ""
     next_run_url: str = ""
-
-
-class Base(Protocol):
-    """The base branch's model the rounds are compared with (``keras_ct.round.baseline.Baseline``)."""
-
-    @property
-    def line(self) -> str: ...
-
-    @property
-    def accuracy(self) -> float | None: ...
+    #: The base branch's model the rounds are compared with (None: none was looked for).
+    base: Base | None = None
 
 
 @dataclass(frozen=True)
@@ -353,17 +355,16 @@ def render_report(
     diff_title: str = "Latest model change",
     collapse: int = 0,
     notes: Sequence[str] = (),
-    base: Base | None = None,
 ) -> str:
     """The Markdown report: verdict, the base branch's model, table, chart, the earlier loops
     (collapsed), latest diff, notes."""
     earlier, records = hist.loops(records)
     parts = ["## keras-ct: continuous training", verdict_line(records, verdict)]
-    if base is not None:
-        parts.append(f"**Compared with:** {base.line}")
+    if verdict.base is not None:
+        parts.append(f"**Compared with:** {verdict.base.line}")
     if records:
         parts.append(render_table(records, links, min(collapse, len(records) - 1)))
-        chart = render_chart(records, base)
+        chart = render_chart(records, verdict.base)
         if chart and len(records) > 1:
             parts.append(chart)
         last = records[-1]
@@ -425,7 +426,6 @@ def render_comment(
     diff: str = "",
     notes: Sequence[str] = (),
     limit: int = COMMENT_LIMIT,
-    base: Base | None = None,
 ) -> str:
     """The sticky PR comment: marker + report + hidden history, under GitHub's size limit.
 
@@ -435,9 +435,7 @@ def render_comment(
     block = history_block(records)
 
     def body(collapse: int, diff_text: str) -> str:
-        report = render_report(
-            records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes, base=base
-        )
+        report = render_report(records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes)
         return f"{COMMENT_MARKER}\n{report}\n{block}\n"
 
     text = body(0, diff)

@@ -20,7 +20,7 @@ from keras_ct.config import Config, load_config
 from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
 from keras_ct.git import ACCURACY_TRAILER, REVERT_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
 from keras_ct.git.notes import Note
-from keras_ct.report import Base, Verdict, render_comment
+from keras_ct.report import Verdict, render_comment
 from keras_ct.round.baseline import Baseline, BaselineRun, baseline_run
 from keras_ct.round.engine import Engine, RoundOutcome
 from keras_ct.round.history import EpochCurves, History, RoundRecord
@@ -51,7 +51,7 @@ class MemoryPublisher:
     comments: list[tuple[History, Verdict, str]] = field(default_factory=list)
     dispatches: list[tuple[int, str]] = field(default_factory=list)
     #: The base branch's model each comment was rendered with.
-    bases: list[Base | None] = field(default_factory=list)
+    bases: list[Baseline | None] = field(default_factory=list)
 
     def load_history(self) -> History:
         return self.history
@@ -63,17 +63,11 @@ class MemoryPublisher:
             self.statuses.append((state, description))
 
     def publish(
-        self,
-        records: Sequence[RoundRecord],
-        verdict: Verdict,
-        *,
-        diff: str = "",
-        notes: Sequence[str] = (),
-        base: Base | None = None,
+        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
     ) -> str:
         self.history = tuple(records)
         self.comments.append((self.history, verdict, diff))
-        self.bases.append(base)
+        self.bases.append(verdict.base)
         return COMMENT_URL
 
     def dispatch(self, next_round: int, ref: str) -> Dispatch:

@@ -21,7 +21,7 @@ from keras_ct.github.api import (
     workflow_file_from_ref,
 )
 from keras_ct.github.event import dig, pull_request_facts
-from keras_ct.report import COMMENT_MARKER, Base, Links, Verdict, parse_history_block, render_comment
+from keras_ct.report import COMMENT_MARKER, Links, Verdict, parse_history_block, render_comment
 from keras_ct.round.history import History, RoundRecord
 from keras_ct.round.publish import Dispatch
 
@@ -124,17 +124,11 @@ class GitHubPublisher:
             self._degrade(exc.message)
 
     def publish(
-        self,
-        records: Sequence[RoundRecord],
-        verdict: Verdict,
-        *,
-        diff: str = "",
-        notes: Sequence[str] = (),
-        base: Base | None = None,
+        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
     ) -> str:
         if not self.writable or self.target.pr_number is None:
             return ""
-        body = render_comment(records, verdict, links=self.links, diff=diff, notes=notes, base=base)
+        body = render_comment(records, verdict, links=self.links, diff=diff, notes=notes)
         try:
             comment = upsert_sticky_comment(self.api, self.target.pr_number, COMMENT_MARKER, body)
         except GitHubPermissionError as exc:
@@ -181,13 +175,7 @@ class ReadOnlyPublisher:
         return None
 
     def publish(
-        self,
-        records: Sequence[RoundRecord],
-        verdict: Verdict,
-        *,
-        diff: str = "",
-        notes: Sequence[str] = (),
-        base: Base | None = None,
+        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
     ) -> str:
         return ""
 

@@ -424,15 +424,15 @@ class Engine:
         self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False
     ) -> str:
         url, shown = "", (*self._earlier, *records)  # the comment and the summary keep the earlier loops
-        base = self.baseline.base
+        verdict = replace(verdict, base=self.baseline.base)
         if not self._superseded:
-            url = self.publisher.publish(shown, verdict, diff=diff, notes=self.notes, base=base)
+            url = self.publisher.publish(shown, verdict, diff=diff, notes=self.notes)
             self._seen = shown
         if not self.local and not self.publisher.writable and self.publisher.why not in self.notes:
             self.notes.append(self.publisher.why)
         if not interim:
             self.runner.add_summary(
-                render_report(shown, verdict, links=self.links, diff=diff, notes=self.notes, base=base)
+                render_report(shown, verdict, links=self.links, diff=diff, notes=self.notes)
             )
         self.runner.info(render_terminal(records, verdict))
         return url

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from keras_ct.report import Base, StatusState, Verdict
+from keras_ct.report import StatusState, Verdict
 from keras_ct.round.history import History, RoundRecord
 
 
@@ -36,13 +36,7 @@ class Publisher(Protocol):
         ...
 
     def publish(
-        self,
-        records: Sequence[RoundRecord],
-        verdict: Verdict,
-        *,
-        diff: str = "",
-        notes: Sequence[str] = (),
-        base: Base | None = None,
+        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
     ) -> str:
         """Create or update the sticky comment; return its URL (empty when nothing was written)."""
         ...
@@ -66,13 +60,7 @@ class LocalPublisher:
         return None
 
     def publish(
-        self,
-        records: Sequence[RoundRecord],
-        verdict: Verdict,
-        *,
-        diff: str = "",
-        notes: Sequence[str] = (),
-        base: Base | None = None,
+        self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
     ) -> str:
         self.history = tuple(records)
         return ""
