@@ -298,7 +298,7 @@ def run_loop(cfg: Config, runner: Runner, environ: Mapping[str, str], *, report:
     ).run()
     path = preflight.report_path(cfg, report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_report(outcome.records, outcome.verdict, diff=outcome.diff)
+    text = render_report(outcome.records, replace(outcome.verdict, base=baseline.base), diff=outcome.diff)
     path.write_text(f"{preflight.REPORT_MARKER}\n{text}", encoding="utf-8")  # the marker: keras-ct's file
     runner.info(f"report: {path}")
     return finish(runner, cfg, outcome)
