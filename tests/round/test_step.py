@@ -283,7 +283,9 @@ def test_step(
 #: The base branch's model: main at 0.95 (commit 3333333); ``max-regression`` 0.01 unless a row says.
 MAIN = Baseline("main", "3" * 40, 0.95)
 GUARD = replace(JOB, max_regression=0.01)
-REGRESSED = "the best model (round 1, 0.9000 < 0.94) is more than max-regression 0.01 below main's 0.9500 (3333333)"
+REGRESSED = (
+    "the best model (round 1, 0.9000 < 0.94) is more than max-regression 0.01 below main's 0.9500 (3333333)"
+)
 PASSED_1 = "accuracy 0.9000 ≥ 0.85 at round 1"
 
 BASE_ROWS = [
