@@ -47,7 +47,8 @@ class Note:
 
 @dataclass
 class Notes:
-    """keras-ct's notes in ``repo``'s checkout, fetched from and pushed to its remote."""
+    """keras-ct's notes in ``repo``'s checkout, fetched from and pushed to its remote (through
+    ``GitRepo``'s one command runner: the token only on fetch and push, secrets redacted)."""
 
     repo: GitRepo
 
@@ -55,14 +56,21 @@ class Notes:
         """Merge origin's notes into ours; False when origin has none yet (or there is no origin)."""
         if self.repo._git("remote", "get-url", self.repo.remote, check=False).returncode != 0:
             return False
+        fetched = f"+{NOTES_REF}:{_THEIRS_REF}"
         done = self.repo._git(
-            "fetch", "--quiet", "--no-tags", self.repo.remote, f"+{NOTES_REF}:{_THEIRS_REF}",
-            check=False, remote=True, timeout=NETWORK_TIMEOUT_S,
-        )  # fmt: skip
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            self.repo.remote,
+            fetched,
+            check=False,
+            remote=True,
+            timeout=NETWORK_TIMEOUT_S,
+        )
         if done.returncode != 0:
             if "couldn't find remote ref" in (done.stderr or "").lower():
                 return False
-            raise GitError(f"could not fetch keras-ct's notes ({NOTES_REF}): {done.stderr.strip()}")
+            raise GitError(f"could not fetch keras-ct's notes ({NOTES_REF}): {self.repo._clean(done.stderr)}")
         if self._has(NOTES_REF):
             self.repo._git("notes", f"--ref={NOTES_REF}", "merge", "--quiet", "-s", "theirs", _THEIRS_REF)
         else:
@@ -87,9 +95,14 @@ class Notes:
         """Push the notes ref; after a rejection (another run pushed notes) merge theirs and try again."""
         for _ in range(PUSH_ATTEMPTS):
             done = self.repo._git(
-                "push", "--quiet", self.repo.remote, f"{NOTES_REF}:{NOTES_REF}",
-                check=False, remote=True, timeout=NETWORK_TIMEOUT_S,
-            )  # fmt: skip
+                "push",
+                "--quiet",
+                self.repo.remote,
+                f"{NOTES_REF}:{NOTES_REF}",
+                check=False,
+                remote=True,
+                timeout=NETWORK_TIMEOUT_S,
+            )
             if done.returncode == 0:
                 return
             if "rejected" not in done.stderr and "fetch first" not in done.stderr:
