@@ -598,3 +598,11 @@ def test_a_push_run_records_and_sends_a_status_but_changes_nothing(world: World)
     assert outcome.verdict == Verdict("stopped", RECORD_ONLY)
     assert world.git.commits == [] and world.git.pushes == [] and world.publisher.dispatches == []
     assert world.augmenter.calls == [] and world.model.read_text() == MODEL
+
+
+def test_a_round_that_failed_records_nothing(world: World) -> None:
+    notes = MemoryNotes()
+    baseline = baseline_run(notes, branch=BRANCH, base_branch="", metric="accuracy")
+    with pytest.raises(KerasCTError):
+        world.run({1: None}, baseline=baseline)
+    assert notes.written == [] and notes.pushes == 0

@@ -209,7 +209,9 @@ def connect(cfg: Config, target: Target, api: GitHubAPI | None = None) -> Connec
     # A push run (the baseline, round.baseline) has no pull request: it sends a status, no comment.
     push_run = cfg.github.event_name == "push"
     why = FORK_NOTE if target.fork else NO_PR_NUMBER_NOTE if target.pr_number is None and not push_run else ""
-    if not why and not (target.head_sha and target.head_branch) and target.pr_number is not None:
+    # A dispatched round's event names no pull request: its head and its base branch come from it.
+    known = target.head_sha and target.head_branch and target.base_branch
+    if not why and not known and target.pr_number is not None:
         pull = api.get_pull(target.pr_number)
         why = FORK_NOTE if pull.is_fork else ""
         target = replace(

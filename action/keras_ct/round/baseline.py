@@ -12,12 +12,12 @@ the notes through the git edge.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from keras_ct.errors import KerasCTError
 from keras_ct.git.notes import Note
-from keras_ct.report import fmt_accuracy, fmt_threshold, fmt_versus
+from keras_ct.report import Verdict, fmt_accuracy, fmt_threshold, fmt_versus
 from keras_ct.round.history import RoundRecord, best_round
 from keras_ct.train.metrics import meets
 
@@ -114,7 +114,7 @@ def record_note(notes: NoteStore, record: RoundRecord, branch: str, *, push: boo
     return ""
 
 
-@dataclass(frozen=True)
+@dataclass
 class BaselineRun:
     """What the engine needs of the baseline: the base found before the first round (None: none was
     looked for), and where each trained round's metric is recorded (``notes`` None: nowhere)."""
@@ -124,12 +124,18 @@ class BaselineRun:
     #: The branch the rounds train on (kept in the note), and whether the note goes to origin.
     branch: str = ""
     push: bool = True
+    #: The (round, commit) pairs this run recorded: each once.
+    recorded: set[tuple[int, str]] = field(default_factory=set)
 
-    def record(self, record: RoundRecord, warn: Callable[[str], None]) -> None:
-        if self.notes is not None:
-            problem = record_note(self.notes, record, self.branch, push=self.push)
-            if problem:
-                warn(problem)
+    def record(self, record: RoundRecord, verdict: Verdict, warn: Callable[[str], None]) -> None:
+        """Note ``record``'s metric once its round is reported; a round that ended in an error (in
+        training, or after it: the augmenter, a commit) records nothing."""
+        if self.notes is None or verdict.state == "error" or (record.round, record.commit) in self.recorded:
+            return
+        self.recorded.add((record.round, record.commit))
+        problem = record_note(self.notes, record, self.branch, push=self.push)
+        if problem:
+            warn(problem)
 
 
 def baseline_run(

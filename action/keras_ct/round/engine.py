@@ -269,7 +269,6 @@ class Engine:
             duration_s=metrics.duration_s if metrics.duration_s is not None else round(seconds, 2),
             curves=metrics.curves,
         )
-        self.baseline.record(record, self.runner.warning)
         paths = RoundPaths(metrics_path=cfg.metrics_path(n), model_path=cfg.round_dir(n) / "model.keras")
         self._at = replace(self._at, phase="reporting")
         return self._carry_out(cfg, hist.upsert(records, record), n, paths, prev_diff)
@@ -425,6 +424,7 @@ class Engine:
     ) -> str:
         url, shown = "", (*self._earlier, *records)  # the comment and the summary keep the earlier loops
         verdict = replace(verdict, base=self.baseline.base)
+        self.baseline.record(records[-1], verdict, self.runner.warning)  # the round being reported
         if not self._superseded:
             url = self.publisher.publish(shown, verdict, diff=diff, notes=self.notes)
             self._seen = shown
