@@ -45,6 +45,14 @@ def test_empty_input_counts_as_not_given(tmp_path: Path) -> None:
     assert cfg.threshold == 0.8
 
 
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [pytest.param("", None, id="empty-is-off"), pytest.param("0.01", 0.01, id="a-fraction")],
+)
+def test_max_regression_from_the_input(tmp_path: Path, raw: str, value: float | None) -> None:
+    assert load_config({}, {"INPUT_MAX_REGRESSION": raw}, cwd=tmp_path).max_regression == value
+
+
 def test_token_falls_back_to_github_token_and_is_not_in_repr(tmp_path: Path) -> None:
     cfg = load_config({}, {"GITHUB_TOKEN": "ghs_secretvalue123"}, cwd=tmp_path)
     assert cfg.github_token == "ghs_secretvalue123"
@@ -86,6 +94,14 @@ def test_token_falls_back_to_github_token_and_is_not_in_repr(tmp_path: Path) -> 
         pytest.param("model-function", "build-model", "Python identifier", id="function-name"),
         pytest.param("input-shape", "28,x,1", "positive whole numbers", id="input-shape"),
         pytest.param("pr-number", "abc", "pr-number must be", id="pr-number"),
+        pytest.param(
+            "max-regression",
+            "2",
+            "max-regression must be a number from 0 to 1 (how far below the base branch's accuracy), "
+            'or empty for no limit, got "2"',
+            id="max-regression-2",
+        ),
+        pytest.param("max-regression", "-0.01", 'got "-0.01"', id="max-regression-negative"),
     ],
 )
 def test_bad_flag_values(tmp_path: Path, name: str, value: str, message: str) -> None:

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_ct.chart import CHART_COLOURS, Base, chart_range
+from keras_ct.chart import CHART_COLOURS, chart_range
 from keras_ct.fmt import ACCURACY_DIGITS, fmt_versus
 from keras_ct.report import (
     COMMENT_LIMIT,
@@ -37,6 +37,7 @@ from keras_ct.report import (
     verdict_line,
 )
 from keras_ct.round import history as hist
+from keras_ct.round.baseline import Baseline
 from keras_ct.round.history import EpochCurves, RoundRecord
 from keras_ct.train.metrics import meets
 
@@ -186,7 +187,7 @@ def test_chart_plots_accuracy_against_threshold() -> None:
 
 def test_chart_draws_the_base_branch_when_known_and_marks_the_best_round() -> None:
     records = (r1(), r2(accuracy=0.93, status="missed"))
-    text = render_report(records, Verdict("exhausted"), base=Base("main", 0.9))
+    text = render_report(records, Verdict("exhausted", base=Baseline("main", "a" * 40, 0.9)))
     assert "line [0.9000, 0.9000]" in text and f"{CHART_COLOURS[2]}" in text
     assert "main 0.9000 (grey)" in text and "🏆 best: round 1" in text
     assert 'x-axis "Round" ["1 🏆", "2"]' in text
@@ -252,6 +253,20 @@ def test_comment_of_a_real_loop_golden(name: str) -> None:
     assert [(r.round, r.accuracy, r.change) for r in stored] == [
         (r.round, r.accuracy, r.change) for r in records
     ]
+
+
+def test_the_base_is_a_line_above_the_table_and_in_the_chart() -> None:
+    text = render_report((r1(), r2()), Verdict("passed", base=Baseline("main", "a" * 40, 0.9712)))
+    assert "**Compared with:** base main: 0.9712 (aaaaaaa)\n\n| Round |" in text
+    assert 'title "accuracy (blue), threshold 0.95 (red), main 0.9712 (grey)"' in text
+    assert "  line [0.95, 0.95]\n  line [0.9712, 0.9712]\n```" in text
+
+
+def test_no_baseline_is_said_and_not_drawn() -> None:
+    base = Baseline("main", missing="no keras-ct note on the merge-base 1234567")
+    text = render_report((r1(), r2()), Verdict("passed", base=base))
+    assert "**Compared with:** no baseline for main yet: no keras-ct note on the merge-base 1234567" in text
+    assert "(grey)" not in text and text.count("  line [") == 2
 
 
 @pytest.mark.parametrize(

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Protocol
 
 from keras_ct.fmt import BEST_MARK, fmt_accuracy, fmt_threshold, marked_best, one_threshold
 from keras_ct.round.history import RoundRecord
 
 
-@dataclass(frozen=True)
-class Base:
-    """The base branch's accuracy, when known: the chart draws it as a third line."""
+class Base(Protocol):
+    """The base branch's model the rounds are compared with (``keras_ct.round.baseline.Baseline``):
+    ``accuracy`` None when there is no baseline yet (``line`` says why)."""
 
-    branch: str
-    accuracy: float
+    @property
+    def branch(self) -> str: ...
+
+    @property
+    def accuracy(self) -> float | None: ...
+
+    @property
+    def line(self) -> str: ...
 
 
 #: The chart's line colours in line order: accuracy, threshold, base branch (GitHub's own blue, red and
@@ -45,7 +51,7 @@ def _chart_title(records: Sequence[RoundRecord], base: Base | None) -> str:
         f"{records[-1].metric} ({CHART_COLOUR_NAMES[0]})",
         f"threshold {fmt_threshold(threshold) if threshold is not None else ''} ({CHART_COLOUR_NAMES[1]})",
     ]
-    if base is not None:
+    if base is not None and base.accuracy is not None:
         parts.append(f"{base.branch} {fmt_accuracy(base.accuracy)} ({CHART_COLOUR_NAMES[2]})")
     best = marked_best(records)
     title = ", ".join(parts).replace("  ", " ") + (f"; {BEST_MARK} best: round {best.round}" if best else "")
@@ -61,7 +67,7 @@ def render_chart(records: Sequence[RoundRecord], base: Base | None = None) -> st
     best = marked_best(records)
     xs = ", ".join(f'"{r.round}{f" {BEST_MARK}" if best and r.round == best.round else ""}"' for r in scored)
     lines = [[r.accuracy or 0.0 for r in scored], [r.threshold for r in scored]]
-    if base is not None:
+    if base is not None and base.accuracy is not None:
         lines.append([base.accuracy] * len(scored))
     low, high = chart_range([v for line in lines for v in line])
     palette = ", ".join(CHART_COLOURS[: len(lines)])

@@ -17,6 +17,7 @@ from keras_ct.config import Config, load_config
 from keras_ct.errors import ConfigError
 from keras_ct.report import Links, render_report
 from keras_ct.round import preflight
+from keras_ct.round.baseline import BaselineRun, baseline_run
 from keras_ct.round.engine import BOT_EMAIL, BOT_NAME, Augmenter, Engine, RoundOutcome
 from keras_ct.round.history import RoundRecord
 from keras_ct.round.publish import LocalPublisher, Publisher
@@ -180,6 +181,9 @@ def run_action(
         raise
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
+    writer = git if publisher.writable else None
+    base_branch = target.base_branch if target else ""
+    push_run = cfg.github.event_name == "push"  # the baseline: trains and records, changes nothing
     outcome = _engine(
         cfg,
         runner,
@@ -187,7 +191,8 @@ def run_action(
         trainer,
         augmenter,
         publisher=publisher,
-        git=git if publisher.writable else None,
+        git=None if push_run else writer,
+        baseline=_baseline(cfg, writer, target.head_branch if target else "", base_branch),
         head_branch=target.head_branch if target else "",
         head_sha=target.head_sha if target else "",
         links=Links(cfg.github.server_url, target.repository) if target else Links(),
@@ -222,6 +227,21 @@ def _propose(
 ) -> AugmentResult:
     """One candidate: the policy's ``decision``, made in its own copy of the tree (``round.trials``)."""
     return augment_model(cfg, records, environ=environ, change=decision.change, diagnosis=decision.diagnosis)
+
+
+def _baseline(
+    cfg: Config, git: GitRepo | None, branch: str, base_branch: str, *, local: bool = False
+) -> BaselineRun:
+    """The base branch's model for the rounds and the notes each trained round is recorded in
+    (``keras_ct.round.baseline``); locally the base is the default branch, the notes stay local."""
+    from keras_ct.git.notes import Notes
+
+    notes = Notes(git) if git is not None else None
+    if local and notes is not None:
+        branch = (git.current_branch() if git is not None else "") or ""
+        base_branch = notes.default_branch()
+        base_branch = "" if base_branch == branch else base_branch
+    return baseline_run(notes, branch=branch, base_branch=base_branch, metric=cfg.metric, push=not local)
 
 
 def report_config_error(
@@ -286,12 +306,22 @@ def run_loop(
     if git is not None:
         git.ensure_branch()  # a detached HEAD is refused before training (preflight can call it too)
     trainer = trainer_for(cfg, local=True)
+    baseline = _baseline(cfg, git, "", "", local=True)
     outcome = _engine(
-        cfg, runner, environ, trainer, None, jobs, publisher=LocalPublisher(), git=git, local=True
+        cfg,
+        runner,
+        environ,
+        trainer,
+        None,
+        jobs,
+        publisher=LocalPublisher(),
+        git=git,
+        local=True,
+        baseline=baseline,
     ).run()
     path = preflight.report_path(cfg, report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_report(outcome.records, outcome.verdict, diff=outcome.diff)
+    text = render_report(outcome.records, replace(outcome.verdict, base=baseline.base), diff=outcome.diff)
     path.write_text(f"{preflight.REPORT_MARKER}\n{text}", encoding="utf-8")  # the marker: keras-ct's file
     runner.info(f"report: {path}")
     return finish(runner, cfg, outcome)

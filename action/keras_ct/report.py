@@ -55,6 +55,8 @@ class Verdict:
     state: VerdictState
     message: str = ""
     next_run_url: str = ""
+    #: The base branch's model the rounds are compared with (None: none was looked for).
+    base: Base | None = None
 
 
 @dataclass(frozen=True)
@@ -310,16 +312,17 @@ def render_report(
     diff_title: str = "Latest model change",
     collapse: int = 0,
     notes: Sequence[str] = (),
-    base: Base | None = None,
 ) -> str:
-    """The Markdown report: verdict, table, why each change (collapsed), chart, the earlier loops
-    (collapsed), latest diff, notes. ``base``: the base branch's accuracy, drawn in the chart."""
+    """The Markdown report: verdict, the base branch's model, table, why each change (collapsed), chart,
+    the earlier loops (collapsed), latest diff, notes."""
     earlier, records = hist.loops(records)
     parts = ["## keras-ct: continuous training", verdict_line(records, verdict)]
+    if verdict.base is not None:
+        parts.append(f"**Compared with:** {verdict.base.line}")
     if records:
         parts.append(render_table(records, links, min(collapse, len(records) - 1)))
         parts.append(render_rationales(records[min(collapse, len(records) - 1) :]))
-        chart = render_chart(records, base)
+        chart = render_chart(records, verdict.base)
         if chart and len(records) > 1:
             parts.append(chart)
         parts.append(render_candidates(records))
@@ -341,7 +344,6 @@ def render_comment(
     diff: str = "",
     notes: Sequence[str] = (),
     limit: int = COMMENT_LIMIT,
-    base: Base | None = None,
 ) -> str:
     """The sticky PR comment: marker + report + hidden history, under GitHub's size limit.
 
@@ -351,9 +353,7 @@ def render_comment(
     block = history_block(records)
 
     def body(collapse: int, diff_text: str) -> str:
-        report = render_report(
-            records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes, base=base
-        )
+        report = render_report(records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes)
         return f"{COMMENT_MARKER}\n{report}\n{block}\n"
 
     text = body(0, diff)

@@ -90,7 +90,9 @@ def test_connect_returns_the_target_completed_from_the_pull_request(
 
     connection = connect(cfg, bare, api=make_client(fake_github))
 
-    assert connection.target == replace(bare, head_branch=pull.head_ref, head_sha=pull.head_sha, fork=fork)
+    assert connection.target == replace(
+        bare, head_branch=pull.head_ref, head_sha=pull.head_sha, fork=fork, base_branch=pull.base_ref
+    )
     assert connection.publisher.target == connection.target
     assert (connection.publisher.writable, connection.publisher.why) == (not fork, FORK_NOTE if fork else "")
 

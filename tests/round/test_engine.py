@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,13 @@ from tests.test_report import check_golden
 from keras_ct.config import Config, load_config
 from keras_ct.errors import AugmentError, GitError, KerasCTError, TrainingError
 from keras_ct.git import ACCURACY_TRAILER, REVERT_TRAILER, ROUND_TRAILER, BranchMovedError, TrailerCommit
+from keras_ct.git.notes import Note
 from keras_ct.report import Verdict, render_comment
+from keras_ct.round.baseline import Baseline, BaselineRun, baseline_run
 from keras_ct.round.engine import Engine, RoundOutcome
 from keras_ct.round.history import EpochCurves, History, RoundRecord
 from keras_ct.round.publish import Dispatch
+from keras_ct.round.step import RECORD_ONLY
 from keras_ct.runner import Runner
 from keras_ct.train.trainer import Trainer, TrainResult, TrainRun
 
@@ -30,6 +33,7 @@ BASE = "0" * 40
 BRANCH = "improve-model"
 RUN_URL = "https://github.com/acme/ml-repo/actions/runs/1002"
 COMMENT_URL = "https://github.com/acme/ml-repo/pull/7#issuecomment-1"
+NO_BASELINE = BaselineRun()
 MODEL = "def build_model():\n    return None\n"
 
 
@@ -46,6 +50,8 @@ class MemoryPublisher:
     elsewhere: list[tuple[str, str, str]] = field(default_factory=list)
     comments: list[tuple[History, Verdict, str]] = field(default_factory=list)
     dispatches: list[tuple[int, str]] = field(default_factory=list)
+    #: The base branch's model each comment was rendered with.
+    bases: list[Baseline | None] = field(default_factory=list)
 
     def load_history(self) -> History:
         return self.history
@@ -61,6 +67,7 @@ class MemoryPublisher:
     ) -> str:
         self.history = tuple(records)
         self.comments.append((self.history, verdict, diff))
+        self.bases.append(verdict.base)
         return COMMENT_URL
 
     def dispatch(self, next_round: int, ref: str) -> Dispatch:
@@ -195,10 +202,16 @@ class World:
         return self.tmp / "ml_task" / "model.py"
 
     def run(
-        self, scores: Mapping[int, float | None], local: bool = False, **inputs: str
+        self,
+        scores: Mapping[int, float | None],
+        local: bool = False,
+        baseline: BaselineRun = NO_BASELINE,
+        event_name: str = "",
+        **inputs: str,
     ) -> tuple[RoundOutcome, ScoringTrainer]:
         flags = {"working-directory": str(self.tmp), "train-command": "python train.py", "threshold": "0.85"}
         cfg = load_config({**flags, "max-rounds": "3", **inputs}, {}, cwd=self.tmp)
+        cfg = replace(cfg, github=replace(cfg.github, event_name=event_name))
         trainer = ScoringTrainer(scores)
         engine = Engine(
             cfg=cfg,
@@ -211,6 +224,7 @@ class World:
             head_sha=self.git.remote,  # the pull request's head, as the event says
             trainer=trainer,
             local=local,
+            baseline=baseline,
         )
         return engine.run(), trainer
 
@@ -514,3 +528,82 @@ def test_after_a_revert_the_policy_tries_another_change_first(failed: str) -> No
     order = [d.change for d in decide((best, worse))]
 
     assert order[0] != failed and order[-1] == failed
+
+
+@dataclass
+class MemoryNotes:
+    """keras-ct's notes as the baseline sees them: what was written and pushed."""
+
+    written: list[tuple[str, Note]] = field(default_factory=list)
+    pushes: int = 0
+
+    def fetch(self) -> bool:
+        return True
+
+    def annotated(self) -> frozenset[str]:
+        return frozenset(sha for sha, _ in self.written)
+
+    def read(self, sha: str) -> Note | None:
+        return next((note for written, note in reversed(self.written) if written == sha), None)
+
+    def write(self, sha: str, note: Note) -> None:
+        self.written.append((sha, note))
+
+    def push(self) -> None:
+        self.pushes += 1
+
+    def merge_base(self, branch: str) -> str:
+        return MAIN_SHA
+
+    def ancestors(self, sha: str, limit: int) -> Sequence[str]:
+        return (sha,)
+
+
+MAIN_SHA = "3" * 40
+
+
+def test_a_round_records_its_metric_and_the_comment_shows_the_base(world: World) -> None:
+    notes = MemoryNotes([(MAIN_SHA, Note("accuracy", 0.95, 1, "main"))])
+    baseline = baseline_run(notes, branch=BRANCH, base_branch="main", metric="accuracy")
+    assert baseline.base == Baseline("main", MAIN_SHA, 0.95)
+
+    world.run({1: 0.8}, baseline=baseline)
+
+    assert notes.written[-1] == (BASE, Note("accuracy", 0.8, 1, BRANCH)) and notes.pushes == 1
+    assert world.publisher.bases == [baseline.base]
+    assert world.publisher.statuses[-1] == ("pending", "round 1: 0.8000 < 0.85; round 2 dispatched")
+
+
+def test_max_regression_fails_a_round_above_the_threshold(world: World) -> None:
+    notes = MemoryNotes([(MAIN_SHA, Note("accuracy", 0.95, 1, "main"))])
+    baseline = baseline_run(notes, branch=BRANCH, base_branch="main", metric="accuracy")
+
+    outcome, _ = world.run({1: 0.9}, baseline=baseline, **{"max-regression": "0.01"})
+
+    why = "the best model (round 1, 0.9000 < 0.94) is more than max-regression 0.01 below main's 0.9500 (3333333)"
+    assert world.publisher.statuses[-1] == ("failure", why)
+    assert outcome.verdict == Verdict("stopped", f"The threshold is met, but {why}.")
+    assert world.git.commits == [] and world.publisher.dispatches == []
+
+
+def test_a_push_run_records_and_sends_a_status_but_changes_nothing(world: World) -> None:
+    notes = MemoryNotes()
+    outcome, _ = world.run(
+        {1: 0.8},
+        baseline=baseline_run(notes, branch="main", base_branch="", metric="accuracy"),
+        event_name="push",
+    )
+
+    assert notes.written == [(BASE, Note("accuracy", 0.8, 1, "main"))] and notes.pushes == 1
+    assert world.publisher.statuses == [training(1), ("failure", "round 1: 0.8000 < 0.85; loop stopped")]
+    assert outcome.verdict == Verdict("stopped", RECORD_ONLY)
+    assert world.git.commits == [] and world.git.pushes == [] and world.publisher.dispatches == []
+    assert world.augmenter.calls == [] and world.model.read_text() == MODEL
+
+
+def test_a_round_that_failed_records_nothing(world: World) -> None:
+    notes = MemoryNotes()
+    baseline = baseline_run(notes, branch=BRANCH, base_branch="", metric="accuracy")
+    with pytest.raises(KerasCTError):
+        world.run({1: None}, baseline=baseline)
+    assert notes.written == [] and notes.pushes == 0

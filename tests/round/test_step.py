@@ -13,8 +13,9 @@ from dataclasses import replace
 import pytest
 
 from keras_ct.report import StatusState, Verdict
+from keras_ct.round.baseline import Baseline
 from keras_ct.round.history import RoundRecord
-from keras_ct.round.step import Action, Done, Limits, Step, already_done, step, stop
+from keras_ct.round.step import RECORD_ONLY, Action, Done, Limits, Step, already_done, step, stop
 
 SHA1, SHA2 = "1" * 40, "2" * 40
 BASE = "0" * 40
@@ -277,6 +278,97 @@ def test_step(
     record: RoundRecord, earlier: tuple[RoundRecord, ...], limits: Limits, done: Done, expected: Step
 ) -> None:
     assert step(record, (*earlier, record), limits, done) == expected
+
+
+#: The base branch's model: main at 0.95 (commit 3333333); ``max-regression`` 0.01 unless a row says.
+MAIN = Baseline("main", "3" * 40, 0.95)
+GUARD = replace(JOB, max_regression=0.01)
+REGRESSED = (
+    "the best model (round 1, 0.9000 < 0.94) is more than max-regression 0.01 below main's 0.9500 (3333333)"
+)
+PASSED_1 = "accuracy 0.9000 ≥ 0.85 at round 1"
+
+BASE_ROWS = [
+    pytest.param(
+        passed(), (), GUARD, Done(), MAIN,
+        Step(Verdict("stopped", f"The threshold is met, but {REGRESSED}."), "failure", REGRESSED, "finish"),
+        id="passed-but-regressed-fails",
+    ),
+    pytest.param(
+        passed(), (), GUARD, Done(), replace(MAIN, accuracy=0.91),
+        Step(Verdict("passed"), "success", PASSED_1, "finish"), id="within-max-regression-passes",
+    ),
+    pytest.param(
+        passed(), (), GUARD, Done(), replace(MAIN, accuracy=0.91000001),
+        Step(Verdict("passed"), "success", PASSED_1, "finish"), id="at-max-regression-passes",
+    ),
+    pytest.param(
+        passed(), (), JOB, Done(), MAIN,
+        Step(Verdict("passed"), "success", PASSED_1, "finish"), id="no-max-regression-only-shows-the-base",
+    ),
+    pytest.param(
+        passed(), (), GUARD, Done(), Baseline("main", missing="no note"),
+        Step(Verdict("passed"), "success", PASSED_1, "finish"), id="no-baseline-compares-nothing",
+    ),
+    pytest.param(
+        passed(), (), GUARD, Done(), None,
+        Step(Verdict("passed"), "success", PASSED_1, "finish"), id="no-base-looked-for",
+    ),
+    pytest.param(
+        passed(2), (missed(1, next_commit=SHA1),), replace(JOB2, max_regression=0.01), Done(), MAIN,
+        Step(
+            Verdict("stopped", f"The threshold is met, but {REGRESSED.replace('round 1', 'round 2')}."),
+            "failure", REGRESSED.replace("round 1", "round 2"), "push",
+        ),
+        id="regressed-still-pushes-the-job",
+    ),
+    pytest.param(
+        missed(3), (missed(1), missed(2)), replace(R3, max_regression=0.01), Done(), MAIN,
+        Step(
+            Verdict("exhausted", "And the best model (round 1, 0.8000 < 0.94) is more than max-regression 0.01 below main's 0.9500 (3333333)."),
+            "failure", "0.8000 < 0.85 after 3 rounds", "finish",
+        ),
+        id="exhausted-and-regressed-says-both",
+    ),
+    pytest.param(
+        missed(1), (), replace(GUARD, max_rounds=1), Done(), MAIN,
+        Step(
+            Verdict("exhausted", "And the best model (round 1, 0.8000 < 0.94) is more than max-regression 0.01 below main's 0.9500 (3333333)."),
+            "failure", "0.8000 < 0.85 after 1 rounds", "finish",
+        ),
+        id="one-round-loop-exhausted-and-regressed",
+    ),
+    pytest.param(
+        missed(), (), GUARD, Done(), MAIN,
+        Step(Verdict("next"), "pending", NEXT, "augment", 2), id="a-missed-round-goes-on-whatever-the-base",
+    ),
+    # -- a push to the default branch: train, record, send the status, change nothing ------------------
+    pytest.param(
+        passed(), (), replace(JOB, record_only=True), Done(), None,
+        Step(Verdict("passed", RECORD_ONLY), "success", PASSED_1, "finish"), id="push-run-passed",
+    ),
+    pytest.param(
+        missed(), (), replace(JOB, record_only=True), Done(), None,
+        Step(Verdict("stopped", RECORD_ONLY), "failure", STOPPED, "finish"), id="push-run-missed-changes-nothing",
+    ),
+    pytest.param(
+        failed(), (), replace(JOB, record_only=True), Done(), None,
+        Step(Verdict("error"), "failure", "round 1 failed: the train command exited with status 1", "finish"),
+        id="push-run-error",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("record", "earlier", "limits", "done", "base", "expected"), BASE_ROWS)
+def test_step_with_the_base(
+    record: RoundRecord,
+    earlier: tuple[RoundRecord, ...],
+    limits: Limits,
+    done: Done,
+    base: Baseline | None,
+    expected: Step,
+) -> None:
+    assert step(record, (*earlier, record), limits, done, base) == expected
 
 
 def test_a_run_that_does_nothing_sends_no_status() -> None:

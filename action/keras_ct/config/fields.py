@@ -23,6 +23,7 @@ from keras_ct.config.parse import (
     _nonempty,
     _optional_int,
     _optional_path,
+    _optional_regression,
     _path,
     _shape,
     _text,
@@ -183,6 +184,12 @@ FIELDS: tuple[FieldSpec, ...] = (
         1,
         f"Candidate changes a missed round tries side by side, each trained as its own process, keeping the "
         f"best (1-{MAX_CANDIDATES}; 1: one change per round). See docs/candidates.md.",
+    ),
+    FieldSpec(
+        "max-regression",
+        _optional_regression,
+        None,
+        "Fail the status when the best round is this far below the base branch's model (e.g. 0.01; empty: off).",
     ),
 )
 

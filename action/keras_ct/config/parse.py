@@ -58,6 +58,17 @@ def _threshold(raw: Any) -> float:
     return value
 
 
+def _optional_regression(raw: Any) -> float | None:
+    """``max-regression``: an accuracy difference from 0 to 1; empty turns the comparison off."""
+    if raw is None or str(raw).strip() == "":
+        return None
+    allowed = "a number from 0 to 1 (how far below the base branch's accuracy), or empty for no limit"
+    value = _number(raw, allowed)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(allowed)
+    return value
+
+
 def _int_in(low: int, high: int | None, what: str = "") -> Callable[[Any], int]:
     allowed = f"a whole number {'from ' + str(low) + ' to ' + str(high) if high is not None else 'of at least ' + str(low)}"
     if what:

@@ -72,6 +72,7 @@ class Config:
     gpu_runner_labels: tuple[str, ...]
     cpu_runner_labels: tuple[str, ...]
     fork_policy: str
+    max_regression: float | None
     candidates: int = 1
     github: GitHubContext = field(default_factory=GitHubContext)
     config_file: Path | None = None

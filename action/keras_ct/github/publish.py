@@ -20,7 +20,7 @@ from keras_ct.github.api import (
     upsert_sticky_comment,
     workflow_file_from_ref,
 )
-from keras_ct.github.event import pull_request_facts
+from keras_ct.github.event import dig, pull_request_facts
 from keras_ct.report import COMMENT_MARKER, Links, Verdict, parse_history_block, render_comment
 from keras_ct.round.history import History, RoundRecord
 from keras_ct.round.publish import Dispatch
@@ -42,6 +42,8 @@ class Target:
     head_sha: str
     workflow: str
     fork: bool = False
+    #: The pull request's base branch, whose model the rounds compare with ("" for a push run).
+    base_branch: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,10 @@ def target_from_context(
         repository=repository,
         pr_number=number,
         head_branch=overrides.branch or (pull.head_ref if pull else "") or gh.head_ref or gh.ref_name,
-        head_sha=pull.head_sha if pull else "",
+        head_sha=pull.head_sha if pull else (gh.sha if gh.event_name == "push" else ""),
         workflow=workflow,
         fork=pull is not None and pull.fork,
+        base_branch=str(dig(gh.event, "pull_request", "base", "ref") or ""),
     )
 
 
@@ -203,8 +206,12 @@ def connect(cfg: Config, target: Target, api: GitHubAPI | None = None) -> Connec
         from keras_ct.github.client import GitHubClient
 
         api = GitHubClient(repository=target.repository, token=cfg.github_token, api_url=target.api_url)
-    why = FORK_NOTE if target.fork else NO_PR_NUMBER_NOTE if target.pr_number is None else ""
-    if not why and not (target.head_sha and target.head_branch) and target.pr_number is not None:
+    # A push run (the baseline, round.baseline) has no pull request: it sends a status, no comment.
+    push_run = cfg.github.event_name == "push"
+    why = FORK_NOTE if target.fork else NO_PR_NUMBER_NOTE if target.pr_number is None and not push_run else ""
+    # A dispatched round's event names no pull request: its head and its base branch come from it.
+    known = target.head_sha and target.head_branch and target.base_branch
+    if not why and not known and target.pr_number is not None:
         pull = api.get_pull(target.pr_number)
         why = FORK_NOTE if pull.is_fork else ""
         target = replace(
@@ -212,6 +219,7 @@ def connect(cfg: Config, target: Target, api: GitHubAPI | None = None) -> Connec
             head_branch=target.head_branch or pull.head_ref,
             head_sha=target.head_sha or pull.head_sha,
             fork=pull.is_fork,
+            base_branch=target.base_branch or pull.base_ref,
         )
     links = Links(cfg.github.server_url, target.repository)
     publisher = GitHubPublisher(

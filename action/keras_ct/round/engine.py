@@ -25,6 +25,7 @@ from keras_ct.errors import GitError, KerasCTError
 from keras_ct.git import BranchMovedError, TrailerCommit
 from keras_ct.report import Links, Verdict, queued_status, render_report, render_terminal, training_status
 from keras_ct.round import history as hist
+from keras_ct.round.baseline import BaselineRun
 from keras_ct.round.edits import commit_message, editing, restore_best, revert_message
 from keras_ct.round.history import RoundRecord
 from keras_ct.round.interrupts import Interrupted, KerasCTInterrupted, interrupted_note
@@ -47,17 +48,11 @@ class Git(Protocol):
     """The git edge the round needs (``keras_ct.git`` implements it)."""
 
     def head(self) -> str: ...
-
     def ensure_clean(self, paths: Sequence[Path]) -> None: ...
-
     def commit(self, paths: Sequence[Path], message: str, trailers: Mapping[str, str]) -> str: ...
-
     def push(self, branch: str, expected_remote_sha: str) -> object: ...
-
     def round_trailers(self) -> dict[int, str]: ...
-
     def trailer_commits(self) -> list[TrailerCommit]: ...
-
     def restore(self, sha: str, paths: Sequence[Path]) -> None: ...
 
 
@@ -114,6 +109,8 @@ class Engine:
     early: Training | None = None
     #: How each round's training starts (a reused process for a job of several rounds).
     trainer: Trainer = field(default_factory=Trainer)
+    #: The base branch's model the rounds compare with, and where each trained round is recorded.
+    baseline: BaselineRun = field(default_factory=BaselineRun)
     #: The history as this run last saw it in the comment (loaded, or published by this run).
     _seen: tuple[RoundRecord, ...] = field(default=(), init=False, repr=False)
     #: Set when a newer run owns the loop: this one no longer writes the comment.
@@ -177,6 +174,8 @@ class Engine:
             push=cfg.push,
             dispatch=cfg.dispatch,
             branch=bool(self.head_branch),
+            record_only=cfg.github.event_name == "push",
+            max_regression=cfg.max_regression,
         )
 
     def _stopped(self, records: tuple[RoundRecord, ...], now: Step) -> RoundOutcome:
@@ -282,7 +281,7 @@ class Engine:
         failed: KerasCTError | None = None
         while True:
             limits = self._limits()
-            now = step(_of(records, n), records, limits, done)
+            now = step(_of(records, n), records, limits, done, self.baseline.base)
             if now.action == "revert":
                 records = self._revert(cfg, records, n)
                 done = replace(done, reverted=True)
@@ -424,6 +423,8 @@ class Engine:
         self, records: Sequence[RoundRecord], verdict: Verdict, diff: str, interim: bool = False
     ) -> str:
         url, shown = "", (*self._earlier, *records)  # the comment and the summary keep the earlier loops
+        verdict = replace(verdict, base=self.baseline.base)
+        self.baseline.record(records[-1], verdict, self.runner.warning)  # the round being reported
         if not self._superseded:
             url = self.publisher.publish(shown, verdict, diff=diff, notes=self.notes)
             self._seen = shown

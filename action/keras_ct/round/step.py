@@ -24,6 +24,10 @@ commits that), then the next change is made on the best model; at the last round
 last thing done, so the branch holds the best model. A job that cannot write (a fork PR, a
 read-only token) reverts nothing, as it augments nothing.
 
+Compare with the base branch: a loop that ends with the threshold met still fails its status when
+the pull request's best model is below the base branch's (``round.baseline``) by more than
+``max-regression``; with no baseline, nothing is compared (the comment says there is none).
+
 A job of several rounds (``rounds-per-job``) commits each round's change here and pushes once, at
 its end: whatever the verdict, a job that committed something the remote does not have yet pushes
 it (and dispatches only when the loop goes on). After an error nothing is pushed.
@@ -37,7 +41,8 @@ from typing import Literal
 
 from keras_ct.fmt import fmt_accuracy
 from keras_ct.git.trailers import TrailerCommit
-from keras_ct.report import StatusState, Verdict, VerdictState, status_text
+from keras_ct.report import STATUS_LIMIT, StatusState, Verdict, VerdictState, status_text
+from keras_ct.round.baseline import Baseline, regression
 from keras_ct.round.history import RoundRecord, worse_than_best
 
 #: ``augment``: write (and commit) the round's change; ``push``: push what this job committed;
@@ -45,6 +50,11 @@ from keras_ct.round.history import RoundRecord, worse_than_best
 #: ``finish``: publish the verdict, the round is over; ``stop``: a run that does nothing (a duplicate);
 #: ``revert``: put the best round's files back (keep the best), before any change.
 Action = Literal["augment", "push", "dispatch", "next", "finish", "stop", "revert"]
+
+#: What a push run (``Limits.record_only``) says: its only job is the baseline.
+RECORD_ONLY = (
+    "This run records the base branch's model for pull requests to compare with; it changes nothing."
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,10 @@ class Limits:
     dispatch: bool = True
     #: The branch to push to is known.
     branch: bool = True
+    #: A push to the default branch: train and record the base branch's model, change nothing.
+    record_only: bool = False
+    #: ``max-regression``: how far below the base branch's model the best round may end (None: off).
+    max_regression: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,19 +108,30 @@ class Step:
     next_round: int | None = None
 
 
-def step(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, done: Done = Done()) -> Step:
-    """The next thing to do after ``record``'s round, given what is done (see the module's rules)."""
+def step(
+    record: RoundRecord,
+    history: Sequence[RoundRecord],
+    limits: Limits,
+    done: Done = Done(),
+    base: Baseline | None = None,
+) -> Step:
+    """The next thing to do after ``record``'s round, given what is done (see the module's rules);
+    ``base``: the base branch's model, when one was looked for."""
     if record.status == "error":
         return _step(record, Verdict("error"), "failure", "finish")
+    if limits.record_only:
+        return _step(
+            record, Verdict("passed" if record.passed else "stopped", RECORD_ONLY), _met(record), "finish"
+        )
     if record.passed or record.round >= limits.max_rounds:
-        return _final(record, history, limits, done)
+        return _final(record, history, limits, done, base)
     if not limits.local and not limits.writable:
         # A fork PR or a read-only token: no change is committed, pushed or dispatched.
         return _step(record, Verdict("stopped", "No change was made."), "failure", "finish")
     if not done.reverted and worse_than_best(record, history):
-        return replace(step(record, history, limits, replace(done, reverted=True)), action="revert")
+        return replace(step(record, history, limits, replace(done, reverted=True), base), action="revert")
     if not done.changed:
-        return replace(step(record, history, limits, replace(done, changed=True)), action="augment")
+        return replace(step(record, history, limits, replace(done, changed=True), base), action="augment")
     following = record.round + 1
     if limits.local or record.round < limits.last_in_job:
         return Step(Verdict("next"), None, "", "next", following)
@@ -117,7 +142,7 @@ def step(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, do
         verdict = Verdict("stopped", f"Not pushed, nothing dispatched: {done.push_error}")
         return _step(record, verdict, "failure", "finish", following)
     if not done.pushed:
-        return replace(step(record, history, limits, replace(done, pushed=True)), action="push")
+        return replace(step(record, history, limits, replace(done, pushed=True), base), action="push")
     if not limits.dispatch:
         verdict = Verdict("stopped", "Pushed; dispatch is off, so the next round waits for a new run.")
         return _step(record, verdict, "pending", "finish", following)
@@ -127,7 +152,7 @@ def step(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, do
         )
         return _step(record, verdict, "failure", "finish", following)
     if not done.dispatched:
-        return replace(step(record, history, limits, replace(done, dispatched=True)), action="dispatch")
+        return replace(step(record, history, limits, replace(done, dispatched=True), base), action="dispatch")
     return _step(record, Verdict("next", next_run_url=done.next_run_url), "pending", "finish", following)
 
 
@@ -243,7 +268,9 @@ def unpushed(history: Sequence[RoundRecord], limits: Limits, round_number: int) 
     )
 
 
-def _final(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, done: Done) -> Step:
+def _final(
+    record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, done: Done, base: Baseline | None
+) -> Step:
     """Passed, or missed at max-rounds: the loop ends; this job's commits still go to the branch, and
     a last round worse than the best puts the best round's model back first."""
     kind: VerdictState = "passed" if record.passed else "exhausted"
@@ -251,23 +278,37 @@ def _final(record: RoundRecord, history: Sequence[RoundRecord], limits: Limits, 
     if best is not None and not (limits.local or limits.writable):
         best = None  # nothing can be written: the report still marks the best round
     if best is not None and not done.reverted:
-        return replace(_final(record, history, limits, replace(done, reverted=True)), action="revert")
+        return replace(_final(record, history, limits, replace(done, reverted=True), base), action="revert")
     kept = (
         f"Round {best.round}'s model, the best ({fmt_accuracy(best.accuracy)}), is put back." if best else ""
     )
     if done.push_error:
         return _step(record, Verdict(kind, f"Not pushed: {done.push_error}"), "failure", "finish")
-    state: StatusState = "success" if record.passed else "failure"
+    state = _met(record)
+    verdict = Verdict(kind, kept)
+    regressed = regression(history, base, limits.max_regression)
+    if regressed:  # the loop ends here all the same: the status says why it fails
+        met = "The threshold is met, but" if record.passed else "And"
+        verdict = Verdict(
+            "stopped" if record.passed else kind, " ".join(p for p in (kept, f"{met} {regressed}.") if p)
+        )
     can_push = limits.commit and limits.push and limits.branch
-    if can_push and not done.pushed and unpushed(history, limits, record.round):
-        return _step(record, Verdict(kind, kept), state, "push")
-    return _step(record, Verdict(kind, kept), state, "finish")
+    action: Action = (
+        "push" if can_push and not done.pushed and unpushed(history, limits, record.round) else "finish"
+    )
+    if regressed and record.passed:  # a missed threshold's status already says what failed
+        return Step(verdict, "failure", regressed[:STATUS_LIMIT], action)
+    return _step(record, verdict, state, action)
 
 
 def _step(
     record: RoundRecord, verdict: Verdict, state: StatusState, action: Action, next_round: int | None = None
 ) -> Step:
     return Step(verdict, state, status_text(record, verdict), action, next_round)
+
+
+def _met(record: RoundRecord) -> StatusState:
+    return "success" if record.passed else "failure"
 
 
 def _not_pushed(limits: Limits) -> str:
