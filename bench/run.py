@@ -301,7 +301,12 @@ def rerender(out: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def tuner_caps(args: argparse.Namespace) -> dict[str, int]:
+    """Each KerasTuner search's trial cap, by tuner name (``versus.TUNERS``)."""
+    return {"random": args.max_trials, "hyperband": args.hyperband_trials}
+
+
+def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "out", help="results folder (default: bench/out)")
     parser.add_argument(
@@ -311,12 +316,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS), help="policy tasks, comma-separated")
     parser.add_argument("--seeds", type=int, default=1, help="KerasTuner seeds per search (default: 1)")
     parser.add_argument(
-        "--max-trials", type=int, default=12, help="KerasTuner trials per search (default: 12)"
+        "--max-trials", type=int, default=12, help="KerasTuner RandomSearch trials per search (default: 12)"
+    )
+    parser.add_argument(
+        "--hyperband-trials",
+        type=int,
+        default=40,
+        help="KerasTuner Hyperband trials per search (default: 40)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--rerender", action="store_true", help="recompute the figures and tables from OUT/results.json only"
     )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return command_line().parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = command_line()
     args = parser.parse_args(argv)
     if args.rerender:
         return rerender(args.out)
@@ -334,12 +354,17 @@ def main(argv: list[str] | None = None) -> int:
         if "policy" in sections:
             results["policy"] = policy_section(tmp, args.repeats, args.tasks.split(","))
         if "tuner" in sections:
-            caps = {"random": args.max_trials, "hyperband": args.hyperband_trials}
+            caps = tuner_caps(args)
             results["tuner"] = tuner_section(tmp, args.tasks.split(","), args.seeds, caps)
             if "policy" in results:
                 results["versus"] = versus_results(results)
         if "rounds" in sections:
             results["rounds"] = rounds_section(tmp, args.repeats, results.get("overhead"))
+    except BaseException:
+        partial = args.out / "results-partial.json"
+        partial.write_text(json.dumps(jsonable(results), indent=1) + "\n")
+        say(f"stopped: the sections measured so far are in {partial}")
+        raise
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

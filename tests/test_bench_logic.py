@@ -20,7 +20,7 @@ from bench.stats import (
     paired_ratios,
 )
 from bench.tasks import TASKS, shifted
-from bench.versus import SPACES, Arm, Space, compare, merge_seeds, policy_arm, speedup, tuner_arm
+from bench.versus import SPACES, TUNERS, Arm, Space, compare, merge_seeds, policy_arm, speedup, tuner_arm
 from bench.versus import render as render_versus
 
 from keras_ct.keras import performance
@@ -455,3 +455,14 @@ def test_render_versus_shows_every_arm_the_ratio_and_the_verdicts() -> None:
     assert "4 trial(s), 12 epochs, 10.0 s (n=1); reached (0.960)" in text
     assert "12 trial(s), 40 epochs, 99.0 s (n=1); **not reached** (best 0.900) | 5.00x |" in text
     assert "Sized: 12 trials." in text and "| met |" in text
+
+
+def test_every_tuner_has_a_trial_cap_from_the_command_line() -> None:
+    import argparse
+
+    from bench import run
+
+    args = argparse.Namespace(max_trials=12, hyperband_trials=40)
+    assert set(run.tuner_caps(args)) == set(TUNERS)
+    parsed = vars(run.parse_args(["--max-trials", "5"]))
+    assert run.tuner_caps(argparse.Namespace(**parsed)) == {"random": 5, "hyperband": 40}
