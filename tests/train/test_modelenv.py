@@ -17,6 +17,7 @@ from keras_ct.train import modelenv
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = ROOT / "action" / "constraints.txt"
+MODULE = [sys.executable, "-m", "keras_ct.train.modelenv"]
 BASE = f"{sys.version.split()[0]} {sys.base_prefix}"
 
 
@@ -37,9 +38,9 @@ def test_cache_key_is_made_of_requirements_python_and_runner() -> None:
 def test_key_command_prints_the_outputs_action_yml_reads(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("numpy\n")
+    key = ["key", "--requirements", str(requirements), "--base-python", sys.executable]
     done = subprocess.run(
-        [sys.executable, "-m", "keras_ct.train.modelenv", "key", "--requirements", str(requirements)]
-        + ["--base-python", sys.executable, "--root", str(tmp_path / "envs")],
+        [*MODULE, *key, "--root", str(tmp_path / "envs")],
         capture_output=True,
         text=True,
         check=True,
@@ -69,7 +70,9 @@ def test_a_restored_environment_that_works_is_used(venv_from_a_python_that_goes:
 
 
 def test_a_stale_environment_is_rebuilt_with_a_note(
-    venv_from_a_python_that_goes: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    venv_from_a_python_that_goes: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     env_dir, base = venv_from_a_python_that_goes
     (base / "python3").unlink()
@@ -82,7 +85,9 @@ def test_a_stale_environment_is_rebuilt_with_a_note(
     assert built == [env_dir]
     assert said.endswith("was built from ml_task/requirements.txt")
     out = capsys.readouterr().out
-    assert out.startswith("::notice title=keras-ct rebuilds the model's environment::The cached environment in")
+    assert out.startswith(
+        "::notice title=keras-ct rebuilds the model's environment::The cached environment in"
+    )
     assert f"(the python it was made from ({base}) no longer exists)" in out
 
 
@@ -112,7 +117,9 @@ def test_constraints_pin_every_runtime_dependency_within_pyproject() -> None:
     for line in project["dependencies"]:
         dependency = Requirement(line)
         name = dependency.name.lower()
-        assert name in pinned, f"{name} is a dependency in pyproject.toml but not pinned in {CONSTRAINTS.name}"
+        assert name in pinned, (
+            f"{name} is a dependency in pyproject.toml but not pinned in {CONSTRAINTS.name}"
+        )
         assert dependency.specifier.contains(pinned[name]), f"{name}=={pinned[name]} is outside {line}"
     assert "uv" in pinned  # what builds the model's environment
 

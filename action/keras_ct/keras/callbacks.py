@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from keras import ops
 
 from keras_ct.keras.bases import BackupAndRestore, Callback
 
@@ -56,12 +55,13 @@ class Backup(BackupAndRestore):
 
     def _save_model(self) -> None:
         variables = [*self.model.variables, *_optimizer_variables(self.model)]
-        arrays = [np.array(ops.convert_to_numpy(v), copy=True) for v in variables]
+        arrays = [np.array(v.numpy()) for v in variables]  # copies: the training goes on
         write_checkpoint(Path(self.backup_dir), self._current_epoch, arrays)
 
     def _load_model(self) -> None:
         stored = read_checkpoint(Path(self.backup_dir))
-        if stored is None:
+        if stored is None:  # none, or one Keras' save_weights left (keras-ct 0.1.0 and older: HDF5)
+            super()._load_model()
             return
         epoch, arrays = stored
         optimizer = getattr(self.model, "optimizer", None)
@@ -69,7 +69,9 @@ class Backup(BackupAndRestore):
             optimizer.build(self.model.trainable_variables)
         variables = [*self.model.variables, *_optimizer_variables(self.model)]
         if [tuple(v.shape) for v in variables] != [a.shape for a in arrays]:
-            print(f"keras-ct: the checkpoint in {self.backup_dir} is another model's; training from the start")
+            print(
+                f"keras-ct: the checkpoint in {self.backup_dir} is another model's; training from the start"
+            )
             return
         for variable, array in zip(variables, arrays, strict=True):
             variable.assign(array)

@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         if line is None or args.root is None:
             parser.error(f"{args.base_python} does not run" if line is None else "key needs --root")
         key = cache_key(args.requirements.read_bytes(), line, platform.system(), platform.machine())
-        print(f"key={key}\ndir={args.root / key}")
+        env_dir = args.root / key
+        # present: a persistent (self-hosted) runner kept it from an earlier job: no restore needed.
+        present = env_dir.exists() and stale_reason(env_dir, key) is None
+        print(f"key={key}\ndir={env_dir}\npresent={str(present).lower()}")
         return 0
     if args.dir is None or not args.key:
         parser.error("prepare needs --dir and --key")
