@@ -89,7 +89,8 @@ def write_checkpoint(directory: Path, epoch: int, arrays: Sequence[np.ndarray]) 
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CHECKPOINT}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, epoch=np.int64(epoch), **{f"v{i}": a for i, a in enumerate(arrays)})
+            named: dict[str, Any] = {f"v{i}": a for i, a in enumerate(arrays)}
+            np.savez(fh, epoch=np.int64(epoch), **named)
         os.replace(tmp, directory / CHECKPOINT)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
