@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -71,10 +72,8 @@ def fit(keras: Any, directory: Path, epochs: int, stop_after: int | None = None)
                 raise KeyboardInterrupt  # the run dies here (after the checkpoint of this epoch)
 
     callbacks, _ = resume_callbacks(directory)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=[*callbacks, Stop()])
-    except KeyboardInterrupt:
-        pass
     model.on_disk = on_disk
     return model
 
