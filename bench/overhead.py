@@ -52,6 +52,7 @@ class FakeGitHub:
         self.ready = work / "fake-ready.json"
         self.proc: subprocess.Popen[bytes] | None = None
         self.api_url = self.url = ""
+        self.initial: dict[str, Any] = {}
 
     def __enter__(self) -> FakeGitHub:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
@@ -64,7 +65,18 @@ class FakeGitHub:
             time.sleep(0.05)
         ready = json.loads(self.ready.read_text())
         self.api_url, self.url = ready["api_url"], ready["url"]
+        self.initial = self.state()
         return self
+
+    def reset(self) -> None:
+        """Back to the state it started with: each run is round 1 again, not a duplicate of the last."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.url + "/_fake/setup", data=json.dumps(self.initial).encode(), method="POST"
+        )
+        request.add_header("Content-Type", "application/json")
+        urllib.request.urlopen(request, timeout=30).close()
 
     def state(self) -> dict[str, Any]:
         import urllib.request
@@ -100,6 +112,7 @@ def overhead(tmp: Path, repeats: int) -> dict[str, Any]:
 
         def one_run(i: int) -> tuple[float, dict[str, Any]]:
             out = work / f"run-{i}.json"
+            fake.reset()
             argv = [
                 str(PY), str(work / "measure.py"), str(out), "run",
                 "--threshold", "0.5", "--train-command", TRAIN_COMMAND, "--output-dir", f".keras-ct/run-{i}",

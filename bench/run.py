@@ -17,8 +17,10 @@ tuner     KerasTuner's RandomSearch and Hyperband on the same tasks (bench/tuner
           threshold; needs the policy section in the same run.
 rounds    what ``rounds-per-job`` saves per round: keras-ct set-up (fresh venv + pip install), the
           orchestrator's start, and what every training process pays (TensorFlow import, data load).
+setup     the model's environment cached between jobs (bench/setup_cache.py): the second job's
+          set-up (restore + verify) against the first's (create + install); downloads from PyPI.
 
-Everything runs offline on the digits data and synthetic sequences; nothing outside the temporary
+Everything but setup runs offline on the digits data and synthetic sequences; nothing outside the temporary
 directory and ``--out`` is written.
 """
 
@@ -38,7 +40,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "action")]
 
-from bench import report, versus  # noqa: E402
+from bench import report, setup_cache, versus  # noqa: E402
 from bench.harness import KERAS_CT, PY, ROOT, clean_env, git, init_repo, machine, say, timed  # noqa: E402
 from bench.overhead import overhead  # noqa: E402
 from bench.stats import MIN_RUNS, PolicyRun, Summary, jsonable  # noqa: E402
@@ -287,6 +289,10 @@ def summaries(value: Any) -> Any:
     return value
 
 
+def markdown(results: dict[str, Any]) -> str:
+    return report.render(results) + setup_cache.render(results.get("setup"))
+
+
 def rerender(out: Path) -> int:
     """Recompute the verdicts and tables from a results.json (after a change to bench/stats or report)."""
     results = summaries(json.loads((out / "results.json").read_text()))
@@ -296,7 +302,7 @@ def rerender(out: Path) -> int:
     if "tuner" in results and "policy" in results:
         results["versus"] = versus_results(results)
     (out / "results.json").write_text(json.dumps(jsonable(results), indent=1) + "\n")
-    (out / "results.md").write_text(report.render(results))
+    (out / "results.md").write_text(markdown(results))
     say(f"re-rendered {out / 'results.md'}")
     return 0
 
@@ -341,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerender:
         return rerender(args.out)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"overhead", "policy", "tuner", "rounds"}
+    unknown = set(sections) - {"overhead", "policy", "tuner", "rounds", "setup"}
     if unknown or args.repeats < 1:
         parser.error(f"unknown sections {sorted(unknown)}" if unknown else "--repeats must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -360,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["versus"] = versus_results(results)
         if "rounds" in sections:
             results["rounds"] = rounds_section(tmp, args.repeats, results.get("overhead"))
+        if "setup" in sections:
+            base = str(Path(sys.base_prefix) / "bin" / "python3")
+            results["setup"] = setup_cache.measure(tmp, args.repeats, base)
     except BaseException:
         partial = args.out / "results-partial.json"
         partial.write_text(json.dumps(jsonable(results), indent=1) + "\n")
@@ -373,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_end"] = os.getloadavg()
     results["bench_wall_s"] = time.perf_counter() - started
     (args.out / "results.json").write_text(json.dumps(jsonable(results), indent=1) + "\n")
-    (args.out / "results.md").write_text(report.render(results))
+    (args.out / "results.md").write_text(markdown(results))
     say(f"wrote {args.out / 'results.md'} and results.json in {results['bench_wall_s']:.0f}s")
     return 0
 

@@ -228,7 +228,6 @@ def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash(tmp_pat
     env = {
         "WORKING_DIRECTORY": ".",
         "MODEL_FILE": "ml_task/model.py",
-        "REQUIREMENTS_FILE": "",
         "REPOSITORY": "acme/ml",
         "HEAD_REF": "feat,x",  # cache keys may not contain commas; branch names may
         "ROUND": "3",

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
         """``keras.callbacks.BackupAndRestore``: saves at each epoch end, restores on a rerun."""
 
         _current_epoch: int
+        backup_dir: str
+        model: Any
 
         def __init__(
             self,
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
             double_checkpoint: bool = False,
             delete_checkpoint: bool = True,
         ) -> None: ...
+        def _save_model(self) -> None: ...
+        def _load_model(self) -> None: ...
 
 else:
     import keras
