@@ -233,6 +233,7 @@ def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash(tmp_pat
         "HEAD_REF": "feat,x",  # cache keys may not contain commas; branch names may
         "ROUND": "3",
         "CHECKPOINT_DIR": "",
+        "NAME": "",
     }
     first = run_keys_step(tmp_path, env)
     digest = hashlib.sha256(model.read_bytes()).hexdigest()[:16]
@@ -246,6 +247,10 @@ def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash(tmp_pat
     )
     persistent = run_keys_step(tmp_path, {**env, "CHECKPOINT_DIR": "/var/lib/keras-ct"})
     assert persistent["checkpoint-dir"] == "/var/lib/keras-ct"
+    # A named model (issue 14): its own keys, which the unnamed model's prefixes never match.
+    named = run_keys_step(tmp_path, {**env, "NAME": "acme"})
+    assert named["checkpoint-branch-prefix"] == "keras-ct-checkpoint-acme-acme/ml-feat_x-round-"
+    assert not named["checkpoint-prefix"].startswith(first["checkpoint-branch-prefix"])
 
 
 def test_checkpoint_is_restored_and_saved_even_when_the_round_fails() -> None:

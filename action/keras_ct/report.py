@@ -14,7 +14,7 @@ from keras_ct.round import history as hist
 from keras_ct.round.history import EpochCurves, RoundRecord
 from keras_ct.train.metrics import meets
 
-#: Hidden marker that identifies keras-ct's sticky PR comment.
+#: Hidden marker that identifies keras-ct's sticky PR comment (the unnamed model's; ``comment_marker``).
 COMMENT_MARKER = "<!-- keras-ct:comment -->"
 HISTORY_OPEN = "<!-- keras-ct:history "
 HISTORY_CLOSE = " -->"
@@ -398,6 +398,12 @@ def parse_history_block(body: str) -> hist.History:
     return hist.loads(body[start:end])
 
 
+def comment_marker(name: str = "") -> str:
+    """The sticky comment's marker for the model ``name``: ``COMMENT_MARKER`` for the unnamed one,
+    ``<!-- keras-ct:comment:NAME -->`` else (neither contains the other, so each finds its own)."""
+    return COMMENT_MARKER.replace(" -->", f":{name} -->") if name else COMMENT_MARKER
+
+
 def render_comment(
     records: Sequence[RoundRecord],
     verdict: Verdict,
@@ -406,6 +412,7 @@ def render_comment(
     diff: str = "",
     notes: Sequence[str] = (),
     limit: int = COMMENT_LIMIT,
+    name: str = "",
 ) -> str:
     """The sticky PR comment: marker + report + hidden history, under GitHub's size limit.
 
@@ -416,7 +423,7 @@ def render_comment(
 
     def body(collapse: int, diff_text: str) -> str:
         report = render_report(records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes)
-        return f"{COMMENT_MARKER}\n{report}\n{block}\n"
+        return f"{comment_marker(name)}\n{report}\n{block}\n"
 
     text = body(0, diff)
     collapse = 0

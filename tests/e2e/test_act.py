@@ -247,7 +247,11 @@ def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
     """Two rounds, the first pushing its augmented commit; and in every process that runs the PR's
     code (each training, the build check), the token is nowhere to be found."""
     edits = caller_edits(threshold=str(THRESHOLD), max_rounds=2)
-    edits["      requirements-file: ml_task/requirements.txt\n"] = "      train-env: E2E_*\n"
+    # The workflow's fail-below-threshold defaults to empty since issue 14 (.keras-ct.yml applies;
+    # the field's default is false): the caller asks for it.
+    edits["      requirements-file: ml_task/requirements.txt\n"] = (
+        '      train-env: E2E_*\n      fail-below-threshold: "true"\n'
+    )
     model = (act_harness.ROOT / "ml_task" / "model.py").read_text(encoding="utf-8")
     scanning_model = model.replace("import keras\n", "import keras\nimport token_scan  # e2e\n", 1)
     world.create(edits, extra_files={"ml_task/token_scan.py": TOKEN_SCAN, "ml_task/model.py": scanning_model})
