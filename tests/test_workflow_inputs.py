@@ -116,9 +116,12 @@ def write_file(tmp_path: Path) -> Path:
     [
         pytest.param(declared_defaults(ROOT / "action.yml"), id="action.yml"),
         pytest.param(declared_defaults(ROOT / "detect" / "action.yml"), id="detect-action.yml"),
-        pytest.param(through_the_workflow(ROOT / "action.yml", "train", "keras-ct@v1"), id="workflow-train"),
         pytest.param(
-            through_the_workflow(ROOT / "detect" / "action.yml", "plan", "detect@v1"), id="workflow-plan"
+            through_the_workflow(ROOT / "action.yml", "train", "/.keras-ct-action"), id="workflow-train"
+        ),
+        pytest.param(
+            through_the_workflow(ROOT / "detect" / "action.yml", "plan", "/.keras-ct-action/detect"),
+            id="workflow-plan",
         ),
     ],
 )
@@ -144,7 +147,7 @@ def test_settings_inputs_default_to_empty_everywhere() -> None:
 
 
 def test_every_action_setting_is_reachable_from_the_reusable_workflow() -> None:
-    passed = step_with(load(REUSABLE), "train", "keras-ct@v1")
+    passed = step_with(load(REUSABLE), "train", "/.keras-ct-action")
     action_inputs = set(load(ROOT / "action.yml")["inputs"])
     assert set(passed) == action_inputs
     for name, value in passed.items():
@@ -156,7 +159,7 @@ def test_every_action_setting_is_reachable_from_the_reusable_workflow() -> None:
     assert passed["github-token"] == "${{ secrets.token || github.token }}"
     call = load(REUSABLE)[True]["workflow_call"]
     assert call["secrets"]["token"]["required"] is False
-    plan = step_with(load(REUSABLE), "plan", "detect@v1")
+    plan = step_with(load(REUSABLE), "plan", "/.keras-ct-action/detect")
     assert set(plan) == set(load(ROOT / "detect" / "action.yml")["inputs"])
     assert {n for n in PLAN_FIELD_NAMES if INPUT.fullmatch(plan[n])} == set(PLAN_FIELD_NAMES)
 

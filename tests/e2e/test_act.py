@@ -2,9 +2,11 @@
 
 Each test runs ``act`` in host mode in a clone of this working tree whose ``origin`` is a bare
 repository on disk, against the fake GitHub (``GITHUB_API_URL``). ``ml.yml`` calls the reusable
-workflow by its production reference (``keras-ct/keras-ct/.github/workflows/...@v1``), which calls
-``keras-ct/keras-ct/detect@v1`` and ``keras-ct/keras-ct@v1``; act maps those to a snapshot of this
-working tree, and the pinned ``actions/*`` to the stand-ins in ``stand-ins/``.
+workflow by its production reference (``keras-ct/keras-ct/.github/workflows/...@v1``), which
+checks keras-ct out (branch ``v1`` of ``keras-ct/keras-ct``: act has no ``job.workflow_sha``) and
+uses ``./.keras-ct-action`` and its ``detect``; act maps the workflow to a snapshot of this working
+tree, the checkout to a bare repository of that snapshot, and the pinned ``actions/*`` to the
+stand-ins in ``stand-ins/``.
 
 The clone's ``ml.yml`` gets the edits a machine without internet needs (digits instead of MNIST,
 5 epochs, the interpreter act runs on, no requirements install), each applied exactly once.
