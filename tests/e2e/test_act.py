@@ -402,7 +402,10 @@ def test_ci_self_test_job_passes_and_its_must_fail_cases_fail(world: World) -> N
 
 def test_fork_pull_request_with_cpu_policy_trains_on_cpu_and_writes_nothing(world: World) -> None:
     edits = caller_edits(threshold=str(THRESHOLD), max_rounds=4)
-    edits["      requirements-file: ml_task/requirements.txt\n"] = "      fork-policy: cpu\n"
+    # fail-below-threshold defaults to empty since issue 14 (the field's default, false): ask for it.
+    edits["      requirements-file: ml_task/requirements.txt\n"] = (
+        '      fork-policy: cpu\n      fail-below-threshold: "true"\n'
+    )
     world.create(edits)
     sha = world.branch(
         BRANCH, {"ml_task/model.py": ("def build_model():", "def build_model():  # from a fork")}
