@@ -447,6 +447,7 @@ def test_command_on_the_example_task_pull_request(tmp_path: Path) -> None:
         "skip-reason": "",
         "head-ref": "more-conv",
         "head-repo": "acme/ml",
+        "model-file": "ml_task/model.py",
     }
     assert "| Framework | keras (ml_task/model.py:3: imports keras) |" in summary
     assert '| Training runner | `["self-hosted", "gpu"]` |' in summary

@@ -164,11 +164,25 @@ def test_remote_actions_are_pinned_by_sha_with_a_version_comment(path: Path) -> 
         assert re.match(r"^\s*#\s*v\d+", rest), f"{path.name}:{number}: add the version as `# vN`"
 
 
-def test_our_own_references_use_the_published_major_tag() -> None:
-    """The reusable workflow uses the action the way callers will: keras-ct/keras-ct@v1, not ./."""
-    uses = [step.get("uses", "") for _, step in steps_of(REUSABLE)]
-    assert "keras-ct/keras-ct@v1" in uses
-    assert "keras-ct/keras-ct/detect@v1" in uses
+def test_our_own_actions_follow_the_ref_the_workflow_was_called_at() -> None:
+    """Issue 14 item 9: each job checks keras-ct out at job.workflow_sha (the major tag where GitHub
+    has no job.workflow_*) after the pull request's code, and uses the actions from there. Callers
+    call the workflow itself by its published reference."""
+    for job_id, action in (("plan", "./.keras-ct-action/detect"), ("train", "./.keras-ct-action")):
+        steps = load(REUSABLE)["jobs"][job_id]["steps"]
+        uses = [str(step.get("uses", "")) for step in steps]
+        own = next(
+            i for i, step in enumerate(steps) if step.get("with", {}).get("path") == ".keras-ct-action"
+        )
+        assert steps[own]["with"]["repository"] == "${{ job.workflow_repository || 'keras-ct/keras-ct' }}"
+        assert steps[own]["with"]["ref"] == "${{ job.workflow_sha || 'v1' }}"
+        assert steps[own]["with"]["persist-credentials"] is False
+        assert (
+            uses.index(action)
+            > own
+            > next(i for i, u in enumerate(uses) if u.startswith("actions/checkout@"))
+        )
+        assert not any(u.startswith("keras-ct/keras-ct") for u in uses), uses
     caller = load(ROOT / ".github" / "workflows" / "ml.yml")
     assert caller["jobs"]["continuous-training"]["uses"] == (
         "keras-ct/keras-ct/.github/workflows/continuous-training.yml@v1"
@@ -190,7 +204,7 @@ def test_train_job_shape() -> None:
     )  # the head branch, not the merge ref
     # It pushes, but the PR's code runs in the checkout: keras-ct gives the token to its push alone.
     assert checkout["with"]["persist-credentials"] is False
-    ct = next(s for s in train["steps"] if s.get("uses") == "keras-ct/keras-ct@v1")
+    ct = next(s for s in train["steps"] if s.get("uses") == "./.keras-ct-action")
     for switch in ("commit", "push", "dispatch"):
         assert ct["with"][switch] == "${{ needs.plan.outputs.writes }}"
 
@@ -232,6 +246,7 @@ def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash(tmp_pat
         "HEAD_REF": "feat,x",  # cache keys may not contain commas; branch names may
         "ROUND": "3",
         "CHECKPOINT_DIR": "",
+        "NAME": "",
     }
     first = run_keys_step(tmp_path, env)
     digest = hashlib.sha256(model.read_bytes()).hexdigest()[:16]
@@ -245,6 +260,10 @@ def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash(tmp_pat
     )
     persistent = run_keys_step(tmp_path, {**env, "CHECKPOINT_DIR": "/var/lib/keras-ct"})
     assert persistent["checkpoint-dir"] == "/var/lib/keras-ct"
+    # A named model (issue 14): its own keys, which the unnamed model's prefixes never match.
+    named = run_keys_step(tmp_path, {**env, "NAME": "acme"})
+    assert named["checkpoint-branch-prefix"] == "keras-ct-checkpoint-acme-acme/ml-feat_x-round-"
+    assert not named["checkpoint-prefix"].startswith(first["checkpoint-branch-prefix"])
 
 
 def test_checkpoint_is_restored_and_saved_even_when_the_round_fails() -> None:

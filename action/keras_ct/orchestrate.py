@@ -94,6 +94,7 @@ def _git(cfg: Config, author: tuple[str, str] | None, *, bot: bool = False) -> G
         bot=bot,
         token=cfg.github_token,
         server_url=cfg.github.server_url,
+        name=cfg.name,
     )
 
 

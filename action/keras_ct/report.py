@@ -28,7 +28,7 @@ from keras_ct.round import history as hist
 from keras_ct.round.history import RoundRecord, history_block
 from keras_ct.round.history import parse_history_block as parse_history_block
 
-#: Hidden marker that identifies keras-ct's sticky PR comment.
+#: Hidden marker that identifies keras-ct's sticky PR comment (the unnamed model's; ``comment_marker``).
 COMMENT_MARKER = "<!-- keras-ct:comment -->"
 #: GitHub rejects comment bodies over 65,536 characters.
 COMMENT_LIMIT = 65_536
@@ -336,6 +336,12 @@ def render_report(
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
+def comment_marker(name: str = "") -> str:
+    """The sticky comment's marker for the model ``name``: ``COMMENT_MARKER`` for the unnamed one,
+    ``<!-- keras-ct:comment:NAME -->`` else (neither contains the other, so each finds its own)."""
+    return COMMENT_MARKER.replace(" -->", f":{name} -->") if name else COMMENT_MARKER
+
+
 def render_comment(
     records: Sequence[RoundRecord],
     verdict: Verdict,
@@ -344,6 +350,7 @@ def render_comment(
     diff: str = "",
     notes: Sequence[str] = (),
     limit: int = COMMENT_LIMIT,
+    name: str = "",
 ) -> str:
     """The sticky PR comment: marker + report + hidden history, under GitHub's size limit.
 
@@ -354,7 +361,7 @@ def render_comment(
 
     def body(collapse: int, diff_text: str) -> str:
         report = render_report(records, verdict, links=links, diff=diff_text, collapse=collapse, notes=notes)
-        return f"{COMMENT_MARKER}\n{report}\n{block}\n"
+        return f"{comment_marker(name)}\n{report}\n{block}\n"
 
     text = body(0, diff)
     collapse = 0

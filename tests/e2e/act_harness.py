@@ -34,6 +34,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 STAND_INS = Path(__file__).resolve().parent / "stand-ins"
 ACTION_REPO = "keras-ct/keras-ct@v1"
+#: The reusable workflow checks keras-ct itself out at the ref it was called at (docs/pinning.md);
+#: act has no ``job.workflow_sha``, so the workflow falls back to this branch of the action's repository.
+ACTION_REF = "v1"
 REPOSITORY = "acme/ml"
 # Long, so act's secret masking of its characters cannot hide ordinary log text by accident.
 TOKEN = "ghs_e2eDummyTokenForTheFakeGitHub_0123456789abcdefABCDEF"
@@ -225,9 +228,20 @@ class World:
         repo = self.fake.add_repo(REPOSITORY, git_dir=str(self.remote))
         assert repo.branch_sha("main") == self.head("main")
         self.fake.add_token(TOKEN)
+        self.remotes[ACTION_REPO.split("@")[0]] = str(self._action_remote())
         workflow = yaml.safe_load(caller.read_text(encoding="utf-8"))
         inputs = list(workflow[True]["workflow_dispatch"]["inputs"])  # PyYAML reads `on:` as True
         self.fake.add_workflow(REPOSITORY, ".github/workflows/ml.yml", inputs=inputs, name=workflow["name"])
+
+    def _action_remote(self) -> Path:
+        """keras-ct's own repository on the fake GitHub: the action's snapshot on branch ``v1``."""
+        bare = self.base / "github" / "keras-ct" / "keras-ct.git"
+        bare.parent.mkdir(parents=True, exist_ok=True)
+        git(self.base, "init", "--quiet", "--bare", f"--initial-branch={ACTION_REF}", str(bare))
+        tree = ["--git-dir", str(bare), "--work-tree", str(self.action_src)]
+        git(self.base, *tree, "add", "-A")
+        git(self.base, *tree, "commit", "--quiet", "-m", "keras-ct v1 under test", env=commit_env())
+        return bare
 
     def branch(self, name: str, edit: Mapping[str, tuple[str, str]] | None = None, message: str = "") -> str:
         """Create ``name`` from main with ``edit`` ({path: (old, new)}), push it, return its SHA."""

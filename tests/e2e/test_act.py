@@ -2,9 +2,11 @@
 
 Each test runs ``act`` in host mode in a clone of this working tree whose ``origin`` is a bare
 repository on disk, against the fake GitHub (``GITHUB_API_URL``). ``ml.yml`` calls the reusable
-workflow by its production reference (``keras-ct/keras-ct/.github/workflows/...@v1``), which calls
-``keras-ct/keras-ct/detect@v1`` and ``keras-ct/keras-ct@v1``; act maps those to a snapshot of this
-working tree, and the pinned ``actions/*`` to the stand-ins in ``stand-ins/``.
+workflow by its production reference (``keras-ct/keras-ct/.github/workflows/...@v1``), which
+checks keras-ct out (branch ``v1`` of ``keras-ct/keras-ct``: act has no ``job.workflow_sha``) and
+uses ``./.keras-ct-action`` and its ``detect``; act maps the workflow to a snapshot of this working
+tree, the checkout to a bare repository of that snapshot, and the pinned ``actions/*`` to the
+stand-ins in ``stand-ins/``.
 
 The clone's ``ml.yml`` gets the edits a machine without internet needs (digits instead of MNIST,
 5 epochs, the interpreter act runs on, no requirements install), each applied exactly once.
@@ -247,7 +249,11 @@ def test_loop_stops_at_max_rounds_with_a_failed_status(world: World) -> None:
     """Two rounds, the first pushing its augmented commit; and in every process that runs the PR's
     code (each training, the build check), the token is nowhere to be found."""
     edits = caller_edits(threshold=str(THRESHOLD), max_rounds=2)
-    edits["      requirements-file: ml_task/requirements.txt\n"] = "      train-env: E2E_*\n"
+    # The workflow's fail-below-threshold defaults to empty since issue 14 (.keras-ct.yml applies;
+    # the field's default is false): the caller asks for it.
+    edits["      requirements-file: ml_task/requirements.txt\n"] = (
+        '      train-env: E2E_*\n      fail-below-threshold: "true"\n'
+    )
     model = (act_harness.ROOT / "ml_task" / "model.py").read_text(encoding="utf-8")
     scanning_model = model.replace("import keras\n", "import keras\nimport token_scan  # e2e\n", 1)
     world.create(edits, extra_files={"ml_task/token_scan.py": TOKEN_SCAN, "ml_task/model.py": scanning_model})
@@ -396,7 +402,10 @@ def test_ci_self_test_job_passes_and_its_must_fail_cases_fail(world: World) -> N
 
 def test_fork_pull_request_with_cpu_policy_trains_on_cpu_and_writes_nothing(world: World) -> None:
     edits = caller_edits(threshold=str(THRESHOLD), max_rounds=4)
-    edits["      requirements-file: ml_task/requirements.txt\n"] = "      fork-policy: cpu\n"
+    # fail-below-threshold defaults to empty since issue 14 (the field's default, false): ask for it.
+    edits["      requirements-file: ml_task/requirements.txt\n"] = (
+        '      fork-policy: cpu\n      fail-below-threshold: "true"\n'
+    )
     world.create(edits)
     sha = world.branch(
         BRANCH, {"ml_task/model.py": ("def build_model():", "def build_model():  # from a fork")}

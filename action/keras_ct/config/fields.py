@@ -15,11 +15,13 @@ from typing import Any
 from keras_ct.config.parse import (
     _bool,
     _choice,
+    _comment_mode,
     _env_names,
     _identifier,
     _int_in,
     _labels,
     _minutes,
+    _model_name,
     _nonempty,
     _optional_int,
     _optional_path,
@@ -191,6 +193,20 @@ FIELDS: tuple[FieldSpec, ...] = (
         None,
         "Fail the status when the best round is this far below the base branch's model (e.g. 0.01; empty: off).",
     ),
+    FieldSpec(
+        "name",
+        _model_name,
+        "",
+        "The model's name when a repository has several: it scopes the PR comment, the status context "
+        "(keras-ct/NAME), the commit trailers and the dispatch (empty: the repository's one model).",
+    ),
+    FieldSpec(
+        "comment",
+        _comment_mode,
+        "always",
+        "When to write the sticky PR comment: always, or off (the status and the job summary remain).",
+    ),
+    FieldSpec("status", _bool, True, "Set the keras-ct commit status on the pull request's head."),
 )
 
 PLAN_FIELDS: tuple[FieldSpec, ...] = (

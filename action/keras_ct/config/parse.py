@@ -36,6 +36,17 @@ def _identifier(raw: Any) -> str:
     return value
 
 
+def _model_name(raw: Any) -> str:
+    """A model's ``name``: empty (the repository's one model), or a short word that fits a status
+    context, a cache key, a commit trailer and an HTML comment alike."""
+    value = _text(raw) if raw is not None else ""
+    if value and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}", value):
+        raise ValueError(
+            "empty, or up to 40 letters, digits, '.', '_' and '-' starting with a letter or digit"
+        )
+    return value
+
+
 def _number(raw: Any, allowed: str) -> float:
     if isinstance(raw, bool):
         raise ValueError(allowed)
@@ -124,6 +135,13 @@ def _choice(*choices: str) -> Callable[[Any], str]:
         return value
 
     return parse
+
+
+def _comment_mode(raw: Any) -> str:
+    """``comment``: ``always`` or ``off``; YAML reads a bare ``off`` (and ``on``) as a boolean."""
+    if isinstance(raw, bool):
+        return "always" if raw else "off"
+    return _choice("always", "off")(raw)
 
 
 def _path(raw: Any) -> Path:

@@ -69,6 +69,9 @@ class Config:
     commit: bool
     push: bool
     dispatch: bool
+    name: str
+    comment: str
+    status: bool
     gpu_runner_labels: tuple[str, ...]
     cpu_runner_labels: tuple[str, ...]
     fork_policy: str

@@ -67,18 +67,20 @@ def plan_job(cfg: Config, runner: Runner, *, as_json: bool = False) -> int:
         cpu_labels=cfg.cpu_runner_labels,
         fork_policy=cfg.fork_policy,
     )
-    _report(plan, runner, as_json=as_json)
+    _report(plan, runner, as_json=as_json, model_file=cfg.model_file.as_posix())
     return 0
 
 
-def _report(plan: Plan, runner: Runner, *, as_json: bool) -> None:
+def _report(plan: Plan, runner: Runner, *, as_json: bool, model_file: str) -> None:
+    """The plan's outputs (and the model file it read, resolved like the training job's settings:
+    the reusable workflow keys the checkpoint cache on it) and its summary."""
     for problem in plan.code.problems:
         runner.warning(
             f"{problem.text}; the training job will report it", file=problem.path, line=problem.line or None
         )
     if plan.skip and runner.actions:
         runner.notice(plan.skip_reason)
-    outputs = plan_outputs(plan)
+    outputs = {**plan_outputs(plan), "model-file": model_file}
     summary = render_summary(plan)
     runner.set_outputs(outputs)
     runner.add_summary(summary)

@@ -37,6 +37,7 @@ from keras_ct.git.repo import (
 )
 from keras_ct.git.trailers import (
     ACCURACY_TRAILER,
+    NAME_TRAILER,
     REVERT_TRAILER,
     ROUND_TRAILER,
     TrailerCommit,
@@ -46,6 +47,7 @@ from keras_ct.git.trailers import (
 __all__ = [
     "ACCURACY_TRAILER",
     "LOCAL_TIMEOUT_S",
+    "NAME_TRAILER",
     "NETWORK_TIMEOUT_S",
     "REVERT_TRAILER",
     "ROUND_TRAILER",

@@ -26,7 +26,7 @@ from keras_ct.git.failures import (
     failed_hook,
     push_refused,
 )
-from keras_ct.git.trailers import LOG_FORMAT, TrailerCommit, build_message, parse_log
+from keras_ct.git.trailers import LOG_FORMAT, TrailerCommit, build_message, parse_log, scoped
 from keras_ct.round.interrupts import deferred_signals
 
 NETWORK_TIMEOUT_S = 120.0
@@ -60,6 +60,7 @@ class GitRepo:
     bot: bool = False
     token: str = field(default="", repr=False)  # sent on ls-remote and push only (``auth_env``)
     server_url: str = "https://github.com"  # the only URLs the token is sent to
+    name: str = ""  # the model's name: its commits carry it, and only its commits are read back
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -215,7 +216,7 @@ class GitRepo:
         dispatched run) always is.
         """
         done = self._git("log", f"--max-count={max_count}", f"--format={LOG_FORMAT}", rev, "--")
-        return parse_log(done.stdout)
+        return parse_log(done.stdout, self.name)
 
     def round_trailers(self) -> dict[int, str]:
         """Round number -> SHA of the newest commit that finished that round (from the trailers)."""
@@ -264,7 +265,7 @@ class GitRepo:
                     *self._commit_args(),
                     "--",
                     *relative,
-                    input=build_message(message, trailers),
+                    input=build_message(message, scoped(trailers, self.name)),
                     check=False,
                     env={"GIT_TRACE2_EVENT": str(trace)},
                 )
@@ -379,11 +380,13 @@ def open_repo(
     bot: bool = False,
     token: str = "",
     server_url: str = "https://github.com",
+    name: str = "",
 ) -> GitRepo:
     """The git working tree that contains ``path`` (its top level), or a ``GitError`` saying why not.
 
     ``bot``: commits are keras-ct's own under Actions (no hooks, unsigned; see ``GitRepo``).
-    ``token`` authenticates ``ls-remote`` and ``push`` to ``server_url`` (``auth_env``)."""
+    ``token`` authenticates ``ls-remote`` and ``push`` to ``server_url`` (``auth_env``); ``name`` is
+    the model's (its commits' trailer)."""
     start = Path(path)
     try:
         done = subprocess.run(
@@ -404,4 +407,6 @@ def open_repo(
             f"{start} is not inside a git repository ({done.stderr.strip()}); keras-ct commits the "
             "augmented model there. Run it in a clone, or turn commits off (`commit: false`)."
         )
-    return GitRepo(Path(done.stdout.strip()), author, remote, tuple(secrets), log, bot, token, server_url)
+    return GitRepo(
+        Path(done.stdout.strip()), author, remote, tuple(secrets), log, bot, token, server_url, name
+    )

@@ -13,10 +13,13 @@ ROUND_TRAILER = "Keras-CT-Round"
 ACCURACY_TRAILER = "Keras-CT-Accuracy"
 #: On a keep-the-best commit: the round whose files it puts back.
 REVERT_TRAILER = "Keras-CT-Revert-To"
-#: ``git log --format`` for ``parse_log``: SHA, subject and the two trailers' values, one record each.
+#: The model's ``name`` where a repository has several; a commit without it is the unnamed model's.
+NAME_TRAILER = "Keras-CT-Name"
+#: ``git log --format`` for ``parse_log``: SHA, subject and the three trailers' values, one record each.
 LOG_FORMAT = (
     f"%H%x1f%s%x1f%(trailers:key={ROUND_TRAILER},valueonly,separator=%x2C)"
-    f"%x1f%(trailers:key={ACCURACY_TRAILER},valueonly,separator=%x2C)%x1e"
+    f"%x1f%(trailers:key={ACCURACY_TRAILER},valueonly,separator=%x2C)"
+    f"%x1f%(trailers:key={NAME_TRAILER},valueonly,separator=%x2C)%x1e"
 )
 
 
@@ -28,6 +31,7 @@ class TrailerCommit:
     round: int
     accuracy: float | None
     subject: str
+    name: str = ""
 
 
 def build_message(message: str, trailers: Mapping[str, str]) -> str:
@@ -43,14 +47,22 @@ def build_message(message: str, trailers: Mapping[str, str]) -> str:
     return body + ("\n\n" + "\n".join(lines) if lines else "") + "\n"
 
 
-def parse_log(output: str) -> list[TrailerCommit]:
-    """The commits in ``git log --format=LOG_FORMAT`` output that carry a readable round trailer."""
+def scoped(trailers: Mapping[str, str], name: str) -> dict[str, str]:
+    """``trailers`` with the model's ``name`` trailer (none for the unnamed model: today's commits)."""
+    return {**trailers, NAME_TRAILER: name} if name else dict(trailers)
+
+
+def parse_log(output: str, name: str = "") -> list[TrailerCommit]:
+    """The commits in ``git log --format=LOG_FORMAT`` output that carry a readable round trailer and
+    belong to the model ``name`` (another model's rounds in the same branch are not this one's)."""
     found: list[TrailerCommit] = []
     for record in output.split("\x1e"):
         fields = record.strip("\n").split("\x1f")
-        if len(fields) != 4 or not fields[2].strip():
+        if len(fields) != 5 or not fields[2].strip():
             continue
-        sha, subject, round_value, accuracy_value = fields
+        sha, subject, round_value, accuracy_value, name_value = fields
+        if name_value.split(",")[-1].strip() != name:
+            continue
         try:
             number = int(round_value.split(",")[-1].strip())
         except ValueError:
@@ -59,5 +71,5 @@ def parse_log(output: str) -> list[TrailerCommit]:
             accuracy: float | None = float(accuracy_value.split(",")[-1].strip())
         except ValueError:
             accuracy = None
-        found.append(TrailerCommit(sha=sha, round=number, accuracy=accuracy, subject=subject))
+        found.append(TrailerCommit(sha=sha, round=number, accuracy=accuracy, subject=subject, name=name))
     return found

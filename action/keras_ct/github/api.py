@@ -21,6 +21,11 @@ STATUS_DESCRIPTION_LIMIT = 140
 STATUS_CONTEXT = "keras-ct"
 
 
+def status_context(name: str = "") -> str:
+    """The commit status's context for the model ``name``: ``keras-ct``, or ``keras-ct/NAME``."""
+    return f"{STATUS_CONTEXT}/{name}" if name else STATUS_CONTEXT
+
+
 class GitHubAuthError(GitHubError):
     """401: the token is missing, malformed, expired or revoked."""
 

@@ -17,11 +17,18 @@ from keras_ct.github.api import (
     GitHubAPI,
     GitHubPermissionError,
     find_marked_comment,
+    status_context,
     upsert_sticky_comment,
     workflow_file_from_ref,
 )
 from keras_ct.github.event import dig, pull_request_facts
-from keras_ct.report import COMMENT_MARKER, Links, Verdict, parse_history_block, render_comment
+from keras_ct.report import (
+    Links,
+    Verdict,
+    comment_marker,
+    parse_history_block,
+    render_comment,
+)
 from keras_ct.round.history import History, RoundRecord
 from keras_ct.round.publish import Dispatch
 
@@ -85,6 +92,20 @@ def target_from_context(
     )
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which model of the repository this is (``name``: its comment, status context, dispatch input)
+    and what it reports: the comment (``comment: always|off``) and the status (``status``)."""
+
+    name: str = ""
+    comment: bool = True
+    status: bool = True
+
+    @classmethod
+    def of(cls, cfg: Config) -> Scope:
+        return cls(name=cfg.name, comment=cfg.comment != "off", status=cfg.status)
+
+
 @dataclass
 class GitHubPublisher:
     api: GitHubAPI
@@ -93,6 +114,7 @@ class GitHubPublisher:
     links: Links = field(default_factory=Links)
     writable: bool = True
     why: str = ""
+    scope: Scope = field(default_factory=Scope)
 
     def _degrade(self, why: str) -> None:
         """The first refused write tells us the token is read-only: stop writing, say why."""
@@ -102,7 +124,8 @@ class GitHubPublisher:
     def load_history(self) -> History:
         if self.target.pr_number is None:
             return ()
-        comment = find_marked_comment(self.api.list_issue_comments(self.target.pr_number), COMMENT_MARKER)
+        marker = comment_marker(self.scope.name)
+        comment = find_marked_comment(self.api.list_issue_comments(self.target.pr_number), marker)
         if comment is None:
             return ()
         try:
@@ -114,11 +137,15 @@ class GitHubPublisher:
             ) from None
 
     def set_status(self, state: str, description: str, sha: str = "") -> None:
-        if not self.writable or not (sha or self.target.head_sha):
+        if not self.writable or not self.scope.status or not (sha or self.target.head_sha):
             return
         try:
             self.api.create_commit_status(
-                sha or self.target.head_sha, state, description, self.run_url or None
+                sha or self.target.head_sha,
+                state,
+                description,
+                self.run_url or None,
+                context=status_context(self.scope.name),
             )
         except GitHubPermissionError as exc:
             self._degrade(exc.message)
@@ -126,11 +153,12 @@ class GitHubPublisher:
     def publish(
         self, records: Sequence[RoundRecord], verdict: Verdict, *, diff: str = "", notes: Sequence[str] = ()
     ) -> str:
-        if not self.writable or self.target.pr_number is None:
+        if not self.writable or not self.scope.comment or self.target.pr_number is None:
             return ""
-        body = render_comment(records, verdict, links=self.links, diff=diff, notes=notes)
+        name = self.scope.name
+        body = render_comment(records, verdict, links=self.links, diff=diff, notes=notes, name=name)
         try:
-            comment = upsert_sticky_comment(self.api, self.target.pr_number, COMMENT_MARKER, body)
+            comment = upsert_sticky_comment(self.api, self.target.pr_number, comment_marker(name), body)
         except GitHubPermissionError as exc:
             self._degrade(exc.message)
             return ""
@@ -145,6 +173,8 @@ class GitHubPublisher:
         inputs = {"round": str(next_round)}
         if self.target.pr_number is not None:
             inputs["pr-number"] = str(self.target.pr_number)
+        if self.scope.name:  # the caller's jobs of the other models skip this run (docs/models.md)
+            inputs["name"] = self.scope.name
         result = self.api.dispatch_workflow(self.target.workflow, ref, inputs)
         return Dispatch(round=next_round, run_url=result.html_url or "")
 
@@ -223,7 +253,13 @@ def connect(cfg: Config, target: Target, api: GitHubAPI | None = None) -> Connec
         )
     links = Links(cfg.github.server_url, target.repository)
     publisher = GitHubPublisher(
-        api=api, target=target, run_url=cfg.github.run_url, links=links, writable=not why, why=why
+        api=api,
+        target=target,
+        run_url=cfg.github.run_url,
+        links=links,
+        writable=not why,
+        why=why,
+        scope=Scope.of(cfg),
     )
     return Connection(publisher, target)
 
