@@ -161,6 +161,13 @@ FIELDS: tuple[FieldSpec, ...] = (
         "warm-start", _bool, True, "Start each round from the previous round's weights where layers match."
     ),
     FieldSpec(
+        "autolog",
+        _bool,
+        True,
+        "Hook into the training's Keras (Model.fit and evaluate): curves, resume, warm start, the saved model "
+        "and the metrics file for a script that does not import keras_ct; false: the script does it all.",
+    ),
+    FieldSpec(
         "checkpoint-dir",
         _optional_path,
         None,

@@ -1,0 +1,278 @@
+"""Autolog: what keras-ct gives a plain Keras script through ``keras.Model.fit`` and ``evaluate``.
+
+Installed by the training process's ``sitecustomize`` (``keras_ct/train/hooks``) once Keras is imported,
+like MLflow's ``autolog``; active only where keras-ct sets ``KERAS_CT_AUTOLOG=1``. The script imports
+nothing from keras_ct and gets:
+
+- **warm start** at its first ``fit``: the previous round's weights (``$KERAS_CT_WARM_START_FROM``,
+  ``keras_ct.keras.warmstart``), unless the script called ``warm_start`` on the model itself;
+- **resume**: ``Backup`` and ``EpochLog`` in ``$KERAS_CT_CHECKPOINT_DIR`` (a later ``fit`` in
+  ``fit-N/`` there), unless the script passes its own ``BackupAndRestore``;
+- **the curves** of every ``fit``, one after the other, and the epoch times;
+- **the trained model** saved to ``$KERAS_CT_MODEL_PATH`` after every ``fit``;
+- **the metrics file** at the end (``finish``): the metric of the last ``evaluate`` the script called
+  (``metric_source: "evaluate"``), else the last ``val_<metric>`` of the last ``fit``
+  (``"last val_<metric>"``). A script that wrote ``$KERAS_CT_METRICS_FILE`` itself keeps it.
+
+Backend-agnostic: only ``keras`` (never TensorFlow) is used, so it works the same under JAX.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keras_ct.keras.bases import Callback
+
+ENABLE_ENV = "KERAS_CT_AUTOLOG"
+METRIC_ENV = "KERAS_CT_METRIC"
+MODEL_ENV = "KERAS_CT_MODEL_PATH"
+EVALUATE = "evaluate"
+#: Where ``fit`` and ``evaluate`` take ``callbacks`` when it is passed by position.
+CALLBACKS_AT = {"fit": 5, "evaluate": 6}
+
+
+def active() -> bool:
+    return os.environ.get(ENABLE_ENV) == "1"
+
+
+def last_validation(metric: str) -> str:
+    """The ``metric_source`` of a metric taken from the last epoch's validation logs."""
+    return f"last val_{metric}"
+
+
+@dataclass
+class Run:
+    """What the hooks saw in one run of the script (one round)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    fits: int = 0
+    depth: int = 0  # inside fit: its validation calls evaluate, which is not the script's
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    initial_epoch: int | None = None
+    evaluated: dict[str, float] | None = None
+    warm: dict[str, Any] | None = None
+    model: Any = None
+    fit_s: float = 0.0
+    evaluate_s: float = 0.0
+    epoch_s: list[float] = field(default_factory=list)
+
+    def add_curves(self, curves: Mapping[str, list[float]], resumed_at: int | None) -> None:
+        offset = max((len(v) for v in self.curves.values()), default=0)
+        if resumed_at and self.initial_epoch is None:
+            self.initial_epoch = offset + resumed_at
+        for name, values in curves.items():
+            self.curves.setdefault(name, []).extend(float(v) for v in values)
+
+
+_run: Run | None = None
+
+
+def current() -> Run:
+    global _run
+    if _run is None:
+        _run = Run()
+    return _run
+
+
+class EpochTimer(Callback):
+    """The wall seconds of every epoch."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._begin = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._begin = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._begin)
+
+
+class WarmStart(Callback):
+    """Warm-start the model when its first ``fit`` begins: it is built by then, even a ``Sequential``
+    without an ``Input``, and this runs before ``BackupAndRestore`` restores a killed run's state."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        from keras_ct.keras.warmstart import start
+
+        if not start.was_warm_started(self.model):
+            self.run.warm = start.warm_start(self.model)
+
+
+class TestLogs(Callback):
+    """Keeps the logs ``evaluate`` ends with (every metric by name, whatever the script asked back)."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def on_test_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.run.evaluated = {k: float(v) for k, v in (logs or {}).items()}
+
+
+def _callbacks(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], list[Any]]:
+    """The call's arguments without ``callbacks``, and its callbacks (by keyword or by position)."""
+    at = CALLBACKS_AT[name]
+    if len(args) > at:
+        return args[:at] + args[at + 1 :], list(args[at] or [])
+    return args, list(kwargs.pop("callbacks", None) or [])
+
+
+def _resume(run: Run, given: list[Any]) -> tuple[list[Any], Any]:
+    """Backup and EpochLog for this fit, unless the script resumes itself or keras-ct gave no folder."""
+    import keras
+    from keras_ct.keras.callbacks import CHECKPOINT_ENV, resume_callbacks
+
+    base = os.environ.get(CHECKPOINT_ENV)
+    if not base or any(isinstance(c, keras.callbacks.BackupAndRestore) for c in given):
+        return [], None
+    directory = Path(base) if run.fits == 1 else Path(base) / f"fit-{run.fits}"
+    return resume_callbacks(directory)
+
+
+def _save(model: Any) -> None:
+    target = os.environ.get(MODEL_ENV)
+    if not target:
+        return
+    try:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        model.save(target)
+    except Exception as exc:  # a subclassed model without get_config: the round still counts
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        print(f"keras-ct: warning: the trained model was not saved to {target}: {reason}", file=sys.stderr)
+
+
+def patched_fit(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        run = current()
+        if not active() or run.depth:
+            return original(self, *args, **kwargs)
+        args, given = _callbacks("fit", args, kwargs)
+        run.fits += 1
+        resume, log = _resume(run, given)
+        first = [WarmStart(run)] if run.fits == 1 else []
+        kwargs["callbacks"] = [*first, *resume, *given, EpochTimer(run.epoch_s)]
+        began = time.perf_counter()
+        run.depth += 1
+        try:
+            history = original(self, *args, **kwargs)
+        finally:
+            run.depth -= 1
+            run.fit_s += time.perf_counter() - began
+        curves = log.curves() if log is not None else getattr(history, "history", {})
+        run.add_curves(curves, log.initial_epoch if log is not None else None)
+        run.model = self
+        _save(self)
+        return history
+
+    return fit
+
+
+def patched_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        run = current()
+        if not active() or run.depth:
+            return original(self, *args, **kwargs)
+        args, given = _callbacks("evaluate", args, kwargs)
+        kwargs["callbacks"] = [*given, TestLogs(run)]
+        began = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            run.evaluate_s += time.perf_counter() - began
+            if run.model is None:
+                run.model = self
+
+    return evaluate
+
+
+def final_metric(run: Run, metric: str) -> tuple[float, str] | None:
+    """The round's metric and where it came from: the last ``evaluate``, else the last validation epoch."""
+    if run.evaluated is not None and metric in run.evaluated:
+        return run.evaluated[metric], EVALUATE
+    validation = run.curves.get(f"val_{metric}")
+    if validation:
+        return validation[-1], last_validation(metric)
+    return None
+
+
+def document(run: Run, metric: str) -> dict[str, Any] | None:
+    """The metrics file's fields for ``write_metrics``, or None when there is no metric to report."""
+    import keras
+
+    found = final_metric(run, metric)
+    if found is None:
+        return None
+    value, source = found
+    params = run.model.count_params() if run.model is not None else 0
+    return {
+        "accuracy": value,
+        "metric": metric,
+        "metric_source": source,
+        "history": run.curves,
+        "epochs": max((len(v) for v in run.curves.values()), default=0),
+        "params": int(params),
+        "duration_s": time.perf_counter() - run.started,
+        "dataset": "",
+        "initial_epoch": run.initial_epoch or 0,
+        "autolog": True,
+        "backend": keras.backend.backend(),
+        "pid": os.getpid(),  # rounds of one job share it when keras-ct reuses the training process
+        "timings": {
+            "fit_s": round(run.fit_s, 3),
+            "evaluate_s": round(run.evaluate_s, 3),
+            "epoch_s": [round(t, 3) for t in run.epoch_s],
+        },
+        **({"warm_start": run.warm} if run.warm is not None else {}),
+    }
+
+
+def finish() -> Path | None:
+    """Write the metrics file for this run of the script, if it did not; forget the run (the reused
+    training process runs the next round's script in the same process). Where it went, or None."""
+    global _run
+    run, _run = _run, None
+    from keras_ct.keras.callbacks import METRICS_ENV, write_metrics
+
+    target = os.environ.get(METRICS_ENV)
+    if run is None or run.fits == 0 or not active() or not target or os.path.lexists(target):
+        return None  # nothing trained here, hooks off, or the script wrote its metrics itself
+    metric = os.environ.get(METRIC_ENV) or "accuracy"
+    fields = document(run, metric)
+    if fields is None:
+        print(
+            f'keras-ct: no "{metric}" to report: call model.evaluate(...) on held-out data, or give fit '
+            f"validation data (validation_data= or validation_split=) so that val_{metric} is logged",
+            file=sys.stderr,
+        )
+        return None
+    return write_metrics(path=target, **fields)
+
+
+def install() -> None:
+    """Patch ``keras.Model`` (once) and write the metrics file when the process ends."""
+    import keras
+
+    model = keras.Model
+    if getattr(model.fit, "__keras_ct_autolog__", False):
+        return
+    for name, patch in (("fit", patched_fit), ("evaluate", patched_evaluate)):
+        wrapper = patch(getattr(model, name))
+        setattr(wrapper, "__keras_ct_autolog__", True)  # noqa: B010 - a function's attribute
+        setattr(model, name, wrapper)
+    atexit.register(finish)
