@@ -131,6 +131,29 @@ def _callbacks(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tupl
     return args, list(kwargs.pop("callbacks", None) or [])
 
 
+def _first_batch(data: Any) -> Any:
+    """A batch of the inputs ``fit`` got (arrays, tensors, a ``tf.data.Dataset`` of them), or None."""
+    if hasattr(data, "take") and hasattr(data, "element_spec"):  # tf.data, without importing TensorFlow
+        for batch in data.take(1):
+            return batch[0] if isinstance(batch, tuple) else batch
+        return None
+    return data[:1] if hasattr(data, "shape") else None
+
+
+def built(model: Any, data: Any) -> bool:
+    """Build a model that ``fit`` would build at its first step (a ``Sequential`` without an ``Input``):
+    restoring a checkpoint and warm start need its weights before that. False when it cannot be."""
+    if model.built:
+        return True
+    try:
+        batch = _first_batch(data)
+        if batch is not None:
+            model(batch)
+    except Exception:  # dict inputs, a generator: fit builds it later; resume and warm start skip it
+        return False
+    return bool(model.built)
+
+
 def _resume(run: Run, given: list[Any]) -> tuple[list[Any], Any]:
     """Backup and EpochLog for this fit, unless the script resumes itself or keras-ct gave no folder."""
     import keras
@@ -163,8 +186,12 @@ def patched_fit(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, *args, **kwargs)
         args, given = _callbacks("fit", args, kwargs)
         run.fits += 1
-        resume, log = _resume(run, given)
-        first = [WarmStart(run)] if run.fits == 1 else []
+        if built(self, args[0] if args else kwargs.get("x")):
+            resume, log = _resume(run, given)
+            first = [WarmStart(run)] if run.fits == 1 else []
+        else:
+            print("keras-ct: the model is not built before fit: no resume, no warm start", file=sys.stderr)
+            resume, log, first = [], None, []
         kwargs["callbacks"] = [*first, *resume, *given, EpochTimer(run.epoch_s)]
         began = time.perf_counter()
         run.depth += 1

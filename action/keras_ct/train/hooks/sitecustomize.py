@@ -45,17 +45,28 @@ def _install() -> None:
     autolog.install()
 
 
+def _find(
+    finder: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+) -> importlib.machinery.ModuleSpec | None:
+    find_spec = getattr(finder, "find_spec", None)
+    spec = find_spec(fullname, path, target) if find_spec is not None else None
+    return spec if isinstance(spec, importlib.machinery.ModuleSpec) else None
+
+
 class KerasFinder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: on the first ``import keras`` it lets the other finders find it, then wraps
-    the loader so that the hooks are installed right after Keras has loaded."""
+    """Finds nothing itself: for ``keras`` it asks the finders after it, and wraps the loader of what they
+    found so that the hooks are installed right after Keras has loaded. (A spec can be asked for without
+    loading it: TensorFlow's ``find_spec("keras")``; the finder stays until Keras is loaded.)"""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "keras":
+        if fullname != "keras" or self not in sys.meta_path:
             return None
-        sys.meta_path.remove(self)  # once; and the search below must not come back here
-        spec = importlib.util.find_spec(fullname)
+        at = sys.meta_path.index(self)
+        spec = next(
+            (s for f in sys.meta_path[at + 1 :] if (s := _find(f, fullname, path, target)) is not None), None
+        )
         if spec is None or spec.loader is None:
             return spec
         loader = spec.loader
@@ -63,6 +74,8 @@ class KerasFinder(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             load(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             _install()
 
         setattr(loader, "exec_module", exec_module)  # noqa: B010 - an instance attribute shadows the method
