@@ -1,4 +1,5 @@
-"""A user's unmodified Keras script (``tests/fixtures/scripts/plain_repo``: no keras_ct import) through a
+"""A user's unmodified Keras script (``tests/fixtures/scripts/plain_repo``, with ``models/mlp_dense.py`` as its
+``model.py``: no keras_ct import) through a
 2-round ``keras-ct loop``: the hooks give it the curves and the metric, round 2 warm-starts from round 1,
 and a run killed mid-training is retried and resumes at its last finished epoch. Under TensorFlow and,
 the same, under Keras 3's JAX backend on CPU."""
@@ -51,6 +52,7 @@ runpy.run_path("train.py", run_name="__main__")
 def plain_repo(tmp_path: Path) -> Path:
     work = tmp_path / "repo"
     shutil.copytree(ROOT / "tests" / "fixtures" / "scripts" / "plain_repo", work)
+    shutil.copy(ROOT / "tests" / "fixtures" / "models" / "mlp_dense.py", work / "model.py")  # its model
     (work / "crash_once.py").write_text(CRASH_ONCE)
     (work / ".gitignore").write_text(".keras-ct/\n*.keras\n__pycache__/\n")
     subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)

@@ -4,14 +4,13 @@ unmodified Keras scripts (``tests/fixtures/scripts``), each run as keras-ct runs
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.keras.hooks import ROOT, hooks_env
+from tests.keras.hooks import ROOT, hooks_env, script_env
 
 SCRIPTS = ROOT / "tests" / "fixtures" / "scripts"
 
@@ -20,17 +19,7 @@ def run_script(
     script: Path | str, out: Path, *, code: str | None = None, **extra: str
 ) -> subprocess.CompletedProcess[str]:
     """Run ``script`` (or ``python -c code``) with the environment keras-ct gives a train command."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(out),
-        "KERAS_HOME": str(out / "keras-home"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        **hooks_env(),
-        "KERAS_CT_METRICS_FILE": str(out / "metrics.json"),
-        "KERAS_CT_CHECKPOINT_DIR": str(out / "checkpoints"),
-        "KERAS_CT_MODEL_PATH": str(out / "model.keras"),
-        **extra,
-    }
+    env = script_env(out, **extra)
     argv = [sys.executable, "-c", code] if code is not None else [sys.executable, str(script)]
     return subprocess.run(argv, cwd=out, env=env, capture_output=True, text=True, timeout=300, check=False)
 

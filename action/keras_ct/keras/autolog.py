@@ -60,8 +60,7 @@ class Run:
     evaluated: dict[str, float] | None = None
     warm: dict[str, Any] | None = None
     model: Any = None
-    fit_s: float = 0.0
-    evaluate_s: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)  # in fit, in evaluate
     epoch_s: list[float] = field(default_factory=list)
 
     def add_curves(self, curves: Mapping[str, list[float]], resumed_at: int | None) -> None:
@@ -178,54 +177,63 @@ def _save(model: Any) -> None:
         print(f"keras-ct: warning: the trained model was not saved to {target}: {reason}", file=sys.stderr)
 
 
-def patched_fit(original: Callable[..., Any]) -> Callable[..., Any]:
+def _before_fit(run: Run, model: Any, data: Any, given: list[Any]) -> tuple[list[Any], Any]:
+    run.fits += 1
+    if built(model, data):
+        resume, log = _resume(run, given)
+        first = [WarmStart(run)] if run.fits == 1 else []
+    else:
+        print("keras-ct: the model is not built before fit: no resume, no warm start", file=sys.stderr)
+        resume, log, first = [], None, []
+    return [*first, *resume, *given, EpochTimer(run.epoch_s)], log
+
+
+def _after_fit(run: Run, model: Any, history: Any, log: Any) -> None:
+    curves = log.curves() if log is not None else getattr(history, "history", {})
+    run.add_curves(curves, log.initial_epoch if log is not None else None)
+    run.model = model
+    _save(model)
+
+
+def _before_evaluate(run: Run, model: Any, data: Any, given: list[Any]) -> tuple[list[Any], Any]:
+    return [*given, TestLogs(run)], None
+
+
+def _after_evaluate(run: Run, model: Any, result: Any, state: Any) -> None:
+    if run.model is None:
+        run.model = model
+
+
+#: What the hooks do around each patched method: the call's callbacks (and a state), then the result.
+STEPS: dict[str, tuple[Callable[..., tuple[list[Any], Any]], Callable[..., None]]] = {
+    "fit": (_before_fit, _after_fit),
+    "evaluate": (_before_evaluate, _after_evaluate),
+}
+
+
+def patched(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``keras.Model.<name>`` with the hooks around it, when keras-ct turned them on; the call as it was
+    inside another patched call (``fit`` runs ``evaluate`` for its validation)."""
+    before, after = STEPS[name]
+
     @functools.wraps(original)
-    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         run = current()
         if not active() or run.depth:
             return original(self, *args, **kwargs)
-        args, given = _callbacks("fit", args, kwargs)
-        run.fits += 1
-        if built(self, args[0] if args else kwargs.get("x")):
-            resume, log = _resume(run, given)
-            first = [WarmStart(run)] if run.fits == 1 else []
-        else:
-            print("keras-ct: the model is not built before fit: no resume, no warm start", file=sys.stderr)
-            resume, log, first = [], None, []
-        kwargs["callbacks"] = [*first, *resume, *given, EpochTimer(run.epoch_s)]
+        args, given = _callbacks(name, args, kwargs)
+        kwargs["callbacks"], state = before(run, self, args[0] if args else kwargs.get("x"), given)
         began = time.perf_counter()
         run.depth += 1
         try:
-            history = original(self, *args, **kwargs)
+            result = original(self, *args, **kwargs)
         finally:
             run.depth -= 1
-            run.fit_s += time.perf_counter() - began
-        curves = log.curves() if log is not None else getattr(history, "history", {})
-        run.add_curves(curves, log.initial_epoch if log is not None else None)
-        run.model = self
-        _save(self)
-        return history
+            run.seconds[name] = run.seconds.get(name, 0.0) + time.perf_counter() - began
+        after(run, self, result, state)
+        return result
 
-    return fit
-
-
-def patched_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
-        run = current()
-        if not active() or run.depth:
-            return original(self, *args, **kwargs)
-        args, given = _callbacks("evaluate", args, kwargs)
-        kwargs["callbacks"] = [*given, TestLogs(run)]
-        began = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            run.evaluate_s += time.perf_counter() - began
-            if run.model is None:
-                run.model = self
-
-    return evaluate
+    return method
 
 
 def final_metric(run: Run, metric: str) -> tuple[float, str] | None:
@@ -261,8 +269,7 @@ def document(run: Run, metric: str) -> dict[str, Any] | None:
         "backend": keras.backend.backend(),
         "pid": os.getpid(),  # rounds of one job share it when keras-ct reuses the training process
         "timings": {
-            "fit_s": round(run.fit_s, 3),
-            "evaluate_s": round(run.evaluate_s, 3),
+            **{f"{name}_s": round(run.seconds.get(name, 0.0), 3) for name in STEPS},
             "epoch_s": [round(t, 3) for t in run.epoch_s],
         },
         **({"warm_start": run.warm} if run.warm is not None else {}),
@@ -298,8 +305,8 @@ def install() -> None:
     model = keras.Model
     if getattr(model.fit, "__keras_ct_autolog__", False):
         return
-    for name, patch in (("fit", patched_fit), ("evaluate", patched_evaluate)):
-        wrapper = patch(getattr(model, name))
+    for name in STEPS:
+        wrapper = patched(name, getattr(model, name))
         setattr(wrapper, "__keras_ct_autolog__", True)  # noqa: B010 - a function's attribute
         setattr(model, name, wrapper)
     atexit.register(finish)
