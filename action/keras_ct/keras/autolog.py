@@ -295,6 +295,10 @@ def finish() -> Path | None:
             file=sys.stderr,
         )
         return None
+    if fields["metric_source"] != EVALUATE:
+        print(
+            f"keras-ct: the round's {metric} is the {fields['metric_source']} (the script called no evaluate)"
+        )
     return write_metrics(path=target, **fields)
 
 
