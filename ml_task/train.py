@@ -1,12 +1,15 @@
-"""Train the example model and write keras-ct's metrics file.
+"""Train the example model: a plain Keras script (``model.fit`` and ``model.evaluate``).
 
     python ml_task/train.py --dataset digits                 # offline: scikit-learn's digits, 10 epochs
     python ml_task/train.py --dataset mnist                  # real runners: downloads MNIST once
     python ml_task/train.py --dataset data.npz               # x_train, y_train, x_test, y_test
 
-The metric is the held-out test accuracy. Everything keras-ct needs comes from the environment it
-sets (KERAS_CT_METRICS_FILE, KERAS_CT_CHECKPOINT_DIR, KERAS_CT_MODEL_FILE, KERAS_CT_MODEL_PATH);
-run by hand, the script just trains and prints.
+The metric is the held-out test accuracy (``model.evaluate``). Under keras-ct, its hooks in this process
+(``autolog``, docs/integration.md) give the script the warm start, resume, the per-epoch curves, the
+saved model and the metrics file: it imports nothing from keras_ct for them. It reads KERAS_CT_MODEL_FILE
+and KERAS_CT_MODEL_PATH for its defaults, and uses keras-ct's performance switches
+(``keras_ct.keras.performance``, an opt-in helper) when keras_ct is importable; run by hand, it just
+trains and prints.
 """
 
 from __future__ import annotations
@@ -140,15 +143,35 @@ def parse_args(argv=None):
     return args
 
 
+def performance_helper():
+    """keras-ct's opt-in performance switches (tf.data, mixed precision, XLA), or None without keras_ct."""
+    try:
+        from keras_ct.keras import performance
+    except ImportError:
+        return None
+    return performance
+
+
+def build(build_model, performance, steps: int):
+    """The model, with keras-ct's performance settings applied when the helper is there."""
+    if performance is None:
+        return build_model(), None
+    hardware = performance.detect_hardware()
+    settings = performance.decide(hardware, os.environ, steps_per_epoch=steps)
+    performance.apply_precision(settings)
+    with performance.scope(settings):
+        model = build_model()
+        settings = performance.decide(
+            hardware, os.environ, params=model.count_params(), steps_per_epoch=steps
+        )
+        return performance.prepare_model(model, settings), settings
+
+
 def main(argv=None) -> int:
-    started_process = time.perf_counter()
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    timings = {}
     try:
         x_train, y_train, x_test, y_test = load_dataset(args.dataset)
-        timings["data_s"] = time.perf_counter() - started_process
-        mark = time.perf_counter()
         build_model = load_model_function(args.model_file, args.model_function)  # imports Keras
     except DataError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
@@ -156,79 +179,39 @@ def main(argv=None) -> int:
 
     import keras
 
-    from keras_ct.keras import performance
-    from keras_ct.keras.callbacks import resume_callbacks, write_metrics
-    from keras_ct.keras.warmstart import warm_start
-
-    timings["import_s"] = time.perf_counter() - mark
-    mark = time.perf_counter()
+    started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
     (x_fit, y_fit), (x_val, y_val) = validation_split(x_train, y_train)
     steps = math.ceil(len(x_fit) / args.batch_size)
-    hardware = performance.detect_hardware()
+    performance = performance_helper()
     try:
-        settings = performance.decide(hardware, os.environ, steps_per_epoch=steps)
-    except performance.PerformanceSettingError as exc:
+        model, settings = build(build_model, performance, steps)
+    except Exception as exc:
+        if performance is None or not isinstance(exc, performance.PerformanceSettingError):
+            raise
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
-    performance.apply_precision(settings)
-    with performance.scope(settings):
-        model = build_model()
-        settings = performance.decide(
-            hardware, os.environ, params=model.count_params(), steps_per_epoch=steps
+    train_data = val_data = None
+    if settings is not None:
+        train_data = performance.dataset(
+            x_fit, y_fit, args.batch_size, settings, shuffle=True, seed=args.seed
         )
-        model = performance.prepare_model(model, settings)
-    # Round n+1 starts from round n's weights where the layers match ($KERAS_CT_WARM_START_FROM).
-    warm = warm_start(model)
-    callbacks, epoch_log = resume_callbacks()
-    timer = performance.epoch_timer()
-    callbacks.append(timer)
-    train_data = performance.dataset(x_fit, y_fit, args.batch_size, settings, shuffle=True, seed=args.seed)
-    val_data = performance.dataset(x_val, y_val, args.batch_size, settings, shuffle=False, seed=args.seed)
-    timings["build_s"] = time.perf_counter() - mark
-    started = time.perf_counter()
+        val_data = performance.dataset(x_val, y_val, args.batch_size, settings, shuffle=False, seed=args.seed)
     if train_data is not None:
-        fit = model.fit(
-            train_data, validation_data=val_data, epochs=args.epochs, callbacks=callbacks, verbose=2
-        )
+        model.fit(train_data, validation_data=val_data, epochs=args.epochs, verbose=2)
     else:
-        fit = model.fit(
+        model.fit(
             x_fit,
             y_fit,
             validation_data=(x_val, y_val),
             epochs=args.epochs,
             batch_size=args.batch_size,
-            callbacks=callbacks,
             verbose=2,
         )
-    timings["fit_s"] = time.perf_counter() - started
     _, accuracy = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0)
-    duration = time.perf_counter() - started
-    timings["evaluate_s"] = duration - timings["fit_s"]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.output)
-    history = epoch_log.curves() if epoch_log else fit.history
-    initial_epoch = epoch_log.initial_epoch if epoch_log and epoch_log.initial_epoch is not None else 0
-    extra = {"warm_start": warm} if warm is not None else {}
-    write_metrics(
-        accuracy=float(accuracy),
-        history={k: history[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in history},
-        epochs=args.epochs,
-        params=model.count_params(),
-        duration_s=duration,
-        dataset=args.dataset if args.dataset in ("digits", "mnist") else Path(args.dataset).name,
-        initial_epoch=initial_epoch,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        hardware=hardware.describe(),
-        pid=os.getpid(),  # rounds of one job share it when keras-ct reuses the training process
-        performance=settings.to_json(),
-        timings={
-            **{k: round(v, 3) for k, v in timings.items()},
-            "epoch_s": [round(t, 3) for t in timer.seconds],
-        },
-        **extra,
-    )
+    duration = time.perf_counter() - started
     print(f"test accuracy: {accuracy:.4f}  params: {model.count_params()}  time: {duration:.1f}s")
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.keras.hooks import hooks_env
 
 from keras_ct.keras.warmstart import transfer_weights, warm_start, weights_equal
 
@@ -440,7 +441,7 @@ def test_train_script_records_the_warm_start(keras: Any, tmp_path: Path, keras_h
         **os.environ,
         "KERAS_HOME": str(keras_home),
         "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": str(ROOT / "action"),
+        **hooks_env(),  # train.py is a plain script: keras-ct's hooks warm-start it and write the metrics
         "KERAS_CT_METRICS_FILE": str(tmp_path / "metrics.json"),
         "KERAS_CT_WARM_START_FROM": str(previous),
     }

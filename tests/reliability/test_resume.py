@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.keras.hooks import script_env
 from tests.reliability.harness import Checkpoint, World, python_command, run_cli, start_cli
 
 pytestmark = [pytest.mark.training, pytest.mark.slow]
@@ -63,15 +64,7 @@ def uninterrupted(
     """The metrics of the same training run straight through (same seed, same checkpoint callbacks)."""
     world, _ = shared_world
     out = tmp_path_factory.mktemp("uninterrupted")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(out),
-        "KERAS_HOME": str(out / "keras-home"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "KERAS_CT_METRICS_FILE": str(out / "metrics.json"),
-        "KERAS_CT_CHECKPOINT_DIR": str(out / "checkpoints"),
-        "KERAS_CT_MODEL_PATH": str(out / "model.keras"),
-    }
+    env = script_env(out)  # the plain train.py gets its resume callbacks and metrics from keras-ct's hooks
     done = subprocess.run(
         [sys.executable, *TRAIN_ARGS], cwd=world.work, env=env, capture_output=True, text=True
     )

@@ -90,7 +90,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "train-command",
         _nonempty,
         "python ml_task/train.py --dataset digits",
-        "Command that trains the model and writes the metrics file; a leading `python` runs with the `python` interpreter.",
+        "Command that trains the model (a plain Keras script: the hooks write the metrics file); a leading `python` runs with the `python` interpreter.",
     ),
     FieldSpec("threshold", _threshold, 0.95, "Accuracy the model must reach, between 0 and 1."),
     FieldSpec("metric", _identifier, "accuracy", "Key of the metrics file to compare with the threshold."),
@@ -164,6 +164,13 @@ FIELDS: tuple[FieldSpec, ...] = (
     ),
     FieldSpec(
         "warm-start", _bool, True, "Start each round from the previous round's weights where layers match."
+    ),
+    FieldSpec(
+        "autolog",
+        _bool,
+        True,
+        "Hook into the training's Keras (Model.fit and evaluate): curves, resume, warm start, the saved model "
+        "and the metrics file for a script that does not import keras_ct; false: the script does it all.",
     ),
     FieldSpec(
         "checkpoint-dir",

@@ -64,6 +64,7 @@ class Config:
     rounds_per_job: int
     reuse_training_process: bool
     warm_start: bool
+    autolog: bool
     checkpoint_dir: Path | None
     train_retries: int
     commit: bool

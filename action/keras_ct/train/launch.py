@@ -22,6 +22,9 @@ from keras_ct.runner import Runner
 from keras_ct.train import childenv
 from keras_ct.train.trainer import ReusedTrainer, Trainer, Training, TrainRun, command_argv
 
+#: The folder whose ``sitecustomize`` hooks keras-ct into the training process (``autolog``).
+HOOKS_DIR = Path(__file__).resolve().parent / "hooks"
+
 # -- checks before anything runs --------------------------------------------------------------------
 
 
@@ -60,9 +63,12 @@ def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> 
     the token), with keras-ct's package on ``PYTHONPATH`` and the ``KERAS_CT_*`` variables."""
     env = repository_env(cfg, environ)
     package_root = str(Path(keras_ct.__file__).resolve().parent.parent)
-    paths = [package_root, *environ.get("PYTHONPATH", "").split(os.pathsep)]
+    hooks = [str(HOOKS_DIR)] if cfg.autolog else []  # first: its sitecustomize runs the one it shadows
+    paths = [*hooks, package_root, *environ.get("PYTHONPATH", "").split(os.pathsep)]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))  # once each, in order
+    env["KERAS_CT_AUTOLOG"] = "1" if cfg.autolog else "0"
     env.update(
+        KERAS_CT_METRIC=cfg.metric,
         KERAS_CT_METRICS_FILE=str(cfg.metrics_path(round_number)),
         KERAS_CT_ROUND=str(round_number),
         KERAS_CT_CHECKPOINT_DIR=str(resume_dir(cfg, round_number)),

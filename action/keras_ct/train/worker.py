@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = str(Path(__file__).resolve().parent)
+PACKAGE = os.path.dirname(HERE)
+#: keras-ct's hooks (``hooks/sitecustomize.py``) import it once the script imports Keras.
+AUTOLOG = "keras_ct.keras.autolog"
 
 
 def _load_reaper() -> Any:
@@ -52,6 +55,8 @@ def _own_modules(roots: list[str]) -> list[str]:
         resolved = os.path.realpath(path)
         if "site-packages" in resolved or "dist-packages" in resolved:
             continue
+        if resolved.startswith(PACKAGE + os.sep):
+            continue  # keras-ct's own (its hooks keep the round's state there), even in its own checkout
         if any(resolved.startswith(root + os.sep) for root in roots):
             names.append(name)
     return names
@@ -110,6 +115,20 @@ def run_one(request: dict[str, Any]) -> int:
     return code
 
 
+def _finish_autolog(code: int) -> int:
+    """The end of the script for keras-ct's hooks (``keras_ct.keras.autolog``, when the hooks loaded it):
+    a fresh process writes the metrics file at exit; this one lives on, so it is written here."""
+    autolog = sys.modules.get(AUTOLOG)
+    if autolog is None:
+        return code
+    try:
+        autolog.finish()
+    except Exception:  # the hooks could not write the metrics file: the round failed, as a script's would
+        traceback.print_exc()
+        return code or 1
+    return code
+
+
 def main() -> int:
     if sys.path and os.path.realpath(sys.path[0]) == HERE:
         sys.path.pop(0)  # never import keras_ct's own files as top-level modules
@@ -120,7 +139,7 @@ def main() -> int:
         if not line.strip():
             continue
         request = json.loads(line)
-        code = run_one(request)
+        code = _finish_autolog(run_one(request))
         reaper.end_descendants()  # what the run left, not the worker itself
         sys.stdout.flush()
         sys.stderr.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,6 +14,13 @@ import numpy as np
 from keras_ct.keras.warmstart.transfer import transfer_weights
 
 WARM_START_ENV = "KERAS_CT_WARM_START_FROM"
+#: Models ``warm_start`` has been called on: keras-ct's hooks (``keras_ct.keras.autolog``) leave them be.
+_started: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def was_warm_started(model: Any) -> bool:
+    """Whether ``warm_start`` was called on ``model`` (by the script itself, or by keras-ct's hooks)."""
+    return model in _started
 
 
 def warm_start(
@@ -32,6 +40,7 @@ def warm_start(
     source = path if path is not None else env.get(WARM_START_ENV) or None
     if not source:
         return None
+    _started.add(model)
     out = log or sys.stderr
     shown = str(source)
     try:

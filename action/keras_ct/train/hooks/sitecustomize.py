@@ -1,0 +1,89 @@
+"""keras-ct's hooks in the training process: patch ``keras.Model.fit``/``evaluate`` when Keras is imported.
+
+keras-ct puts this file's folder first on the train command's ``PYTHONPATH`` (``autolog`` on, the
+default), so Python imports it at start-up as ``sitecustomize``. It then:
+
+1. runs the ``sitecustomize`` it shadows (the next one on ``sys.path``: a virtualenv's, Debian's), as
+   Python would have;
+2. puts a finder on ``sys.meta_path`` that waits for ``import keras`` (``tf.keras`` imports it too) and,
+   once Keras is loaded, installs ``keras_ct.keras.autolog``: curves, resume, warm start, the saved model
+   and the metrics file for a script that never imports keras_ct. A script that never imports Keras
+   never loads Keras or TensorFlow through this file.
+
+Standard library only, and nothing from keras_ct until Keras is imported: it runs in every Python process
+the training starts, the reused training process (``train/worker.py``) included.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+HERE = os.path.dirname(os.path.realpath(__file__))
+
+
+def _chain() -> None:
+    """Run the ``sitecustomize`` this one shadows, if there is one."""
+    others = [p for p in sys.path if os.path.realpath(p or os.curdir) != HERE]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", others)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_keras_ct_shadowed_sitecustomize"] = module
+    spec.loader.exec_module(module)
+
+
+def _install() -> None:
+    """Keras is loaded: patch it (``keras_ct`` is on the path: keras-ct puts its package root there)."""
+    from keras_ct.keras import autolog
+
+    autolog.install()
+
+
+def _find(
+    finder: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+) -> importlib.machinery.ModuleSpec | None:
+    find_spec = getattr(finder, "find_spec", None)
+    spec = find_spec(fullname, path, target) if find_spec is not None else None
+    return spec if isinstance(spec, importlib.machinery.ModuleSpec) else None
+
+
+class KerasFinder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: for ``keras`` it asks the finders after it, and wraps the loader of what they
+    found so that the hooks are installed right after Keras has loaded. (A spec can be asked for without
+    loading it: TensorFlow's ``find_spec("keras")``; the finder stays until Keras is loaded.)"""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "keras" or self not in sys.meta_path:
+            return None
+        at = sys.meta_path.index(self)
+        spec = next(
+            (s for f in sys.meta_path[at + 1 :] if (s := _find(f, fullname, path, target)) is not None), None
+        )
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        load = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            load(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            _install()
+
+        setattr(loader, "exec_module", exec_module)  # noqa: B010 - an instance attribute shadows the method
+        return spec
+
+
+_chain()
+if "keras" in sys.modules:
+    _install()
+else:
+    sys.meta_path.insert(0, KerasFinder())
