@@ -71,6 +71,7 @@ FILE_VALUES: dict[str, Any] = {
     "status": False,
     "candidates": 2,
     "max-regression": 0.02,
+    "autolog": False,
 }
 #: Settings the file cannot give: the secret, and the folder the file is looked for in.
 NOT_IN_FILE = {"github-token", "working-directory"}

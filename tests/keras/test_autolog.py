@@ -59,6 +59,18 @@ def test_the_sitecustomize_it_shadows_still_runs(tmp_path: Path) -> None:
     assert ran == "ran" and loaded.endswith("train/hooks/sitecustomize.py")
 
 
+def test_a_keras_the_hooks_cannot_patch_still_imports_and_says_the_hooks_are_off(tmp_path: Path) -> None:
+    stand_in = tmp_path / "stand-in"
+    (stand_in / "keras").mkdir(parents=True)
+    (stand_in / "keras" / "__init__.py").write_text("class Model:\n    pass\n")  # no keras.callbacks
+    env_path = f"{hooks_env()['PYTHONPATH']}:{stand_in}"
+    done = run_script("", tmp_path, code="import keras; print('imported', keras.Model)", PYTHONPATH=env_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("imported")
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("keras-ct:")]
+    assert "autolog hooks are off" in line and "$KERAS_CT_METRICS_FILE" in line and "autolog: false" in line
+
+
 # -- unmodified scripts, real training ----------------------------------------------------------------
 
 

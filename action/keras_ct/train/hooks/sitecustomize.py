@@ -39,10 +39,21 @@ def _chain() -> None:
 
 
 def _install() -> None:
-    """Keras is loaded: patch it (``keras_ct`` is on the path: keras-ct puts its package root there)."""
-    from keras_ct.keras import autolog
+    """Keras is loaded: patch it (``keras_ct`` is on the path: keras-ct puts its package root there).
 
-    autolog.install()
+    A Keras the hooks cannot patch (a stand-in module, a Keras without ``keras.callbacks``) never breaks
+    the script's ``import keras``: one line on stderr says the hooks are off and why, and the round then
+    needs the script's own metrics file (keras-ct says so by name if it is missing)."""
+    try:
+        from keras_ct.keras import autolog
+
+        autolog.install()
+    except Exception as exc:  # any failure to patch leaves the user's Keras as it was
+        print(
+            f"keras-ct: the autolog hooks are off: this Keras could not be patched ({type(exc).__name__}: "
+            f"{exc}); the script must write $KERAS_CT_METRICS_FILE itself, or set autolog: false",
+            file=sys.stderr,
+        )
 
 
 def _find(
