@@ -184,11 +184,7 @@ def run_action(
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
     writer = git if publisher.writable else None
     if augmenter is None and cfg.fan_out == "runners" and cfg.candidates > 1 and writer and target:
-        from keras_ct.round.fanout import proposer
-
-        augmenter = proposer(
-            writer, target.pr_number or target.head_branch, partial(_propose, environ=environ)
-        )
+        augmenter = _proposer(writer, target, environ)
     base_branch = target.base_branch if target else ""
     push_run = cfg.github.event_name == "push"  # the baseline: trains and records, changes nothing
     engine = _engine(
@@ -211,6 +207,13 @@ def run_action(
     except FannedOut as out:  # fan-out: runners: the round goes on in the candidate and gather jobs
         return _fanned_out(runner, cfg, out)
     return finish(runner, cfg, outcome)
+
+
+def _proposer(git: GitRepo, target: Target, environ: Mapping[str, str]) -> Augmenter:
+    """``fan-out: runners``: the train job pushes the candidates for the matrix job (``round.fanout``)."""
+    from keras_ct.round.fanout import proposer
+
+    return proposer(git, target.pr_number or target.head_branch, partial(_propose, environ=environ))
 
 
 def _fanned_out(runner: Runner, cfg: Config, out: FannedOut) -> int:

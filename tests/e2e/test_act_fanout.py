@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from tests.e2e.act_harness import World, comments, dispatches, git, statuses
+from tests.e2e.act_harness import ActRun, World, comments, dispatches, git, statuses
 from tests.e2e.test_act import BRANCH, PR, assert_ran, caller_edits, open_pull_request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -59,12 +59,19 @@ def fan_out_world(world: World) -> tuple[str, dict[str, str]]:
     return head, {"E2E_BASE": json.dumps(base), "E2E_SCORES": json.dumps(SCORES)}
 
 
-def candidate_jobs(run: object) -> dict[str, str]:
+def fan_out(world: World, head: str, env: dict[str, str]) -> ActRun:
+    """The pull_request run, one job at a time: act's host mode gives every job the same HOME and
+    tool cache, where k candidate jobs restoring keras-ct's environment at once collide (on GitHub
+    each job has a runner of its own)."""
+    event = world.pull_request_event(PR, BRANCH, head)
+    return world.act("pull_request", event_path=event, env=env, concurrent_jobs=1)
+
+
+def candidate_jobs(run: ActRun) -> dict[str, str]:
     """Each candidate matrix job that ran: its name -> its result."""
-    events = getattr(run, "events")
     return {
         str(e.get("job")): str(e["jobResult"])
-        for e in events
+        for e in run.events
         if e.get("jobID") == "candidate" and e.get("jobResult")
     }
 
@@ -72,7 +79,7 @@ def candidate_jobs(run: object) -> dict[str, str]:
 def test_three_candidates_on_three_runners_one_gather_one_commit_one_dispatch(world: World) -> None:
     head, env = fan_out_world(world)
 
-    run = world.act("pull_request", event_path=world.pull_request_event(PR, BRANCH, head), env=env)
+    run = fan_out(world, head, env)
 
     assert run.returncode == 0, run.log[-8000:]
     assert_ran(run, "plan", "train", "candidate", "gather")
@@ -102,7 +109,7 @@ def test_a_crashed_candidate_leaves_the_others_to_decide(world: World) -> None:
     head, env = fan_out_world(world)
     env["E2E_CRASH"] = "dense"
 
-    run = world.act("pull_request", event_path=world.pull_request_event(PR, BRANCH, head), env=env)
+    run = fan_out(world, head, env)
 
     assert_ran(run, "plan", "train", "candidate", "gather")
     assert sorted(candidate_jobs(run).values()) == ["failure", "success", "success"]
