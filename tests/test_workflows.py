@@ -483,6 +483,8 @@ def test_plan_and_training_jobs_read_the_same_settings() -> None:
 ACTION = load(ROOT / "action.yml")
 ACTION_INPUTS: dict[str, Any] = ACTION["inputs"]
 ACTION_ONLY_INPUTS = {"requirements-file"}  # consumed by the model-environment step, not by keras-ct run
+# fan-out: runners (issue 15): which command the run step starts, and that command's arguments
+ACTION_ONLY_INPUTS |= {"stage", "candidate", "results-dir"}
 
 
 def env_name(input_name: str) -> str:
@@ -531,6 +533,8 @@ def test_every_output_is_declared_with_a_description() -> None:
         "comment-url",
         "model-path",
         "metrics-file",
+        "matrix",  # fan-out: runners (issue 15): the train job's candidates
+        "result-file",  # fan-out: runners: a candidate job's result
     }
     for name, spec in outputs.items():
         assert spec["description"]

@@ -325,7 +325,6 @@ class World:
         job: str | None = None,
         home: Path | None = None,
         timeout: float = 600,
-        concurrent_jobs: int | None = None,
     ) -> ActRun:
         """Run ``act EVENT`` on ``workflow`` (default the caller ``ml.yml``) in the clone, at ``ref``."""
         if ref is not None:
@@ -369,8 +368,6 @@ class World:
             args += ["--local-repository", f"{reference}={folder}"]
         if job is not None:
             args += ["-j", job]
-        if concurrent_jobs is not None:  # host mode: parallel jobs share one HOME and tool cache
-            args += ["--concurrent-jobs", str(concurrent_jobs)]
         if event_path is not None:
             args += ["-e", str(event_path)]
         for name, value in (inputs or {}).items():
