@@ -4,6 +4,8 @@
     keras-ct loop     rounds until the threshold is met or max-rounds is hit, locally
     keras-ct augment  change the model code (the policy's choice or a named change)
     keras-ct detect   read the code and pick the runner (the reusable workflow's plan job)
+    keras-ct try      fan-out: runners: train one candidate's commit (a matrix job)
+    keras-ct gather   fan-out: runners: keep the best candidate, then commit, push, comment, dispatch
 
 Importing this module is cheap and never imports TensorFlow or Keras.
 
