@@ -501,6 +501,8 @@ def test_plan_and_training_jobs_read_the_same_settings() -> None:
 ACTION = load(ROOT / "action.yml")
 ACTION_INPUTS: dict[str, Any] = ACTION["inputs"]
 ACTION_ONLY_INPUTS = {"requirements-file"}  # consumed by the model-environment step, not by keras-ct run
+# fan-out: runners (issue 15): which command the run step starts, and that command's arguments
+ACTION_ONLY_INPUTS |= {"stage", "candidate", "results-dir"}
 
 
 def env_name(input_name: str) -> str:
@@ -549,6 +551,8 @@ def test_every_output_is_declared_with_a_description() -> None:
         "comment-url",
         "model-path",
         "metrics-file",
+        "matrix",  # fan-out: runners (issue 15): the train job's candidates
+        "result-file",  # fan-out: runners: a candidate job's result
     }
     for name, spec in outputs.items():
         assert spec["description"]
@@ -703,3 +707,30 @@ def test_model_environment_defaults_to_the_python_that_runs_keras_ct(tmp_path: P
         f"python={sys.executable}",
         "bin=",
     ]
+
+
+def test_fan_out_jobs_fan_out_gather_always_and_never_cancel_each_other() -> None:
+    """fan-out: runners (issue 15): the candidate matrix comes from the train job, one failure lets
+    the others finish, gather runs after a partial failure, and the concurrency groups hold."""
+    jobs = load(REUSABLE)["jobs"]
+    candidate, gather, train = jobs["candidate"], jobs["gather"], jobs["train"]
+    assert train["outputs"]["matrix"] == "${{ steps.ct.outputs.matrix }}"
+    assert candidate["strategy"] == {
+        "fail-fast": False,
+        "matrix": "${{ fromJSON(needs.train.outputs.matrix) }}",
+    }
+    assert candidate["runs-on"] == train["runs-on"]
+    assert candidate["permissions"] == {"contents": "read"}
+    assert (
+        candidate["concurrency"]["group"]
+        == train["concurrency"]["group"] + "-candidate-${{ matrix.candidate }}"
+    )
+    assert gather["if"] == "always() && needs.train.outputs.matrix != ''"
+    assert gather["needs"] == ["plan", "train", "candidate"]
+    assert gather["concurrency"] == train["concurrency"]
+    stages = {
+        job: next(s for s in jobs[job]["steps"] if s.get("id") == "ct")["with"].get("stage")
+        for job in jobs
+        if job != "plan"
+    }
+    assert stages == {"train": None, "candidate": "try", "gather": "gather"}

@@ -4,6 +4,8 @@
     keras-ct loop     rounds until the threshold is met or max-rounds is hit, locally
     keras-ct augment  change the model code (the policy's choice or a named change)
     keras-ct detect   read the code and pick the runner (the reusable workflow's plan job)
+    keras-ct try      fan-out: runners: train one candidate's commit (a matrix job)
+    keras-ct gather   fan-out: runners: keep the best candidate, then commit, push, comment, dispatch
 
 Importing this module is cheap and never imports TensorFlow or Keras.
 
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     gh.add_argument("--branch", default=None, help="pull request head branch (default: from the event)")
     run.set_defaults(handler=_run)
 
+    _add_fanout_parsers(sub)
+
     loop = sub.add_parser("loop", help="run rounds locally until the threshold is met or max-rounds is hit")
     _add_config_flags(loop, exclude=frozenset({"commit", "push", "dispatch", "rounds-per-job"}))
     loop.add_argument(
@@ -120,6 +124,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_detect_parser(sub)
     return parser
+
+
+def _add_fanout_parsers(sub: Any) -> None:
+    """``fan-out: runners``'s stages after the train job's ``run`` (``keras_ct.round.fanout``)."""
+    trial = sub.add_parser(
+        "try", help="fan-out: train one candidate's commit (a matrix job); write its result"
+    )
+    _add_config_flags(trial)
+    trial.add_argument("--candidate", required=True, metavar="JSON", help="the matrix entry (toJSON(matrix))")
+    trial.set_defaults(handler=_try)
+    gather = sub.add_parser(
+        "gather", help="fan-out: keep the best candidate, commit, push, comment, dispatch"
+    )
+    _add_config_flags(gather)
+    gather.add_argument("--matrix", required=True, metavar="JSON", help="the train job's matrix output")
+    gather.add_argument("--results", required=True, type=Path, metavar="DIR", help="the downloaded artifacts")
+    gather.set_defaults(handler=_gather)
+
+
+def _try(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    from keras_ct.round.fanout import parse_entries, try_candidate
+
+    (entry,) = parse_entries(args.candidate)
+    overrides = {"round": str(entry.round), "commit": "false", "push": "false", "dispatch": "false"}
+    cfg = _config(args, environ, overrides=overrides)
+    return 0 if try_candidate(cfg, runner, environ, entry).accuracy is not None else 1
+
+
+def _gather(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    from keras_ct import orchestrate
+    from keras_ct.round.fanout import parse_entries
+
+    entries = parse_entries(args.matrix)
+    return orchestrate.run_gather(_config(args, environ), runner, environ, entries, args.results)
 
 
 def _add_detect_parser(sub: Any) -> None:

@@ -19,6 +19,7 @@ from keras_ct.report import Links, render_report
 from keras_ct.round import preflight
 from keras_ct.round.baseline import BaselineRun, baseline_run
 from keras_ct.round.engine import BOT_EMAIL, BOT_NAME, Augmenter, Engine, RoundOutcome
+from keras_ct.round.fanout import Entry, FannedOut
 from keras_ct.round.history import RoundRecord
 from keras_ct.round.publish import LocalPublisher, Publisher
 from keras_ct.runner import Runner
@@ -183,9 +184,11 @@ def run_action(
     if target is not None and not publisher.writable:
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
     writer = git if publisher.writable else None
+    if augmenter is None and cfg.fan_out == "runners" and cfg.candidates > 1 and writer and target:
+        augmenter = _proposer(writer, target, environ)
     base_branch = target.base_branch if target else ""
     push_run = cfg.github.event_name == "push"  # the baseline: trains and records, changes nothing
-    outcome = _engine(
+    engine = _engine(
         cfg,
         runner,
         environ,
@@ -199,8 +202,61 @@ def run_action(
         links=Links(cfg.github.server_url, target.repository) if target else Links(),
         notes=[] if publisher.writable or target is None else [publisher.why],
         early=early,
-    ).run()
+    )
+    try:
+        outcome = engine.run()
+    except FannedOut as out:  # fan-out: runners: the round goes on in the candidate and gather jobs
+        return _fanned_out(runner, cfg, out)
     return finish(runner, cfg, outcome)
+
+
+def _proposer(git: GitRepo, target: Target, environ: Mapping[str, str]) -> Augmenter:
+    """``fan-out: runners``: the train job pushes the candidates for the matrix job (``round.fanout``)."""
+    from keras_ct.round.fanout import proposer
+
+    return proposer(git, target.pr_number or target.head_branch, partial(_propose, environ=environ))
+
+
+def _fanned_out(runner: Runner, cfg: Config, out: FannedOut) -> int:
+    from keras_ct.round.fanout import matrix_json
+
+    record = out.record
+    runner.notice(f"round {record.round} missed: {len(out.entries)} candidates go to the matrix job")
+    runner.set_outputs(
+        {
+            "accuracy": "" if record.accuracy is None else f"{record.accuracy:.6f}",
+            "passed": "false",
+            "round": str(record.round),
+            "next-round": "",
+            "dispatched": "false",
+            "metrics-file": str(cfg.metrics_path(record.round)),
+            "matrix": matrix_json(out.entries),
+        }
+    )
+    return 0
+
+
+def run_gather(
+    cfg: Config,
+    runner: Runner,
+    environ: Mapping[str, str],
+    entries: Sequence[Entry],
+    results_dir: Path,
+    overrides: Overrides | None = None,
+) -> int:
+    """``keras-ct gather``: round N's verdict from the train job's metrics file (downloaded to
+    ``results_dir``) and the kept one of its candidates (``round.fanout``), carried out by the engine."""
+    from keras_ct.round.fanout import Recorded, artifact_prefix, gatherer, read_results
+
+    preflight.check_run(cfg, overrides)
+    n = cfg.round
+    results = read_results(entries, results_dir, artifact_prefix(n))
+    for r in results:
+        runner.info(f"candidate {r.index} ({r.change}): " + (r.error or f"{cfg.metric} {r.accuracy:.4f}"))
+    recorded = Recorded(results_dir / f"keras-ct-round-{n}" / cfg.metrics_path(n).name)
+    git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
+    augmenter = gatherer(git, entries, results)
+    return run_action(cfg, runner, environ, overrides=overrides, augmenter=augmenter, trainer=recorded)
 
 
 def _engine(
@@ -354,6 +410,7 @@ __all__ = [
     "report_config_error",
     "run_action",
     "run_augment",
+    "run_gather",
     "run_loop",
     "write_outputs",
 ]

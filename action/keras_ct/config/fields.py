@@ -195,6 +195,13 @@ FIELDS: tuple[FieldSpec, ...] = (
         f"best (1-{MAX_CANDIDATES}; 1: one change per round). See docs/candidates.md.",
     ),
     FieldSpec(
+        "fan-out",
+        _choice("processes", "runners"),
+        "processes",
+        "Where a missed round's candidates train: processes (side by side in the training job) or runners "
+        "(the reusable workflow's matrix job, one runner each; see docs/candidates.md).",
+    ),
+    FieldSpec(
         "max-regression",
         _optional_regression,
         None,

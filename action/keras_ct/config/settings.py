@@ -78,6 +78,8 @@ class Config:
     fork_policy: str
     max_regression: float | None
     candidates: int = 1
+    #: ``runners``: the candidates train in the workflow's matrix job (``round.fanout``), not here.
+    fan_out: str = "processes"
     github: GitHubContext = field(default_factory=GitHubContext)
     config_file: Path | None = None
     sources: Mapping[str, Source] = field(default_factory=dict, repr=False, compare=False)

@@ -345,6 +345,38 @@ class GitRepo:
             raise push_refused(branch, rejected.group(2))
         raise PushRejectedError(f"git push to {branch} failed: {output}", branch=branch, reason="error")
 
+    # -- branch-less commits: the fan-out's candidates (``keras_ct.round.fanout``) --------------------
+    def commit_beside(self, path: Path | str, text: str, message: str) -> str:
+        """A commit whose parent is HEAD and whose tree is HEAD's with ``path`` holding ``text``, on no
+        branch: the work tree, the index and HEAD stay as they are."""
+        rel = self._relative(path)
+        blob = self._git("hash-object", "-w", "--stdin", input=text).stdout.strip()
+        listed = self._git("ls-files", "-s", "--", rel).stdout.split()
+        mode = listed[0] if listed else "100644"
+        with tempfile.TemporaryDirectory() as scratch:
+            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            self._git("read-tree", "HEAD", env=env)
+            self._git("update-index", "--add", "--cacheinfo", f"{mode},{blob},{rel}", env=env)
+            tree = self._git("write-tree", env=env).stdout.strip()
+        return self._git("commit-tree", tree, "-p", "HEAD", input=message).stdout.strip()
+
+    def push_refs(self, refs: Mapping[str, str]) -> None:
+        """Point each of keras-ct's own refs (ref -> SHA, outside ``refs/heads``) at its commit on the
+        remote; forced, as a re-run's candidates replace the last run's (never a branch)."""
+        if any(ref.startswith("refs/heads/") for ref in refs):
+            raise GitError("push_refs never moves a branch")
+        spec = [f"+{sha}:{ref}" for ref, sha in refs.items()]
+        self._git("push", "--porcelain", self.remote, *spec, timeout=NETWORK_TIMEOUT_S, remote=True)
+
+    def fetch_commits(self, shas: Sequence[str]) -> None:
+        """Fetch commits by SHA (those this checkout lacks) from the remote."""
+        missing = [s for s in shas if self._git("cat-file", "-e", f"{s}^{{commit}}", check=False).returncode]
+        if missing:
+            self._git("fetch", "--quiet", self.remote, *missing, timeout=NETWORK_TIMEOUT_S, remote=True)
+
+    def parent(self, sha: str) -> str:
+        return self._git("rev-parse", f"{sha}^").stdout.strip()
+
     def _remote_sha_or_none(self, branch: str) -> str | None:
         try:
             return self.remote_sha(branch)

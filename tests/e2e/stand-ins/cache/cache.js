@@ -55,8 +55,10 @@ function restore() {
       if (!fs.existsSync(archive)) return;
       const target = expand(p);
       fs.mkdirSync(path.dirname(target), { recursive: true });
-      // Like the real action: extract the archive over whatever is there.
-      execFileSync("tar", ["-xf", archive, "-C", path.dirname(target)]);
+      // Like the real action: extract the archive over whatever is there. Under act's host mode
+      // parallel jobs (a matrix) share one tool cache, so one extraction at a time (flock).
+      const lock = path.join(path.dirname(target), ".cache-stand-in.lock");
+      execFileSync("flock", [lock, "tar", "-xf", archive, "-C", path.dirname(target)]);
     });
     console.log(`cache stand-in: restored ${matched}${matched === key ? "" : ` (prefix match for ${key})`}`);
   } else {
