@@ -334,3 +334,11 @@ def test_status_and_verdict_print_the_threshold_as_given(
     assert f"Threshold {threshold!r}." in render_table([record]) and f"{threshold!r}" in render_terminal(
         [record], verdict
     )
+
+
+def test_an_accuracy_not_from_evaluate_is_labelled_as_such() -> None:
+    records = (r1(), dataclasses.replace(r2(), metric_source="last val_accuracy"))
+    text = render_report(records, Verdict("passed"))
+    assert "the accuracy of round 2 is the last val_accuracy (the script calls no evaluate)" in text
+    held_out = (dataclasses.replace(r1(), metric_source="evaluate"), r2())
+    assert "calls no evaluate" not in render_report(held_out, Verdict("passed"))

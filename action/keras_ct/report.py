@@ -199,10 +199,22 @@ def _threshold_note(records: Sequence[RoundRecord]) -> str:
     )
 
 
+def _source_note(records: Sequence[RoundRecord]) -> str:
+    """Which rounds' accuracy is not from held-out data: keras-ct's hooks took the last epoch's
+    validation metric because the script called no ``evaluate`` (``RoundRecord.metric_source``)."""
+    other = [r for r in records if r.metric_source not in ("", "evaluate") and r.accuracy is not None]
+    if not other:
+        return ""
+    rounds = ", ".join(str(r.round) for r in other)
+    word = "round" if len(other) == 1 else "rounds"
+    return f"the accuracy of {word} {rounds} is the {other[-1].metric_source} (the script calls no evaluate)"
+
+
 def _legend(records: Sequence[RoundRecord]) -> str:
     best = marked_best(records)
     parts = [_threshold_note(records), f"{BEST_MARK} round {best.round} is the best" if best else ""]
     parts[-1] += f" ({fmt_accuracy(best.accuracy)})" if best else ""
+    parts.append(_source_note(records))
     if any(r.reverted_to is not None for r in records):
         parts.append(
             f"{REVERT_MARK} N: below the best by more than {hist.NOISE_MARGIN:g}, so round N's files were "

@@ -238,7 +238,7 @@ CASES = [
     metrics(
         "metrics-missing",
         None,
-        "was not written: the train command must write JSON to the path in $KERAS_CT_METRICS_FILE",
+        "was not written: the train command must call Keras' fit (keras-ct's hooks then write it; docs/integration.md) or write JSON",
     ),
     metrics("metrics-empty", "", "the file is empty"),
     metrics(

@@ -48,7 +48,8 @@ def test_other_metric_key(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(
         MetricsError,
-        match=r"was not written: the train command must write JSON to the path in \$KERAS_CT_METRICS_FILE",
+        match=r"was not written: the train command must call Keras' fit \(keras-ct's hooks then write it; "
+        r"docs/integration.md\) or write JSON to the path in \$KERAS_CT_METRICS_FILE itself",
     ):
         read_metrics(tmp_path / "metrics.json")
 

@@ -34,7 +34,7 @@ from keras_ct.round.step import Done, Limits, Step, already_done, resume, step, 
 from keras_ct.round.training import train
 from keras_ct.runner import Runner
 from keras_ct.train.launch import check_model_file
-from keras_ct.train.metrics import meets
+from keras_ct.train.metrics import measured
 from keras_ct.train.trainer import Trainer, Training
 
 if TYPE_CHECKING:  # the augmenter imports libcst: only the engine's callers load it
@@ -260,15 +260,7 @@ class Engine:
         except KerasCTError as exc:
             self._fail(hist.upsert(records, _failed(base, exc)), n, prev_diff)
             raise
-        record = replace(
-            base,
-            accuracy=metrics.value,
-            status="passed" if meets(metrics.value, cfg.threshold) else "missed",
-            params=metrics.params,
-            epochs=metrics.epochs,
-            duration_s=metrics.duration_s if metrics.duration_s is not None else round(seconds, 2),
-            curves=metrics.curves,
-        )
+        record = measured(base, metrics, seconds)
         paths = RoundPaths(metrics_path=cfg.metrics_path(n), model_path=cfg.round_dir(n) / "model.keras")
         self._at = replace(self._at, phase="reporting")
         return self._carry_out(cfg, hist.upsert(records, record), n, paths, prev_diff)

@@ -78,6 +78,8 @@ class RoundRecord:
     #: With ``candidates`` above 1: every candidate change tried after this round, in the policy's
     #: order, as (change, accuracy or None when it failed); ``next_change`` is the one kept.
     candidates: tuple[tuple[str, float | None], ...] = ()
+    #: Where the accuracy came from (``train.metrics.Metrics.source``): "evaluate", "last val_accuracy".
+    metric_source: str = ""
 
     @property
     def passed(self) -> bool:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from keras_ct.errors import MetricsError
-from keras_ct.round.history import EpochCurves
+from keras_ct.round.history import EpochCurves, RoundRecord
 
 SCHEMA_VERSION = 1
 #: Training scripts report float32 metrics: 342/360 test images right is 0.949999988..., not 0.95.
@@ -47,6 +47,9 @@ class Metrics:
     duration_s: float | None = None
     dataset: str = ""
     initial_epoch: int = 0
+    #: Where the metric came from, as the training says: "evaluate" (held-out data), "last val_accuracy"
+    #: (keras-ct's hooks, when the script calls no evaluate); empty when the script does not say.
+    source: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -129,6 +132,7 @@ def parse_metrics(text: str, path: Path, metric: str = "accuracy") -> Metrics:
         duration_s=duration,
         dataset=str(dataset) if dataset is not None else "",
         initial_epoch=_count(path, data, "initial_epoch") or 0,
+        source=str(data.get("metric_source") or ""),
         extra={k: v for k, v in data.items() if k not in ("history",)},
     )
 
@@ -138,10 +142,25 @@ def read_metrics(path: Path, metric: str = "accuracy") -> Metrics:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MetricsError(
-            f"metrics file {path} was not written: the train command must write JSON to the path in "
-            "$KERAS_CT_METRICS_FILE (see the README's 'Metrics file' section)",
+            f"metrics file {path} was not written: the train command must call Keras' fit (keras-ct's "
+            "hooks then write it; docs/integration.md) or write JSON to the path in $KERAS_CT_METRICS_FILE "
+            "itself (docs/configuration.md#the-metrics-file)",
             file=str(path),
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(path, f"cannot be read ({exc})") from None
     return parse_metrics(text, path, metric)
+
+
+def measured(base: RoundRecord, metrics: Metrics, seconds: float) -> RoundRecord:
+    """``base`` (the round as it started) once its training wrote ``metrics`` in ``seconds``."""
+    return replace(
+        base,
+        accuracy=metrics.value,
+        status="passed" if meets(metrics.value, base.threshold) else "missed",
+        params=metrics.params,
+        epochs=metrics.epochs,
+        duration_s=metrics.duration_s if metrics.duration_s is not None else round(seconds, 2),
+        curves=metrics.curves,
+        metric_source=metrics.source,
+    )
