@@ -9,31 +9,22 @@ that in CI a missing part fails these tests instead of skipping them.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from keras_ct.chart import CHART_COLOURS
 from keras_ct.report import render_comment
+from tests.modules import load_file
 from tests.test_report import GOLDEN, LINKS, LOOPS, load_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # a browser start per comment: about 40 s in all
 
 
-def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("render_comment", ROOT / "tools" / "render_comment.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _tool()
+tool = load_file("tools/render_comment.py", "render_comment")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import io
 import json
 import tarfile
@@ -24,6 +23,7 @@ from tests.fake_github import state as standard
 from tests.fake_github.process import FakeGitHubProcess
 from tests.fake_github.server import FakeGitHub
 from tests.fake_github.state import standard_state
+from tests.modules import load_file
 
 HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -219,11 +219,7 @@ def test_synthesised_instances_validate_against_their_schemas(github_openapi: di
 
 
 def load_fetcher() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fetch_openapi", REPO_ROOT / "tools" / "fetch_openapi.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("tools/fetch_openapi.py", "fetch_openapi")
 
 
 def fake_tarball(tmp_path: Path) -> tuple[Path, str]:

@@ -5,7 +5,6 @@ Tiny models, no training except in the last test (one train.py subprocess per ca
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from tests.keras.hooks import hooks_env
+from tests.modules import load_file
 
 from keras_ct.keras.warmstart import transfer_weights, warm_start, weights_equal
 
@@ -427,10 +427,7 @@ def test_warm_start_from_a_bad_file_warns_and_trains_from_scratch(
 )
 def test_train_script_records_the_warm_start(keras: Any, tmp_path: Path, keras_home: Path, case: str) -> None:
     """ml_task/train.py with KERAS_CT_WARM_START_FROM: transfer recorded in the metrics, or a warning."""
-    spec = importlib.util.spec_from_file_location("ml_model", ROOT / "ml_task" / "model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file("ml_task/model.py", "ml_model")
     previous = tmp_path / "round-1.keras"
     if case == "warm":
         keras.backend.clear_session()
