@@ -45,6 +45,7 @@ from bench.harness import KERAS_CT, PY, ROOT, clean_env, git, init_repo, machine
 from bench.overhead import overhead  # noqa: E402
 from bench.stats import MIN_RUNS, PolicyRun, Summary, jsonable  # noqa: E402
 from bench.tasks import TASKS  # noqa: E402
+from keras_ct.train.metrics import meets  # noqa: E402
 
 # -- policy loops and replays ----------------------------------------------------------------------------
 
@@ -130,7 +131,7 @@ def parse_loop(work: Path, task_name: str, policy: str, wall: float, returncode:
         ],
         "sources": sources,
         "changes": changes,
-        "reached": bool(rounds) and rounds[-1]["accuracy"] >= task.threshold,
+        "reached": bool(rounds) and meets(rounds[-1]["accuracy"], task.threshold),
         "stopped": "" if returncode == 0 else last_line[:200],
     }
 

@@ -140,3 +140,10 @@ def test_render_lists_every_run_and_revive_round_trips_through_json() -> None:
     back = revive(json.loads(json.dumps(jsonable(result))))
     assert back["runs"] == runs
     assert render(back) == text
+
+
+def test_revive_judges_reached_with_keras_cts_float_tolerance() -> None:
+    # 0.95 in float32 is 0.949999988...: keras-ct says the threshold is met, so the figures must too.
+    runs = [run("a", 1, False, Round(0.8, 5.0), Round(0.949999988079071, 5.0))]
+    back = revive(jsonable({"runs": runs, "thresholds": {"a": 0.95}, **compare(runs)}))
+    assert back["runs"][0].reached
