@@ -91,6 +91,11 @@ class KRun:
         )
 
     @property
+    def critical_steps(self) -> int:
+        """Trainings one after another on the critical path (noise-free): each round, and its trial."""
+        return sum(1 + bool(r.candidates) for r in self.rounds)
+
+    @property
     def compute_s(self) -> float:
         return sum(r.train_s + sum(c.train_s or 0.0 for c in r.candidates) for r in self.rounds)
 
@@ -269,7 +274,8 @@ def _cell(run: KRun | None) -> str:
         else f"**not reached** (best {run.best:.3f})"
     )
     return (
-        f"{len(run.rounds)} round(s), {state}; critical {run.critical_s:.1f} s, compute {run.compute_s:.1f} s "
+        f"{len(run.rounds)} round(s), {state}; critical {run.critical_s:.1f} s ({run.critical_steps} in a row), "
+        f"compute {run.compute_s:.1f} s "
         f"({run.trainings} trainings); wall {run.wall_s:.0f} s, load {run.load[0]:.1f}-{run.load[1]:.1f}"
     )
 

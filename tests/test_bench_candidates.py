@@ -66,11 +66,12 @@ def test_critical_path_is_each_round_plus_its_slowest_candidate_and_compute_is_e
     r = run("t", 3, True, Round(0.8, 5.0, trial(4.0, 7.0, None, kept=2)), Round(0.95, 7.0))
     assert r.critical_s == 5.0 + 7.0 + 7.0
     assert r.compute_s == 5.0 + 4.0 + 7.0 + 7.0  # the failed candidate wrote no seconds
-    assert r.trainings == 5
+    assert (r.trainings, r.critical_steps) == (5, 3)
     assert r.first_guess_wrong
     assert r.critical_no_retrain_s == 5.0 + 7.0  # round 2 re-trains the kept candidate
     one = run("t", 1, True, Round(0.8, 5.0), Round(0.9, 6.0), Round(0.95, 7.0))
     assert (one.critical_s, one.compute_s, one.trainings, one.first_guess_wrong) == (18.0, 18.0, 3, False)
+    assert one.critical_steps == 3
     assert one.critical_no_retrain_s == 18.0
 
 
@@ -134,7 +135,7 @@ def test_render_lists_every_run_and_revive_round_trips_through_json() -> None:
     runs = suite(k3_second_round=0.0)
     result = {"runs": runs, "thresholds": {"a": 0.95, "b": 0.9}, **compare(runs)}
     text = render(result)
-    assert "| a / 0.95 | 3 round(s), reached (0.950)" in text
+    assert "| a / 0.95 | 3 round(s), reached (0.950); critical 15.0 s (3 in a row)" in text
     assert "1 c1 0.900 5.0 s; 2 c2 0.900 5.0 s **kept**" in text
     assert text.count("| met |") == 2
     back = revive(json.loads(json.dumps(jsonable(result))))
