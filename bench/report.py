@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench import versus
+from bench import candidates, versus
 from bench.stats import (
     PolicyRun,
     Summary,
@@ -206,6 +206,7 @@ def render(results: Mapping[str, Any]) -> str:
         "",
     ]
     sections = {"overhead": _overhead_md, "policy": _policy_md, "versus": _versus_md, "rounds": _rounds_md}
+    sections["candidates"] = lambda r: [candidates.render(r["candidates"])]
     for name, section in sections.items():
         if name in results:
             out += section(results)

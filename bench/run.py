@@ -19,6 +19,8 @@ rounds    what ``rounds-per-job`` saves per round: keras-ct set-up (fresh venv +
           orchestrator's start, and what every training process pays (TensorFlow import, data load).
 setup     the model's environment cached between jobs (bench/setup_cache.py): the second job's
           set-up (restore + verify) against the first's (create + install); downloads from PyPI.
+candidates  ``keras-ct loop --candidates k --jobs 1`` for k = 1, 2, 3 per task: rounds, the critical path
+          and the compute to the threshold (bench/candidates.py; not in the default run).
 
 Everything but setup runs offline on the digits data and synthetic sequences; nothing outside the temporary
 directory and ``--out`` is written.
@@ -40,11 +42,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "action")]
 
-from bench import report, setup_cache, versus  # noqa: E402
+from bench import candidates, report, setup_cache, versus  # noqa: E402
 from bench.harness import KERAS_CT, PY, ROOT, clean_env, git, init_repo, machine, say, timed  # noqa: E402
 from bench.overhead import overhead  # noqa: E402
 from bench.stats import MIN_RUNS, PolicyRun, Summary, jsonable  # noqa: E402
 from bench.tasks import TASKS  # noqa: E402
+from keras_ct.train.metrics import meets  # noqa: E402
 
 # -- policy loops and replays ----------------------------------------------------------------------------
 
@@ -60,9 +63,11 @@ runpy.run_path("{script}", run_name="__main__")
 '''
 
 
-def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
+def loop(tmp: Path, task_name: str, policy: str, candidates: int = 1, jobs: int = 0) -> dict[str, Any]:
+    """One real ``keras-ct loop --commit`` of the task in a fresh git copy (``candidates`` k per missed
+    round, ``jobs`` of them at once; 0: all); the result carries its ``work`` folder."""
     task = TASKS[task_name]
-    work = tmp / f"{task_name}-{policy}"
+    work = tmp / (f"{task_name}-{policy}" + (f"-k{candidates}" if candidates > 1 else ""))
     work.mkdir(parents=True)
     shutil.copy2(task.model_file, work / "model.py")
     # The epochs live in the copy's own training script, as in ml_task/train.py: keras-ct's epochs change
@@ -73,7 +78,7 @@ def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
     )
     (work / ".keras-ct.yml").write_text(
         f"model-file: model.py\ntrain-command: python train.py\nthreshold: {task.threshold}\n"
-        f"max-rounds: {task.max_rounds}\npolicy: {policy}\n"
+        f"max-rounds: {task.max_rounds}\npolicy: {policy}\ncandidates: {candidates}\n"
     )
     init_repo(work)
     env = clean_env(work)
@@ -81,14 +86,17 @@ def loop(tmp: Path, task_name: str, policy: str) -> dict[str, Any]:
     started = time.perf_counter()
     with log.open("wb") as out:
         done = subprocess.run(
-            [str(KERAS_CT), "loop", "--commit"],
+            [str(KERAS_CT), "loop", "--commit", *(["--jobs", str(jobs)] if jobs else [])],
             cwd=work,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
         )
-    return parse_loop(work, task_name, policy, time.perf_counter() - started, done.returncode)
+    return {
+        **parse_loop(work, task_name, policy, time.perf_counter() - started, done.returncode),
+        "work": str(work),
+    }
 
 
 def parse_loop(work: Path, task_name: str, policy: str, wall: float, returncode: int) -> dict[str, Any]:
@@ -125,7 +133,7 @@ def parse_loop(work: Path, task_name: str, policy: str, wall: float, returncode:
         ],
         "sources": sources,
         "changes": changes,
-        "reached": bool(rounds) and rounds[-1]["accuracy"] >= task.threshold,
+        "reached": bool(rounds) and meets(rounds[-1]["accuracy"], task.threshold),
         "stopped": "" if returncode == 0 else last_line[:200],
     }
 
@@ -301,6 +309,8 @@ def rerender(out: Path) -> int:
         results["policy"] = {**report.policy_results(raw["loops"], raw["trajectories"], TASKS), "raw": raw}
     if "tuner" in results and "policy" in results:
         results["versus"] = versus_results(results)
+    if "candidates" in results:
+        results["candidates"] = candidates.revive(results["candidates"])
     (out / "results.json").write_text(json.dumps(jsonable(results), indent=1) + "\n")
     (out / "results.md").write_text(markdown(results))
     say(f"re-rendered {out / 'results.md'}")
@@ -347,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerender:
         return rerender(args.out)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"overhead", "policy", "tuner", "rounds", "setup"}
+    unknown = set(sections) - {"overhead", "policy", "tuner", "rounds", "setup", "candidates"}
     if unknown or args.repeats < 1:
         parser.error(f"unknown sections {sorted(unknown)}" if unknown else "--repeats must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -369,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         if "setup" in sections:
             base = str(Path(sys.base_prefix) / "bin" / "python3")
             results["setup"] = setup_cache.measure(tmp, args.repeats, base)
+        if "candidates" in sections:
+            results["candidates"] = candidates.section(tmp, args.tasks.split(","), loop)
     except BaseException:
         partial = args.out / "results-partial.json"
         partial.write_text(json.dumps(jsonable(results), indent=1) + "\n")
