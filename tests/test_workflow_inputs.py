@@ -40,6 +40,8 @@ JOB_LEVEL = {
     "dispatch": "the plan's writes",
     "github-token": "the secret `token`, else github.token",
 }
+#: The fan-out's stage inputs (fan-out: runners): the candidate and gather jobs give them, not the train job.
+STAGE_ONLY = {"stage": ("try", "gather"), "candidate": ("try", "gather"), "results-dir": ("gather",)}
 #: A value for every setting ``.keras-ct.yml`` may hold, none of them its default.
 FILE_VALUES: dict[str, Any] = {
     "model-file": "models/net.py",
@@ -72,6 +74,7 @@ FILE_VALUES: dict[str, Any] = {
     "candidates": 2,
     "max-regression": 0.02,
     "autolog": False,
+    "fan-out": "runners",
 }
 #: Settings the file cannot give: the secret, and the folder the file is looked for in.
 NOT_IN_FILE = {"github-token", "working-directory"}
@@ -152,7 +155,11 @@ def test_settings_inputs_default_to_empty_everywhere() -> None:
 def test_every_action_setting_is_reachable_from_the_reusable_workflow() -> None:
     passed = step_with(load(REUSABLE), "train", "/.keras-ct-action")
     action_inputs = set(load(ROOT / "action.yml")["inputs"])
-    assert set(passed) == action_inputs
+    assert set(passed) | set(STAGE_ONLY) == action_inputs and not set(passed) & set(STAGE_ONLY)
+    for name, stages in STAGE_ONLY.items():
+        for job, stage in (("candidate", "try"), ("gather", "gather")):
+            given = step_with(load(REUSABLE), job, "/.keras-ct-action")
+            assert given["stage"] == stage and ((name in given) == (stage in stages)), (job, name)
     for name, value in passed.items():
         match = INPUT.fullmatch(str(value))
         if name in JOB_LEVEL:

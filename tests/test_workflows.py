@@ -725,7 +725,9 @@ def test_fan_out_jobs_fan_out_gather_always_and_never_cancel_each_other() -> Non
         candidate["concurrency"]["group"]
         == train["concurrency"]["group"] + "-candidate-${{ matrix.candidate }}"
     )
-    assert gather["if"] == "always() && needs.train.outputs.matrix != ''"
+    # always(): a crashed or cancelled candidate still lets gather decide; only after a train job that
+    # succeeded and proposed (a skipped or failed one has no matrix: nothing to gather).
+    assert gather["if"] == "always() && needs.train.result == 'success' && needs.train.outputs.matrix != ''"
     assert gather["needs"] == ["plan", "train", "candidate"]
     assert gather["concurrency"] == train["concurrency"]
     stages = {

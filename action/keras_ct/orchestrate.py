@@ -246,14 +246,14 @@ def run_gather(
 ) -> int:
     """``keras-ct gather``: round N's verdict from the train job's metrics file (downloaded to
     ``results_dir``) and the kept one of its candidates (``round.fanout``), carried out by the engine."""
-    from keras_ct.round.fanout import Recorded, artifact_prefix, gatherer, read_results
+    from keras_ct.round.fanout import Recorded, artifact_prefix, gatherer, read_results, round_artifact
 
     preflight.check_run(cfg, overrides)
     n = cfg.round
-    results = read_results(entries, results_dir, artifact_prefix(n))
+    results = read_results(entries, results_dir, artifact_prefix(n, cfg.name))
     for r in results:
         runner.info(f"candidate {r.index} ({r.change}): " + (r.error or f"{cfg.metric} {r.accuracy:.4f}"))
-    recorded = Recorded(results_dir / f"keras-ct-round-{n}" / cfg.metrics_path(n).name)
+    recorded = Recorded(results_dir / round_artifact(n, cfg.name) / cfg.metrics_path(n).name)
     git = _git(cfg, (BOT_NAME, BOT_EMAIL), bot=True)
     augmenter = gatherer(git, entries, results)
     return run_action(cfg, runner, environ, overrides=overrides, augmenter=augmenter, trainer=recorded)

@@ -104,9 +104,14 @@ def result_json(result: CandidateResult) -> str:
     return json.dumps(asdict(result))
 
 
-def artifact_prefix(round_number: int) -> str:
-    """The candidates' artifacts of round N: ``keras-ct-candidates-N-<i>`` (the workflow's names)."""
-    return f"keras-ct-candidates-{round_number}"
+def artifact_prefix(round_number: int, name: str = "") -> str:
+    """The candidates' artifacts of round N: ``keras-ct-[NAME-]candidates-N-<i>`` (the workflow's names)."""
+    return f"keras-ct-{name + '-' if name else ''}candidates-{round_number}"
+
+
+def round_artifact(round_number: int, name: str = "") -> str:
+    """The train job's artifact of round N (its model and metrics file): ``keras-ct-[NAME-]round-N``."""
+    return f"keras-ct-{name + '-' if name else ''}round-{round_number}"
 
 
 def read_results(entries: Sequence[Entry], folder: Path, artifact: str) -> list[CandidateResult]:
