@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.integration.repo_setup import git
 from tests.round.test_trials import MISSED, TRAIN, _propose
 
 from keras_ct.config import Config, load_config
@@ -37,14 +37,7 @@ ENTRY = Entry(2, 3, "a" * 40, "dense", "ml_task/model.py", "add a Dense layer", 
 
 
 def _git(cwd: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@x",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@x",
-    }
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env)
-    return done.stdout.strip()
+    return git(cwd, "-c", "user.name=t", "-c", "user.email=t@x", *args)
 
 
 @pytest.fixture
