@@ -28,6 +28,7 @@ import pytest
 
 from tests.e2e import act_harness
 from tests.e2e.act_harness import REPOSITORY, TOKEN, World, comments, dispatches, statuses
+from tests.keras.hooks import hooks_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -469,7 +470,8 @@ sys.exit(child.wait())
 
 
 def uninterrupted_accuracy(world: World, tmp_path: Path) -> float:
-    """The same training, run straight through outside the workflow (same seed, same machine)."""
+    """The same training, run straight through outside the workflow (same seed, same machine), with
+    keras-ct's hooks as a train command gets them (they write the metrics file)."""
     out = tmp_path / "uninterrupted"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "KERAS_CT_"))}
     env.update(
@@ -477,7 +479,7 @@ def uninterrupted_accuracy(world: World, tmp_path: Path) -> float:
         KERAS_CT_CHECKPOINT_DIR=str(out / "checkpoint"),
         KERAS_CT_MODEL_PATH=str(out / "model.keras"),
         KERAS_HOME=str(out / "keras-home"),
-        PYTHONPATH=str(act_harness.ROOT / "action"),
+        **hooks_env(),
         TF_CPP_MIN_LOG_LEVEL="2",
     )
     subprocess.run(
