@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import textwrap
 from collections.abc import Sequence
@@ -66,19 +67,31 @@ def test_tf_keras_spelling() -> None:
 def test_the_bundled_training_script_gets_them_in_both_fit_calls() -> None:
     source = (ROOT / "ml_task" / "train.py").read_text(encoding="utf-8")
     edit = plan_lr_schedule_edit(source, path="ml_task/train.py")
-    assert (
-        edit.description == "ReduceLROnPlateau and EarlyStopping on val_loss in 2 fit calls (lines 191, 195)"
+    fits = [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fit"
+    ]
+    assert len(fits) == 2  # the tf.data path and the NumPy path
+    assert edit.description == (
+        f"ReduceLROnPlateau and EarlyStopping on val_loss in 2 fit calls (lines {fits[0]}, {fits[1]})"
     )
-    removed = [
-        line[2:]
+    changed = [
+        line
         for line in difflib.ndiff(source.splitlines(), edit.new_source.splitlines())
-        if line[:2] == "- "
+        if line[:2] in "- + "
     ]
-    assert [line.strip() for line in removed] == [
-        "train_data, validation_data=val_data, epochs=args.epochs, callbacks=callbacks, verbose=2",
-        "callbacks=callbacks,",
+    removed = [line[2:].strip() for line in changed if line.startswith("- ")]
+    added = [line[2:] for line in changed if line.startswith("+ ")]
+    # The one-line fit call gains the list at its end; the one-argument-a-line call gains one more line,
+    # indented like its other arguments, with its elements one level further in.
+    assert removed == ["model.fit(train_data, validation_data=val_data, epochs=args.epochs, verbose=2)"]
+    assert added[4:] == [
+        "            callbacks=[",
+        '                keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2),',
+        '                keras.callbacks.EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True),',
+        "            ],",
     ]
-    assert edit.new_source.count("*callbacks,") == 2
     assert edit.new_source.count("restore_best_weights=True") == 2
     compile(edit.new_source, "train.py", "exec")
 

@@ -89,7 +89,11 @@ def _callback(doc: Doc, prefix: str, cls: str, monitor: str) -> str:
 def _with_callbacks(doc: Doc, fit: cst.Call, new: list[str]) -> cst.Call:
     """The fit call with the callbacks added, one element a line, indented from the argument's line."""
     arg = call_arg(fit, 99, "callbacks")
-    anchor = arg if arg is not None else fit
+    # The new argument's own line: the existing callbacks argument's, else the last argument's when the
+    # call spans lines (one argument a line), else the call's.
+    last = fit.args[-1] if fit.args else None
+    spread = last is not None and doc.line(last) != doc.line(fit)
+    anchor = arg if arg is not None else last if spread and last is not None else fit
     lines = doc.code(doc.module).splitlines()
     # libcst writes a line inside brackets after the enclosing block's indentation: indent from there.
     indent = _indent(lines[doc.line(anchor) - 1])[len(_indent(lines[doc.line(statement_of(doc, fit)) - 1])) :]
