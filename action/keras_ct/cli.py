@@ -124,12 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     aug.set_defaults(handler=_augment)
 
     _add_detect_parser(sub)
-    fork = sub.add_parser(
-        "fork-status",
-        help="set a fork's pull request's keras-ct status after its run (the workflow_run companion)",
-        description="Reads WORKFLOW_RUN_*, FORK_POLICY, MODEL_NAME and GITHUB_TOKEN from the environment.",
-    )
-    fork.set_defaults(handler=_fork_status)
+    _add_fork_status_parser(sub)
     return parser
 
 
@@ -251,6 +246,15 @@ def _detect(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner
     # The plan job routes the round; the training job judges it against max-rounds.
     cfg = _config(args, detect_command.event_environ(args, environ), round_limit=False)
     return detect.plan_job(cfg, runner, as_json=args.json)
+
+
+def _add_fork_status_parser(sub: Any) -> None:
+    fork = sub.add_parser(
+        "fork-status",
+        help="set a fork's pull request's keras-ct status after its run (the workflow_run companion)",
+        description="Reads WORKFLOW_RUN_*, FORK_POLICY, MODEL_NAME and GITHUB_TOKEN from the environment.",
+    )
+    fork.set_defaults(handler=_fork_status)
 
 
 def _fork_status(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:

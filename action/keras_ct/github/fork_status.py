@@ -55,7 +55,9 @@ def set_fork_status(environ: Mapping[str, str], runner: Runner) -> int:
     repository = environ.get("GITHUB_REPOSITORY", "")
     run = FinishedRun.from_environ(environ)
     if not run.from_fork(repository):
-        runner.info(f"Not a pull request from a fork ({run.event or 'no event'}): the run sets its own status.")
+        runner.info(
+            f"Not a pull request from a fork ({run.event or 'no event'}): the run sets its own status."
+        )
         return 0
     policy = environ.get(POLICY_ENV, "") or BY_NAME["fork-policy"].default
     parse_field(BY_NAME["fork-policy"], policy, Source("input", "fork-policy"))
