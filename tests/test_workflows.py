@@ -736,3 +736,26 @@ def test_fan_out_jobs_fan_out_gather_always_and_never_cancel_each_other() -> Non
         if job != "plan"
     }
     assert stages == {"train": None, "candidate": "try", "gather": "gather"}
+
+
+def test_fork_status_companion_sets_the_status_from_this_repository_alone() -> None:
+    """Issue 13 item 8: a fork's run cannot set its status; fork-status.yml does, after it, from the
+    run's facts (env:), with keras-ct checked out at the called ref and never the fork's code."""
+    workflow = load(ROOT / ".github" / "workflows" / "fork-status.yml")
+    assert set(triggers(workflow)) == {"workflow_call"}
+    assert triggers(workflow)["workflow_call"]["inputs"]["fork-policy"]["default"] == ""
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"statuses": "write"}
+    assert job["if"] == (
+        "github.event.workflow_run.event == 'pull_request' && "
+        "github.event.workflow_run.head_repository.full_name != github.repository"
+    )
+    checkout, command = job["steps"]
+    assert checkout["with"]["repository"] == "${{ job.workflow_repository || 'keras-ct/keras-ct' }}"
+    assert checkout["with"]["ref"] == "${{ job.workflow_sha || 'v1' }}"
+    assert checkout["with"]["path"] == ".keras-ct-action"
+    assert "-m keras_ct fork-status" in command["run"]
+    assert command["env"]["WORKFLOW_RUN_HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    caller = load(ROOT / ".github" / "workflows" / "ml-fork-status.yml")
+    assert triggers(caller)["workflow_run"] == {"workflows": ["ml"], "types": ["completed"]}
+    assert caller["jobs"]["fork-status"]["uses"] == "keras-ct/keras-ct/.github/workflows/fork-status.yml@v1"

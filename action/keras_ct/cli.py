@@ -6,6 +6,7 @@
     keras-ct detect   read the code and pick the runner (the reusable workflow's plan job)
     keras-ct try      fan-out: runners: train one candidate's commit (a matrix job)
     keras-ct gather   fan-out: runners: keep the best candidate, then commit, push, comment, dispatch
+    keras-ct fork-status  a fork's pull request: its keras-ct status, from a workflow_run companion
 
 Importing this module is cheap and never imports TensorFlow or Keras.
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     aug.set_defaults(handler=_augment)
 
     _add_detect_parser(sub)
+    _add_fork_status_parser(sub)
     return parser
 
 
@@ -244,6 +246,21 @@ def _detect(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner
     # The plan job routes the round; the training job judges it against max-rounds.
     cfg = _config(args, detect_command.event_environ(args, environ), round_limit=False)
     return detect.plan_job(cfg, runner, as_json=args.json)
+
+
+def _add_fork_status_parser(sub: Any) -> None:
+    fork = sub.add_parser(
+        "fork-status",
+        help="set a fork's pull request's keras-ct status after its run (the workflow_run companion)",
+        description="Reads WORKFLOW_RUN_*, FORK_POLICY, MODEL_NAME and GITHUB_TOKEN from the environment.",
+    )
+    fork.set_defaults(handler=_fork_status)
+
+
+def _fork_status(args: argparse.Namespace, environ: Mapping[str, str], runner: Runner) -> int:
+    from keras_ct.github.fork_status import set_fork_status
+
+    return set_fork_status(environ, runner)
 
 
 @interrupts.interruptible

@@ -158,6 +158,23 @@ def queued_status(round_number: int, max_rounds: int) -> str:
     return f"Round {round_number} of {max_rounds}: queued"
 
 
+def fork_status(policy: str, conclusion: str) -> tuple[StatusState, str]:
+    """The status of a fork's pull request, set after its run (``keras-ct fork-status``): the state
+    and description for ``fork-policy`` ``policy`` and the run's ``conclusion``."""
+    if policy == "skip":
+        return "failure", (
+            "Not trained: a pull request from a fork (fork-policy skip); "
+            "a maintainer can push the branch to this repository to train it"
+        )[:STATUS_LIMIT]
+    if conclusion == "success":
+        return "success", "Trained on CPU (fork): see the run"
+    if conclusion == "failure":
+        return "failure", "Training on CPU (fork) failed or missed the threshold: see the run"
+    return "error", f"The CPU training run (fork) ended {conclusion or 'without a conclusion'}: see the run"[
+        :STATUS_LIMIT
+    ]
+
+
 def verdict_line(records: Sequence[RoundRecord], verdict: Verdict) -> str:
     last = records[-1] if records else None
     icon = _ICONS[verdict.state]
