@@ -134,7 +134,11 @@ def overhead(tmp: Path, repeats: int) -> dict[str, Any]:
             for which in order:
                 if which == "bare":
                     bare.append(timed(bare_argv, work, bare_env, log))
-                    timings.append(json.loads((work / "bare" / "metrics.json").read_text())["timings"])
+                    # Bare is the plain script as a user runs it: no keras-ct hooks, so no metrics file
+                    # (and no phase timings) unless the script writes one itself.
+                    bare_metrics = work / "bare" / "metrics.json"
+                    if bare_metrics.is_file():
+                        timings.append(json.loads(bare_metrics.read_text())["timings"])
                 else:
                     wall, measured = one_run(i)
                     run.append(wall)
@@ -154,7 +158,7 @@ def overhead(tmp: Path, repeats: int) -> dict[str, Any]:
         "api_requests_per_run": requests,
         "train_timings": {
             k: Summary.of([t[k] for t in timings])
-            for k, v in timings[0].items()
+            for k, v in (timings[0].items() if timings else ())
             if isinstance(v, int | float)
         },
         # The same phases inside the training process when keras-ct runs it: where a gap comes from.
