@@ -104,14 +104,19 @@ def result_json(result: CandidateResult) -> str:
     return json.dumps(asdict(result))
 
 
+def _artifact(kind: str, round_number: int, name: str) -> str:
+    """The workflow's artifact names: ``keras-ct-[NAME-]KIND-N`` (a named model's start with its name)."""
+    return f"keras-ct-{name + '-' if name else ''}{kind}-{round_number}"
+
+
 def artifact_prefix(round_number: int, name: str = "") -> str:
-    """The candidates' artifacts of round N: ``keras-ct-[NAME-]candidates-N-<i>`` (the workflow's names)."""
-    return f"keras-ct-{name + '-' if name else ''}candidates-{round_number}"
+    """The candidates' artifacts of round N: ``keras-ct-[NAME-]candidates-N-<i>``."""
+    return _artifact("candidates", round_number, name)
 
 
 def round_artifact(round_number: int, name: str = "") -> str:
     """The train job's artifact of round N (its model and metrics file): ``keras-ct-[NAME-]round-N``."""
-    return f"keras-ct-{name + '-' if name else ''}round-{round_number}"
+    return _artifact("round", round_number, name)
 
 
 def read_results(entries: Sequence[Entry], folder: Path, artifact: str) -> list[CandidateResult]:
