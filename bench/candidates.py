@@ -7,9 +7,9 @@ Every training's seconds are its metrics file's ``duration_s`` (the ``fit`` seco
 other sections). From them, per run:
 
 - **critical path**: the sum over rounds of the round's own training plus its slowest candidate's:
-  what k runners side by side would take (the kept change is then trained again as the next round,
-  the round of record, as ``round/trials.py`` does; the figure without that re-train is shown too);
-- **compute**: every training's seconds, the round's and all its candidates';
+  what k runners side by side would take. A round whose code the kept candidate trained already
+  takes that training (``train.ahead``) and adds nothing: its seconds are the candidate's;
+- **compute**: every training's seconds, the rounds' that trained and all the candidates';
 - rounds to the threshold and whether it was reached, as the loop's rounds of record.
 
 The first guess is wrong on a task when its k = 3 run kept a candidate other than the policy's first
@@ -55,11 +55,18 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Round:
-    """A round of record (its accuracy and training seconds) and the candidates tried after it."""
+    """A round of record (its accuracy and training seconds), the candidates tried after it, and
+    whether it took the kept candidate's training of the round before (``ahead``: trained nothing)."""
 
     accuracy: float
     train_s: float
     candidates: tuple[Candidate, ...] = ()
+    ahead: bool = False
+
+    @property
+    def own_s(self) -> float:
+        """The seconds this round trained itself (none when it took a candidate's training)."""
+        return 0.0 if self.ahead else self.train_s
 
     @property
     def slowest_s(self) -> float:
@@ -80,28 +87,21 @@ class KRun:
 
     @property
     def critical_s(self) -> float:
-        return sum(r.train_s + r.slowest_s for r in self.rounds)
-
-    @property
-    def critical_no_retrain_s(self) -> float:
-        """The critical path if a round after a kept candidate reused its training (not built)."""
-        return sum(
-            r.slowest_s + (0.0 if n and self.rounds[n - 1].candidates else r.train_s)
-            for n, r in enumerate(self.rounds)
-        )
+        return sum(r.own_s + r.slowest_s for r in self.rounds)
 
     @property
     def critical_steps(self) -> int:
-        """Trainings one after another on the critical path (noise-free): each round, and its trial."""
-        return sum(1 + bool(r.candidates) for r in self.rounds)
+        """Trainings one after another on the critical path (noise-free): each round that trained
+        itself, and its trial."""
+        return sum(int(not r.ahead) + bool(r.candidates) for r in self.rounds)
 
     @property
     def compute_s(self) -> float:
-        return sum(r.train_s + sum(c.train_s or 0.0 for c in r.candidates) for r in self.rounds)
+        return sum(r.own_s + sum(c.train_s or 0.0 for c in r.candidates) for r in self.rounds)
 
     @property
     def trainings(self) -> int:
-        return sum(1 + len(r.candidates) for r in self.rounds)
+        return sum(int(not r.ahead) + len(r.candidates) for r in self.rounds)
 
     @property
     def first_guess_wrong(self) -> bool:
@@ -139,6 +139,7 @@ def read_run(loop: Mapping[str, Any], k: int, load: tuple[float, float]) -> KRun
     work = Path(loop["work"])
     commits = git(work, "rev-list", "--reverse", "HEAD").split()
     rounds = []
+    kept_metrics: Mapping[str, Any] | None = None  # the kept candidate's metrics file of the round before
     for n, r in enumerate(loop["rounds"], start=1):
         folder = work / ".keras-ct" / "candidates" / f"round-{n}"
         metrics = {
@@ -147,7 +148,10 @@ def read_run(loop: Mapping[str, Any], k: int, load: tuple[float, float]) -> KRun
         }
         message = git(work, "log", "-1", "--format=%B", commits[n]) if n < len(commits) else ""
         found = candidates_of(parse_trailers(message), metrics) if metrics else ()
-        rounds.append(Round(float(r["accuracy"]), float(r["duration_s"]), found))
+        # The round took that training (train.ahead copies its metrics file byte for byte, seconds too).
+        ahead = kept_metrics is not None and dict(kept_metrics) == dict(r)
+        rounds.append(Round(float(r["accuracy"]), float(r["duration_s"]), found, ahead))
+        kept_metrics = next((metrics[c.index] for c in found if c.kept), None)
     return KRun(loop["task"], k, bool(loop["reached"]), tuple(rounds), loop["wall_s"], load, loop["stopped"])
 
 
@@ -180,7 +184,12 @@ def revive(data: Mapping[str, Any]) -> dict[str, Any]:
             r["k"],
             bool(r["rounds"]) and meets(r["rounds"][-1]["accuracy"], data["thresholds"][r["task"]]),
             tuple(
-                Round(x["accuracy"], x["train_s"], tuple(Candidate(**c) for c in x["candidates"]))
+                Round(
+                    x["accuracy"],
+                    x["train_s"],
+                    tuple(Candidate(**c) for c in x["candidates"]),
+                    bool(x.get("ahead", False)),  # results from before train.ahead: every round trained
+                )
                 for x in r["rounds"]
             ),
             r["wall_s"],
@@ -290,7 +299,8 @@ def _round_lines(run: KRun) -> list[list[str]]:
             + (" **kept**" if c.kept else "")
             for c in r.candidates
         )
-        lines.append([run.task, str(run.k), str(n), f"{r.accuracy:.3f}, {r.train_s:.1f} s", tried or "—"])
+        own = "ahead: the kept candidate's" if r.ahead else f"{r.train_s:.1f} s"
+        lines.append([run.task, str(run.k), str(n), f"{r.accuracy:.3f}, {own}", tried or "—"])
     return lines
 
 
@@ -309,9 +319,6 @@ def render(result: Mapping[str, Any]) -> str:
         for r in result["rows"]
     ]
     per_round = [line for run in result["runs"] for line in _round_lines(run)]
-    no_retrain = ", ".join(
-        f"{r.task} k={r.k} {r.critical_no_retrain_s:.1f} s" for r in result["runs"] if r.k > 1
-    )
     return "\n".join(
         [
             "## k = 1, 2, 3 candidates per missed round: critical path and compute to the threshold",
@@ -319,7 +326,8 @@ def render(result: Mapping[str, Any]) -> str:
             "One `keras-ct loop --commit --policy diagnose --candidates k --jobs 1` per task and k (candidates "
             "trained one after another, so no training's seconds are inflated by another's on the shared "
             "cores). Seconds are the metrics files' fit seconds. Critical path: each round's training plus "
-            "its slowest candidate's (k runners side by side); compute: every training.",
+            "its slowest candidate's (k runners side by side), where a round that took the kept candidate's "
+            "training (train.ahead, *ahead* below) adds none of its own; compute: every training.",
             "",
             markdown_table(header, rows),
             "",
@@ -330,8 +338,6 @@ def render(result: Mapping[str, Any]) -> str:
             markdown_table(
                 ["task", "k", "round", "round", "candidates: rank change accuracy seconds"], per_round
             ),
-            "",
-            f"Critical path if the round after a trial reused the kept candidate's training: {no_retrain or '—'}.",
             "",
         ]
     )

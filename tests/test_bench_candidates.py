@@ -67,12 +67,13 @@ def test_critical_path_is_each_round_plus_its_slowest_candidate_and_compute_is_e
     assert r.critical_s == 5.0 + 7.0 + 7.0
     assert r.compute_s == 5.0 + 4.0 + 7.0 + 7.0  # the failed candidate wrote no seconds
     assert (r.trainings, r.critical_steps) == (5, 3)
+    # Round 2 took the kept candidate's training (train.ahead): it adds no seconds and no training.
+    took = run("t", 3, True, Round(0.8, 5.0, trial(4.0, 7.0, None, kept=2)), Round(0.95, 7.0, ahead=True))
+    assert (took.critical_s, took.compute_s, took.trainings, took.critical_steps) == (12.0, 16.0, 4, 2)
     assert r.first_guess_wrong
-    assert r.critical_no_retrain_s == 5.0 + 7.0  # round 2 re-trains the kept candidate
     one = run("t", 1, True, Round(0.8, 5.0), Round(0.9, 6.0), Round(0.95, 7.0))
     assert (one.critical_s, one.compute_s, one.trainings, one.first_guess_wrong) == (18.0, 18.0, 3, False)
     assert one.critical_steps == 3
-    assert one.critical_no_retrain_s == 18.0
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from keras_ct.config import CONFIG_FILE, FIELD_NAMES
+from keras_ct.config.fields import MAX_CANDIDATES
 from tests.test_detect import parse_github_output
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,17 +223,49 @@ def test_no_checkout_leaves_credentials_in_git_config() -> None:
     assert checkouts >= 3
 
 
+def keys_step(job: str) -> dict[str, Any]:
+    return next(s for s in load(REUSABLE)["jobs"][job]["steps"] if s.get("id") == "keys")
+
+
 def run_keys_step(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
-    """Run the train job's `Cache keys` step script with the env the workflow gives it."""
-    train = load(REUSABLE)["jobs"]["train"]
-    keys = next(s for s in train["steps"] if s.get("id") == "keys")
+    """Run the train job's `Cache keys` step (its script, from keras-ct's checkout) with the env the
+    workflow gives it."""
+    keys = keys_step("train")
     assert set(keys["env"]) == set(env), "the test must set exactly the step's env"
+    script = keys["run"].removeprefix("bash .keras-ct-action/")
     output = tmp_path / "keys-output"
     output.unlink(missing_ok=True)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
     base.update(env, GITHUB_OUTPUT=str(output), RUNNER_TEMP=str(tmp_path / "temp"))
-    subprocess.run(["bash", "-c", keys["run"]], cwd=tmp_path, env=base, check=True)
+    subprocess.run(["bash", str(ROOT / script)], cwd=tmp_path, env=base, check=True)
     return dict(line.split("=", 1) for line in output.read_text(encoding="utf-8").splitlines())
+
+
+def test_a_candidate_saves_its_training_under_the_key_the_next_round_restores() -> None:
+    """fan-out: runners: the candidate job trains as round N + 1 and saves its checkpoint folder
+    under that round's prefix (its model file's hash), which the next round's train job restores
+    first: the kept candidate's training reaches it (train.ahead)."""
+    train, candidate = keys_step("train"), keys_step("candidate")
+    assert candidate["run"] == train["run"]  # one script computes both jobs' keys
+    assert {k: v for k, v in candidate["env"].items() if k != "ROUND"} == {
+        k: v for k, v in train["env"].items() if k != "ROUND"
+    }
+    assert candidate["env"]["ROUND"] == "${{ matrix.round }}"  # the round it trains as
+    steps = load(REUSABLE)["jobs"]["candidate"]["steps"]
+    restore = next(
+        s for s in steps if s.get("uses", "").startswith("actions/cache/restore@") and "keys" in str(s)
+    )
+    save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save@"))
+    assert save["with"]["key"] == restore["with"]["key"]
+    assert save["with"]["key"].startswith("${{ steps.keys.outputs.checkpoint-prefix }}")
+    assert "matrix.candidate" in save["with"]["key"]  # k jobs, k keys (cache keys are immutable)
+    assert save["if"].startswith("always()")
+    assert (
+        restore["with"]["restore-keys"].splitlines()[-1]
+        == "${{ steps.keys.outputs.checkpoint-branch-prefix }}"
+    )
+    ct = next(s for s in steps if s.get("id") == "ct")
+    assert ct["with"]["checkpoint-dir"] == "${{ steps.keys.outputs.checkpoint-dir }}"
 
 
 def test_checkpoint_cache_key_has_repository_branch_round_and_model_hash(tmp_path: Path) -> None:
@@ -717,8 +750,12 @@ def test_fan_out_jobs_fan_out_gather_always_and_never_cancel_each_other() -> Non
     assert train["outputs"]["matrix"] == "${{ steps.ct.outputs.matrix }}"
     assert candidate["strategy"] == {
         "fail-fast": False,
+        "max-parallel": "${{ inputs.candidate-max-parallel }}",  # a small pool: queue in the matrix
         "matrix": "${{ fromJSON(needs.train.outputs.matrix) }}",
     }
+    assert (
+        WORKFLOW_INPUTS["candidate-max-parallel"]["default"] >= MAX_CANDIDATES
+    )  # default: every candidate at once
     assert candidate["runs-on"] == train["runs-on"]
     assert candidate["permissions"] == {"contents": "read"}
     assert (

@@ -227,11 +227,19 @@ def _source_note(records: Sequence[RoundRecord]) -> str:
     return f"the accuracy of {word} {rounds} is the {other[-1].metric_source} (the script calls no evaluate)"
 
 
+def _ahead_note(records: Sequence[RoundRecord]) -> str:
+    """Which rounds took a kept candidate's training (``RoundRecord.trained_by``): their time is
+    that candidate's, spent during the round before, not a second training."""
+    ahead = [r for r in records if r.trained_by]
+    return ", ".join(f"round {r.round} was trained as {r.trained_by}" for r in ahead)
+
+
 def _legend(records: Sequence[RoundRecord]) -> str:
     best = marked_best(records)
     parts = [_threshold_note(records), f"{BEST_MARK} round {best.round} is the best" if best else ""]
     parts[-1] += f" ({fmt_accuracy(best.accuracy)})" if best else ""
     parts.append(_source_note(records))
+    parts.append(_ahead_note(records))
     if any(r.reverted_to is not None for r in records):
         parts.append(
             f"{REVERT_MARK} N: below the best by more than {hist.NOISE_MARGIN:g}, so round N's files were "

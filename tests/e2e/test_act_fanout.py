@@ -11,11 +11,12 @@ keep is known on any machine; the augmenter (each change built with Keras) and g
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.act_harness import ActRun, World, comments, dispatches, git, statuses
-from tests.e2e.test_act import BRANCH, PR, assert_ran, caller_edits, open_pull_request
+from tests.e2e.test_act import BRANCH, PR, assert_ran, caller_edits, open_pull_request, replay_dispatches
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -38,10 +39,12 @@ else:
 if change == os.environ.get("E2E_CRASH"):
     sys.exit(f"scripted_train: {change} crashes on purpose")
 accuracy = json.loads(os.environ["E2E_SCORES"])[change]
+with open(os.environ["E2E_LOG"], "a", encoding="utf-8") as log:  # every training, in every job
+    log.write(f"{os.environ['KERAS_CT_ROUND']} {change}\\n")
 with open(os.environ["KERAS_CT_METRICS_FILE"], "w", encoding="utf-8") as out:
     json.dump({"schema_version": 1, "metric": "accuracy", "accuracy": accuracy, "epochs": 1}, out)
 """
-SCORES = {"none": 0.90, "conv-block": 0.91, "dense": 0.96, "other": 0.92}
+SCORES = {"none": 0.90, "conv-block": 0.91, "dense": 0.995, "other": 0.92}
 
 
 def fan_out_world(world: World) -> tuple[str, dict[str, str]]:
@@ -56,7 +59,13 @@ def fan_out_world(world: World) -> tuple[str, dict[str, str]]:
     head = open_pull_request(world)
     model = world.show(BRANCH, "ml_task/model.py")
     base = {"conv": model.count("Conv2D("), "dense": model.count("Dense(")}
-    return head, {"E2E_BASE": json.dumps(base), "E2E_SCORES": json.dumps(SCORES)}
+    log = world.base / "trainings.log"
+    return head, {"E2E_BASE": json.dumps(base), "E2E_SCORES": json.dumps(SCORES), "E2E_LOG": str(log)}
+
+
+def trainings(env: dict[str, str]) -> list[str]:
+    """Every training the scripted train command ran, in any job: "ROUND CHANGE", sorted."""
+    return sorted(Path(env["E2E_LOG"]).read_text(encoding="utf-8").splitlines())
 
 
 def fan_out(world: World, head: str, env: dict[str, str]) -> ActRun:
@@ -89,7 +98,7 @@ def test_three_candidates_on_three_runners_one_gather_one_commit_one_dispatch(wo
     body = log[0]["body"]
     assert "Keras-CT-Round: 1" in body and "Keras-CT-Accuracy: 0.9000" in body
     assert "Keras-CT-Candidate-1: conv-block 0.9100" in body
-    assert "Keras-CT-Candidate-2: dense 0.9600 (kept)" in body
+    assert "Keras-CT-Candidate-2: dense 0.9950 (kept)" in body
     assert "Keras-CT-Candidate-3:" in body and "0.9200" in body
     model = world.show(BRANCH, "ml_task/model.py")
     assert model.count("Dense(") == json.loads(env["E2E_BASE"])["dense"] + 1  # the dense change, kept
@@ -99,6 +108,18 @@ def test_three_candidates_on_three_runners_one_gather_one_commit_one_dispatch(wo
     (comment,) = comments(world.fake, PR)
     assert "After round 1: 3 candidate changes tried, kept dense" in comment.body
     assert [s.state for s in statuses(world.fake, world.head(BRANCH))] == ["pending"]
+    assert trainings(env) == ["1 none", "2 conv-block", "2 dense", "2 other"]
+
+    # Round 2 (the dispatch) is the kept candidate's code: its train job restores the checkpoint
+    # cache that candidate's job saved and takes its training. Nothing trains again.
+    (second,) = replay_dispatches(world, 1, env)
+    assert second.returncode == 0, second.log[-8000:]
+    assert second.outputs("train")["passed"] == "true"
+    assert trainings(env) == ["1 none", "2 conv-block", "2 dense", "2 other"]
+    assert "round 2 is not trained again: candidate 2 of round 1 trained this code already" in second.log
+    (comment,) = comments(world.fake, PR)
+    assert "round 2 was trained as candidate 2 of round 1" in comment.body
+    assert statuses(world.fake, world.head(BRANCH))[-1].state == "success"
 
 
 def test_a_crashed_candidate_leaves_the_others_to_decide(world: World) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,8 +32,11 @@ from keras_ct.round.fanout import (
     read_results,
     try_candidate,
 )
+from keras_ct.round.training import train
 from keras_ct.runner import Runner
+from keras_ct.train import ahead
 from keras_ct.train.launch import train_run
+from keras_ct.train.trainer import Trainer
 
 ENTRY = Entry(2, 3, "a" * 40, "dense", "ml_task/model.py", "add a Dense layer", "underfits")
 
@@ -137,6 +142,19 @@ def test_propose_try_gather_keeps_the_best_and_commits_it_on_the_branch(world: t
     assert kept.candidates == tuple((r.change, r.accuracy) for r in sorted(results, key=lambda r: r.index))
     assert f'CHANGE = "{best.change}"' in (clone / "ml_task" / "model.py").read_text()
     assert kept.diff.startswith("--- a/ml_task/model.py")
+
+    # The kept candidate's job saved its checkpoint folder (the cache); round 2's job restores it
+    # and takes that training, which is of the very code the branch has now: nothing trains again.
+    kept_job = _cfg(clone.parent / f"job-{best.index}", scores, round="2")
+    shutil.copytree(kept_job.checkpoint_base, cfg.checkpoint_base, dirs_exist_ok=True)
+    round_two = replace(cfg, round=2)
+    done = train(round_two, _runner(), {}, 2, trainer=Trainer())
+    assert (done.ahead_by, done.metrics.value) == (f"candidate {best.index} of round 1", best.accuracy)
+    for e in entries:  # every other candidate's training is of other code: its own resume folder
+        job_folder = ahead.folder(_cfg(clone.parent / f"job-{e.candidate}", scores, round="2"), 2)
+        assert (job_folder.parent.name == ahead.folder(round_two, 2).parent.name) == (
+            e.candidate == best.index
+        )
 
 
 def test_gather_refuses_when_every_candidate_failed_or_the_branch_moved(world: tuple[Path, Path]) -> None:

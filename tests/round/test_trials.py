@@ -162,3 +162,57 @@ def test_a_training_script_outside_the_tree_is_never_edited_by_a_candidate(repo:
     trials = propose_trials(cfg, [RoundRecord(1, 0.5, 0.95, "missed")], propose, repo.parent / "trials")
     assert asked and not {"epochs", "lr-schedule"} & set(asked)
     assert len(trials) == 3
+
+
+def test_the_kept_candidates_training_is_the_next_round_not_trained_again(repo: Path) -> None:
+    """Issue 15: round 2's code is the kept candidate's, which trained as round 2 already; round 2
+    takes that training (metrics, seconds), says so, and the train command runs k + 1 times, not k + 2."""
+    from functools import partial
+
+    from keras_ct.report import render_report
+    from keras_ct.round.engine import Engine
+    from keras_ct.round.publish import LocalPublisher
+
+    log = repo.parent / "trainings.log"
+    (repo / "train.py").write_text(
+        TRAIN.replace("[change]", ".get(change, 0.5)").replace(
+            "score = ", f"open({str(log)!r}, 'a').write(change[:20].replace(chr(10), ' ') + '\\n')\nscore = "
+        )
+    )
+    first, second, third = _order(_cfg(repo, {}))[:3]
+    cfg = replace(_cfg(repo, {first: 0.90, second: 0.97, third: 0.91}, threshold="0.95"), max_rounds=3)
+    out = io.StringIO()
+    runner = Runner(out=out, err=io.StringIO())
+    augment = partial(run_trials, environ={}, runner=runner, propose=_propose, jobs=1)
+    engine = Engine(cfg, runner, {}, LocalPublisher(), augment, local=True)
+
+    outcome = engine.run()
+
+    assert len(log.read_text().splitlines()) == 4  # round 1 and its 3 candidates; round 2: none
+    one, two = outcome.records
+    assert (one.accuracy, one.next_change, two.accuracy, two.status) == (0.5, second, 0.97, "passed")
+    assert two.trained_by == "candidate 2 of round 1"
+    assert json.loads(cfg.metrics_path(2).read_text())["accuracy"] == 0.97  # the round's own file
+    assert "round 2 is not trained again: candidate 2 of round 1 trained this code already" in out.getvalue()
+    assert "round 2 was trained as candidate 2 of round 1" in render_report(outcome.records, outcome.verdict)
+
+
+def test_a_candidate_that_edits_keras_ct_yml_trains_with_the_command_it_wrote(repo: Path) -> None:
+    """An epochs change in .keras-ct.yml's train-command: the candidate trains (and is kept for the
+    next round) with the new command, not the one the round started with."""
+    from keras_ct.round.trials import propose_trials
+
+    scores = repo.parent / "scores.json"
+    scores.write_text("{}")
+    (repo / ".keras-ct.yml").write_text(f"train-command: {sys.executable} train.py {scores} --epochs 2\n")
+    cfg = load_config({"working-directory": str(repo), "candidates": "2"}, {}, cwd=repo)
+    assert cfg.config_file is not None and cfg.train_command.endswith("--epochs 2")
+
+    def propose(copy: Config, records: Sequence[RoundRecord], decision: Decision) -> AugmentResult:
+        assert copy.config_file is not None and copy.config_file != cfg.config_file
+        copy.config_file.write_text(copy.config_file.read_text().replace("--epochs 2", "--epochs 4"))
+        return AugmentResult(copy.config_file, "epochs", "", "epochs", "", None, None, (), True)
+
+    trials = propose_trials(cfg, MISSED, propose, repo.parent / "trials")
+    assert [t.cfg.train_command.split()[-2:] for t in trials] == [["--epochs", "4"]] * 2
+    assert cfg.train_command.endswith("--epochs 2")  # the real tree's is untouched

@@ -26,12 +26,14 @@ CANDIDATE_TRAILER = "Keras-CT-Candidate"
 @dataclass(frozen=True)
 class CandidateResult:
     """One candidate's outcome: its rank in the policy's order (1 = first), its change and accuracy
-    (None when it has none: crashed, cancelled or no metrics), and why it has none."""
+    (None when it has none: crashed, cancelled or no metrics), why it has none, and its training's
+    seconds."""
 
     index: int
     change: str
     accuracy: float | None
     error: str = ""
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

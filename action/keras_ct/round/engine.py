@@ -256,11 +256,11 @@ class Engine:
         try:
             check_model_file(cfg)
             started, self.early = (self.early, None) if n == self.cfg.round else (None, self.early)
-            metrics, seconds = train(cfg, self.runner, self.environ, n, started=started, trainer=self.trainer)
+            done = train(cfg, self.runner, self.environ, n, started=started, trainer=self.trainer)
         except KerasCTError as exc:
             self._fail(hist.upsert(records, _failed(base, exc)), n, prev_diff)
             raise
-        record = measured(base, metrics, seconds)
+        record = replace(measured(base, done.metrics, done.seconds), trained_by=done.ahead_by)
         paths = RoundPaths(metrics_path=cfg.metrics_path(n), model_path=cfg.round_dir(n) / "model.keras")
         self._at = replace(self._at, phase="reporting")
         return self._carry_out(cfg, hist.upsert(records, record), n, paths, prev_diff)

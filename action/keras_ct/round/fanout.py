@@ -33,6 +33,7 @@ from keras_ct.round.candidates import CandidateResult, choose
 from keras_ct.round.history import RoundRecord
 from keras_ct.round.training import train
 from keras_ct.runner import Runner
+from keras_ct.train import ahead
 from keras_ct.train.trainer import Trainer, Training, TrainRun
 
 if TYPE_CHECKING:
@@ -166,8 +167,18 @@ def proposer(git: CandidateGit, pr: int | str, propose: Propose) -> Augmenter:
 def try_candidate(cfg: Config, runner: Runner, environ: Mapping[str, str], entry: Entry) -> CandidateResult:
     """Train this checkout (the candidate's commit) as round ``cfg.round``; write its result file."""
     try:
-        metrics, _ = train(cfg, runner, environ, cfg.round, trainer=Trainer())
-        result = CandidateResult(entry.candidate, entry.change, metrics.value)
+        done = train(cfg, runner, environ, cfg.round, trainer=Trainer())
+        result = CandidateResult(entry.candidate, entry.change, done.metrics.value)
+        # Kept for round N + 1 in case this candidate is kept: the checkpoint cache this job saves
+        # brings it to that round's job, which then does not train this code again (train.ahead).
+        ahead.keep(
+            cfg,
+            cfg.round,
+            cfg.metrics_path(cfg.round),
+            cfg.round_dir(cfg.round) / "model.keras",
+            done.seconds,
+            f"candidate {entry.candidate} of round {cfg.round - 1}",
+        )
     except (TrainingError, MetricsError) as exc:
         result = CandidateResult(entry.candidate, entry.change, None, exc.message.splitlines()[0])
     path = cfg.out_dir / RESULT_FILE

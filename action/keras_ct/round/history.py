@@ -80,6 +80,9 @@ class RoundRecord:
     candidates: tuple[tuple[str, float | None], ...] = ()
     #: Where the accuracy came from (``train.metrics.Metrics.source``): "evaluate", "last val_accuracy".
     metric_source: str = ""
+    #: Set when the round did not train itself: the kept candidate that trained its code already
+    #: (``train.ahead``), e.g. "candidate 2 of round 1".
+    trained_by: str = ""
 
     @property
     def passed(self) -> bool:

@@ -1,20 +1,22 @@
 """One round's training: the train command, retried after a crash, then its metrics.
 
 A crash that can be retried (``TrainingError.retryable``) runs the command again ``train-retries``
-times, resuming from the checkpoint. The trained model is kept for the next round's warm start.
+times, resuming from the checkpoint. The trained model is kept for the next round's warm start. A
+round whose code a kept candidate trained already takes that training (``train.ahead``).
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Mapping
 
 from keras_ct.config import Config
 from keras_ct.errors import TrainingError
 from keras_ct.runner import Runner
-from keras_ct.train.launch import announce_resume, forget_metrics, train_run, warm_start_store
-from keras_ct.train.metrics import Metrics, read_metrics
+from keras_ct.train import ahead
+from keras_ct.train.ahead import Trained
+from keras_ct.train.launch import announce_resume, forget_metrics, keep_for_warm_start, train_run
+from keras_ct.train.metrics import read_metrics
 from keras_ct.train.trainer import Trainer, Training
 
 
@@ -26,11 +28,17 @@ def train(
     *,
     trainer: Trainer,
     started: Training | None = None,
-) -> tuple[Metrics, float]:
-    """Run the train command, retrying a crash ``train-retries`` times (resuming); return metrics, seconds.
+) -> Trained:
+    """Run the train command, retrying a crash ``train-retries`` times (resuming), unless a kept
+    candidate trained this code already (then ``started`` is stopped and that training is taken).
 
     ``trainer``: how runs start; ``started``: the first attempt, already running (``start_early``).
     """
+    done = ahead.take(cfg, runner, round_number)
+    if done is not None:
+        if started is not None:
+            started.cancel()
+        return done
     metrics_path = cfg.metrics_path(round_number)
     if started is None:
         forget_metrics(cfg, round_number)
@@ -60,9 +68,5 @@ def train(
                     f"training crashed ({exc.message.splitlines()[0]}); retrying from the last checkpoint"
                 )
     metrics = read_metrics(metrics_path, cfg.metric)
-    model = cfg.round_dir(round_number) / "model.keras"
-    if model.is_file():
-        store = warm_start_store(cfg)
-        store.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(model, store / f"round-{round_number}.keras")
-    return metrics, total
+    keep_for_warm_start(cfg, round_number)
+    return Trained(metrics, total)

@@ -5,7 +5,8 @@ order, skipping those that cannot be made or do not build) is written into its o
 working tree and trained there as its own process (``train.trainer.Trainer``, so through
 ``train.processes.spawn``), ``jobs`` at a time. ``round.candidates.choose`` keeps one; its edited
 file is copied back into the real tree and returned, so the engine commits it (with every candidate's
-result in the trailers) and the next round trains it, as with k = 1. ``keras-ct run`` (the action)
+result in the trailers), and the next round takes the kept candidate's training as its own
+(``train.ahead``) instead of training the same code again. ``keras-ct run`` (the action)
 uses it too: the k processes share the job's runner.
 """
 
@@ -24,6 +25,7 @@ from keras_ct.errors import AugmentError, ConfigError, MetricsError, TrainingErr
 from keras_ct.round.candidates import CandidateResult, choose
 from keras_ct.round.history import RoundRecord
 from keras_ct.runner import Runner
+from keras_ct.train import ahead
 from keras_ct.train.launch import forget_metrics, train_run, warm_start_store
 from keras_ct.train.metrics import read_metrics
 from keras_ct.train.trainer import Trainer, Training
@@ -64,6 +66,15 @@ def run_trials(
     kept = trials[choice.kept.index - 1]
     path = cfg.working_directory / kept.change.path.relative_to(kept.cfg.working_directory)
     shutil.copy2(kept.change.path, path)
+    # Its training is round N + 1's: that round takes it and does not train the same code again.
+    ahead.keep(
+        cfg.reread_train_command(),  # an epochs change in .keras-ct.yml is in the command now
+        n + 1,
+        kept.cfg.metrics_path(n + 1),
+        kept.cfg.round_dir(n + 1) / "model.keras",
+        choice.kept.seconds,
+        f"candidate {kept.index} of round {n}",
+    )
     return replace(kept.change, path=path, written=True, candidates=choice.tried)
 
 
@@ -82,7 +93,9 @@ def propose_trials(cfg: Config, records: Sequence[RoundRecord], propose: Propose
             continue
         copy = tree_copy(cfg, root / f"candidate-{len(trials) + 1}")
         try:
-            trials.append(Trial(len(trials) + 1, copy, propose(copy, records, decision)))
+            change = propose(copy, records, decision)
+            # An epochs change in the copy's .keras-ct.yml is its train command now.
+            trials.append(Trial(len(trials) + 1, copy.reread_train_command(), change))
         except AugmentError as exc:
             skipped.append(f"{decision.change}: {exc.message}")
             shutil.rmtree(copy.working_directory, ignore_errors=True)
@@ -165,8 +178,8 @@ def _result(trial: Trial, started: Training | TrainingError, round_number: int) 
     try:
         if isinstance(started, TrainingError):
             raise started
-        started.wait()
+        seconds = started.wait().duration_s
         metrics = read_metrics(trial.cfg.metrics_path(round_number), trial.cfg.metric)
     except (TrainingError, MetricsError) as exc:
         return CandidateResult(trial.index, change, None, exc.message.splitlines()[0])
-    return CandidateResult(trial.index, change, metrics.value)
+    return CandidateResult(trial.index, change, metrics.value, seconds=seconds)

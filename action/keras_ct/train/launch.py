@@ -10,6 +10,7 @@ import ast
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -146,6 +147,15 @@ def warm_start_store(cfg: Config) -> Path:
     return cfg.checkpoint_base / "models"
 
 
+def keep_for_warm_start(cfg: Config, round_number: int) -> None:
+    """Copy round ``round_number``'s trained model (if it saved one) into the warm-start store."""
+    model = cfg.round_dir(round_number) / "model.keras"
+    if model.is_file():
+        store = warm_start_store(cfg)
+        store.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(model, store / f"round-{round_number}.keras")
+
+
 def warm_start_source(cfg: Config, round_number: int) -> Path | None:
     if not cfg.warm_start or round_number <= 1:
         return None
@@ -196,8 +206,12 @@ def start_early(cfg: Config, runner: Runner, environ: Mapping[str, str], trainer
     Only when the model file checks out: a round that cannot train is reported by the engine as usual.
     The engine takes the run over (``train(..., started=...)``); the caller cancels it if it does not.
     """
+    from keras_ct.train import ahead
+
     try:
         check_model_file(cfg)
+        if ahead.ready(cfg, cfg.round):
+            return None  # trained already (a kept candidate): the engine takes that training
         run = train_run(cfg, environ, cfg.round)
         forget_metrics(cfg, cfg.round)
         announce_resume(cfg, runner, cfg.round)
