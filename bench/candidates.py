@@ -149,7 +149,8 @@ def read_run(loop: Mapping[str, Any], k: int, load: tuple[float, float]) -> KRun
         message = git(work, "log", "-1", "--format=%B", commits[n]) if n < len(commits) else ""
         found = candidates_of(parse_trailers(message), metrics) if metrics else ()
         # The round took that training (train.ahead copies its metrics file byte for byte, seconds too).
-        ahead = kept_metrics is not None and dict(kept_metrics) == dict(r)
+        own = _json(work / ".keras-ct" / f"round-{n}" / "metrics.json")
+        ahead = kept_metrics is not None and kept_metrics == own
         rounds.append(Round(float(r["accuracy"]), float(r["duration_s"]), found, ahead))
         kept_metrics = next((metrics[c.index] for c in found if c.kept), None)
     return KRun(loop["task"], k, bool(loop["reached"]), tuple(rounds), loop["wall_s"], load, loop["stopped"])

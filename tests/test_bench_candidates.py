@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from bench.candidates import (
@@ -149,3 +150,39 @@ def test_revive_judges_reached_with_keras_cts_float_tolerance() -> None:
     runs = [run("a", 1, False, Round(0.8, 5.0), Round(0.949999988079071, 5.0))]
     back = revive(jsonable({"runs": runs, "thresholds": {"a": 0.95}, **compare(runs)}))
     assert back["runs"][0].reached
+
+
+def test_read_run_marks_a_round_that_took_the_kept_candidates_training(tmp_path: Path) -> None:
+    """train.ahead copies the kept candidate's metrics file as the next round's: read_run tells such
+    a round (no training of its own) from one that trained."""
+    from bench.candidates import read_run
+
+    from tests.integration.repo_setup import git
+
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    git(work, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "start")
+    git(work, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", MESSAGE)
+
+    def put(path: Path, accuracy: float, seconds: float) -> dict[str, float]:
+        data = {"accuracy": accuracy, "duration_s": seconds}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+        return data
+
+    put(work / ".keras-ct" / "round-1" / "metrics.json", 0.8612, 3.0)
+    trial = work / ".keras-ct" / "candidates" / "round-1"
+    put(trial / "candidate-1" / ".keras-ct" / "round-2" / "metrics.json", 0.9112, 4.0)
+    kept = put(trial / "candidate-2" / ".keras-ct" / "round-2" / "metrics.json", 0.9301, 6.5)
+    rounds = [{"accuracy": 0.8612, "duration_s": 3.0}, {"accuracy": 0.9301, "duration_s": 6.5}]
+    loop = {"work": str(work), "task": "t", "reached": True, "wall_s": 9.0, "stopped": "", "rounds": rounds}
+
+    (work / ".keras-ct" / "round-2").mkdir()
+    (work / ".keras-ct" / "round-2" / "metrics.json").write_text(json.dumps(kept))  # taken: a copy
+    took = read_run(loop, 3, (0.0, 0.0))
+    assert [r.ahead for r in took.rounds] == [False, True]
+    assert (took.trainings, took.critical_s) == (4, 3.0 + 6.5)  # round 1, its 3 candidates (one failed)
+
+    put(work / ".keras-ct" / "round-2" / "metrics.json", 0.9301, 6.7)  # trained again: its own seconds
+    assert [r.ahead for r in read_run(loop, 3, (0.0, 0.0)).rounds] == [False, False]

@@ -176,12 +176,15 @@ def test_every_action_setting_is_reachable_from_the_reusable_workflow() -> None:
 
 def test_the_name_scopes_concurrency_artifacts_and_dispatched_runs() -> None:
     jobs = load(REUSABLE)["jobs"]
-    assert "inputs.name" in jobs["train"]["concurrency"]["group"]
+    plan = jobs["plan"]["outputs"]
+    assert "inputs.name" in plan["loop-group"] and "inputs.name" in plan["artifact-prefix"]
+    for job in ("train", "candidate", "gather"):  # one loop (and one group) per pull request and model
+        assert jobs[job]["concurrency"]["group"].startswith("${{ needs.plan.outputs.loop-group }}")
     assert jobs["plan"]["if"] == (
         "github.event_name != 'workflow_dispatch' || (github.event.inputs.name || '') == inputs.name"
     )
     (upload,) = [s for s in jobs["train"]["steps"] if "upload-artifact" in str(s.get("uses", ""))]
-    assert "inputs.name" in upload["with"]["name"]
+    assert upload["with"]["name"].startswith("${{ needs.plan.outputs.artifact-prefix }}")
     (keys,) = [s for s in jobs["train"]["steps"] if s.get("id") == "keys"]
     assert keys["env"]["NAME"] == "${{ inputs.name }}"
     assert keys["env"]["MODEL_FILE"] == "${{ needs.plan.outputs.model-file }}"  # the file's, too

@@ -195,8 +195,9 @@ def test_train_job_shape() -> None:
     assert train["runs-on"] == "${{ fromJSON(needs.plan.outputs.runner) }}"
     assert train["if"] == "needs.plan.outputs.skip != 'true'"
     assert "timeout-minutes" in train
-    group = train["concurrency"]["group"]
-    assert "github.repository" in group and "needs.plan.outputs.pr-number" in group
+    assert train["concurrency"]["group"] == "${{ needs.plan.outputs.loop-group }}"
+    group = load(REUSABLE)["jobs"]["plan"]["outputs"]["loop-group"]
+    assert "github.repository" in group and "steps.detect.outputs.pr-number" in group
     assert "github.workflow" not in group
     assert train["concurrency"]["cancel-in-progress"] is True
     checkout = next(s for s in train["steps"] if s.get("uses", "").startswith("actions/checkout@"))
