@@ -129,6 +129,29 @@ def test_warm_start_at_the_first_fit(tmp_path: Path) -> None:
     assert metrics(second)["history"]["loss"][0] < metrics(first)["history"]["loss"][0]
 
 
+HELPER_FIRST = """
+from keras_ct.keras.callbacks import write_metrics  # a script written for keras-ct: its helper first
+import keras
+import numpy as np
+model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, activation="softmax")])
+model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(np.zeros((8, 4)), np.zeros(8), validation_split=0.25, epochs=2, verbose=0)
+"""
+
+
+@pytest.mark.training
+def test_a_script_that_imports_keras_cts_helper_first_still_gets_the_hooks(tmp_path: Path) -> None:
+    """The helper imports Keras while it is itself half imported: the hooks wait for the first fit
+    instead of failing on the circular import (they were off for such scripts, bench tasks included)."""
+    done = run_script("", tmp_path, code=HELPER_FIRST)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "hooks are off" not in done.stderr
+    found = metrics(tmp_path)
+    assert found["autolog"] is True and found["epochs"] == 2 and len(found["history"]["loss"]) == 2
+    assert (tmp_path / "checkpoints" / "epochs.json").is_file()  # resume, too
+
+
 OWN_METRICS = """
 import json, os
 import keras

@@ -38,12 +38,23 @@ def _chain() -> None:
     spec.loader.exec_module(module)
 
 
+#: The ``keras.Model`` methods ``keras_ct.keras.autolog`` patches (its ``STEPS``).
+_STEPS = ("fit", "evaluate")
+
+
 def _install() -> None:
     """Keras is loaded: patch it (``keras_ct`` is on the path: keras-ct puts its package root there).
 
     A Keras the hooks cannot patch (a stand-in module, a Keras without ``keras.callbacks``) never breaks
     the script's ``import keras``: one line on stderr says the hooks are off and why, and the round then
     needs the script's own metrics file (keras-ct says so by name if it is missing)."""
+    if _initializing("keras_ct"):
+        _install_at_first_step()
+    else:
+        _patch()
+
+
+def _patch() -> None:
     try:
         from keras_ct.keras import autolog
 
@@ -54,6 +65,42 @@ def _install() -> None:
             f"{exc}); the script must write $KERAS_CT_METRICS_FILE itself, or set autolog: false",
             file=sys.stderr,
         )
+
+
+def _initializing(package: str) -> bool:
+    """True while a module of ``package`` is still running its own imports: the script imported one of
+    keras-ct's helpers (``keras_ct.keras.callbacks``), which is what imports Keras. Patching now would
+    import that half-made module again (a circular import)."""
+    return any(
+        (name == package or name.startswith(package + "."))
+        and getattr(getattr(module, "__spec__", None), "_initializing", False)
+        for name, module in list(sys.modules.items())
+    )
+
+
+def _install_at_first_step() -> None:
+    """Install the hooks at the script's first ``fit`` or ``evaluate`` instead (its imports are done by
+    then): a one-shot stand-in for each method puts Keras' own back, installs, and calls the patched one."""
+    model = getattr(sys.modules["keras"], "Model", None)
+    if not isinstance(model, type):
+        _patch()  # not a Keras it can patch: it says so now
+        return
+    own = {name: model.__dict__[name] for name in _STEPS if name in model.__dict__}
+
+    def first(name: str) -> object:
+        def step(self: object, *args: object, **kwargs: object) -> object:
+            for each in _STEPS:
+                if each in own:
+                    setattr(model, each, own[each])
+                elif each in model.__dict__:
+                    delattr(model, each)  # inherited again, as it was
+            _patch()
+            return getattr(self, name)(*args, **kwargs)
+
+        return step
+
+    for name in _STEPS:
+        setattr(model, name, first(name))
 
 
 def _find(
