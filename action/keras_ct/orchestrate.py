@@ -185,7 +185,7 @@ def run_action(
         runner.notice(f"keras-ct will not comment, push or dispatch: {publisher.why}")
     writer = git if publisher.writable else None
     if augmenter is None and cfg.fan_out == "runners" and cfg.candidates > 1 and writer and target:
-        augmenter = _proposer(writer, target, environ)
+        augmenter = _proposer(writer, target, environ, trainer)
     base_branch = target.base_branch if target else ""
     push_run = cfg.github.event_name == "push"  # the baseline: trains and records, changes nothing
     engine = _engine(
@@ -210,11 +210,12 @@ def run_action(
     return finish(runner, cfg, outcome)
 
 
-def _proposer(git: GitRepo, target: Target, environ: Mapping[str, str]) -> Augmenter:
+def _proposer(git: GitRepo, target: Target, environ: Mapping[str, str], trainer: Trainer) -> Augmenter:
     """``fan-out: runners``: the train job pushes the candidates for the matrix job (``round.fanout``)."""
     from keras_ct.round.fanout import proposer
 
-    return proposer(git, target.pr_number or target.head_branch, partial(_propose, environ=environ))
+    propose = partial(_propose, environ=environ, trainer=trainer)
+    return proposer(git, target.pr_number or target.head_branch, propose)
 
 
 def _fanned_out(runner: Runner, cfg: Config, out: FannedOut) -> int:
@@ -274,16 +275,23 @@ def _engine(
     if augmenter is None and cfg.candidates > 1:
         from keras_ct.round.trials import run_trials
 
-        propose = partial(_propose, environ=environ)
+        propose = partial(_propose, environ=environ, trainer=trainer)
         augment = partial(run_trials, environ=environ, runner=runner, propose=propose, jobs=jobs)
     return Engine(cfg=cfg, runner=runner, environ=environ, augmenter=augment, trainer=trainer, **wiring)
 
 
 def _propose(
-    cfg: Config, records: Sequence[RoundRecord], decision: Decision, *, environ: Mapping[str, str]
+    cfg: Config,
+    records: Sequence[RoundRecord],
+    decision: Decision,
+    *,
+    environ: Mapping[str, str],
+    trainer: Trainer | None = None,
 ) -> AugmentResult:
-    """One candidate: the policy's ``decision``, made in its own copy of the tree (``round.trials``)."""
-    return augment_model(cfg, records, environ=environ, change=decision.change, diagnosis=decision.diagnosis)
+    """One candidate: the policy's ``decision``, made in its own copy of the tree (``round.trials``);
+    its build is checked in the reused training process when the job has one (TensorFlow is imported
+    there already: k candidates do not cost k imports)."""
+    return augment_model(cfg, records, trainer, environ, change=decision.change, diagnosis=decision.diagnosis)
 
 
 def _baseline(

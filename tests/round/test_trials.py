@@ -127,6 +127,8 @@ def test_the_loop_wires_the_trials_for_candidates_above_one(repo: Path) -> None:
         assert (getattr(augmenter, "func", None) is run_trials) is wired
         if wired:
             assert getattr(augmenter, "keywords", {})["jobs"] == 1
+            # The candidates' builds go to the engine's trainer (a reused process: one TF import).
+            assert getattr(augmenter, "keywords", {})["propose"].keywords["trainer"] is engine.trainer
 
 
 @pytest.mark.parametrize(
