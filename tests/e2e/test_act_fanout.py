@@ -6,6 +6,8 @@ keeps the best, commits it to the pull request's branch with every candidate's t
 and dispatches round 2 once. The train command is a stand-in (``ml_task/scripted_train.py``) whose
 accuracy depends on which candidate change is in the checkout it runs in, so the right candidate to
 keep is known on any machine; the augmenter (each change built with Keras) and git are real.
+Round 2 (the dispatch, replayed) takes the kept candidate's training from the checkpoint cache and
+trains nothing; with ``fan-out: processes`` the same holds for candidates trained in the train job.
 """
 
 from __future__ import annotations
@@ -47,13 +49,13 @@ with open(os.environ["KERAS_CT_METRICS_FILE"], "w", encoding="utf-8") as out:
 SCORES = {"none": 0.90, "conv-block": 0.91, "dense": 0.995, "other": 0.92}
 
 
-def fan_out_world(world: World) -> tuple[str, dict[str, str]]:
+def fan_out_world(world: World, k: int = 3, fan_out: str = "runners") -> tuple[str, dict[str, str]]:
     edits = caller_edits(threshold="0.99", max_rounds=3)
     edits["train-command: python ml_task/train.py --dataset mnist"] = (
         "train-command: python ml_task/scripted_train.py"
     )
     edits["      requirements-file: ml_task/requirements.txt\n"] = (
-        '      train-env: E2E_*\n      candidates: "3"\n      fan-out: runners\n      train-retries: 0\n'
+        f'      train-env: E2E_*\n      candidates: "{k}"\n      fan-out: {fan_out}\n      train-retries: 0\n'
     )
     world.create(edits, extra_files={"ml_task/scripted_train.py": SCRIPTED_TRAIN})
     head = open_pull_request(world)
@@ -141,3 +143,23 @@ def test_a_crashed_candidate_leaves_the_others_to_decide(world: World) -> None:
     assert "Keras-CT-Candidate-2: dense failed" in body
     assert "Keras-CT-Candidate-3:" in body and "0.9200 (kept)" in body
     assert len(dispatches(world.fake)) == 1
+
+
+def test_with_processes_the_next_round_takes_the_kept_candidates_training_from_the_cache(
+    world: World,
+) -> None:
+    """fan-out: processes: the train job trains k = 2 candidates side by side and commits the best;
+    round 2's job (the dispatch) restores the branch's checkpoint cache and takes that training."""
+    head, env = fan_out_world(world, k=2, fan_out="processes")
+
+    first = fan_out(world, head, env)
+
+    assert first.returncode == 0, first.log[-8000:]
+    assert_ran(first, "plan", "train")
+    assert "Keras-CT-Candidate-2: dense 0.9950 (kept)" in world.log(BRANCH)[0]["body"]
+    assert trainings(env) == ["1 none", "2 conv-block", "2 dense"]
+    (second,) = replay_dispatches(world, 1, env)
+    assert second.returncode == 0, second.log[-8000:]
+    assert second.outputs("train")["passed"] == "true"
+    assert trainings(env) == ["1 none", "2 conv-block", "2 dense"]  # round 2 trained nothing
+    assert "round 2 is not trained again: candidate 2 of round 1 trained this code already" in second.log
