@@ -37,6 +37,7 @@ class TrainResult:
     warm: dict[str, Any] | None = None
     model: Any = None
     probes: list[tuple[float, float]] = field(default_factory=list)  # (training seconds, test accuracy)
+    test_samples: int = 0
 
 
 def build_function(source: str | None = None, path: Path | None = None, name: str = "build_model") -> Any:
@@ -105,6 +106,7 @@ def train(
         warm,
         model,
         clock.probes,
+        len(x_test),
     )
 
 
@@ -181,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         params=result.params,
         duration_s=result.fit_s,
         dataset=task.name,
+        test_samples=result.test_samples,
         **({"warm_start": result.warm} if result.warm is not None else {}),
     )
     print(

@@ -97,6 +97,9 @@ def test_a_plain_script_gets_curves_metric_model_and_checkpoints(
     assert all(len(series) == epochs for series in found["history"].values())
     assert found["epochs"] == epochs and found["initial_epoch"] == 0 and found["params"] > 0
     assert len(found["timings"]["epoch_s"]) == epochs
+    # The held-out samples the metric was measured on: counted at evaluate (an array's length), so
+    # that the candidates' choice knows the metric's noise; never for a validation metric.
+    assert ("test_samples" in found) == (source == "evaluate" and script != "functional_tfdata.py")
     if source == "evaluate":  # the script prints what evaluate returned: the file has the same number
         printed = float(done.stdout.rsplit("test accuracy:", 1)[1].split()[0])
         assert found["accuracy"] == pytest.approx(printed, abs=1e-4)
@@ -127,6 +130,17 @@ def test_warm_start_at_the_first_fit(tmp_path: Path) -> None:
     assert "keras-ct: warm start from" in done.stderr
     # It started where the first run stopped: its first epoch is better than the first run's.
     assert metrics(second)["history"]["loss"][0] < metrics(first)["history"]["loss"][0]
+
+
+def test_samples_in_counts_arrays_and_not_datasets() -> None:
+    import numpy as np
+
+    from keras_ct.keras.autolog import samples_in
+
+    x = np.zeros((360, 8))
+    assert samples_in(x) == 360
+    assert samples_in([x, np.zeros((360, 2))]) == 360 and samples_in({"image": x}) == 360
+    assert samples_in(iter([x])) is None and samples_in(None) is None and samples_in(np.zeros(())) is None
 
 
 HELPER_FIRST = """

@@ -1,4 +1,5 @@
-"""The k-candidates choice (pure): keep-the-best's noise margin, the policy's order on ties, failures."""
+"""The k-candidates choice (pure): the one-standard-error rule (keep-the-best's margin without a sample
+count), the policy's order among the as-good, the threshold, failures."""
 
 from __future__ import annotations
 
@@ -37,6 +38,38 @@ def test_choose_keeps_the_best_with_the_noise_margin(scores: tuple[float | None,
     choice = choose(list(reversed(_results(*scores))))  # the order they finish in does not matter
     assert choice.kept.index == kept
     assert [r.index for r in choice.results] == list(range(1, len(scores) + 1))
+
+
+def _counted(samples: int, *scores: float) -> list[CandidateResult]:
+    return [CandidateResult(r.index, r.change, r.accuracy, samples=samples) for r in _results(*scores)]
+
+
+@pytest.mark.parametrize(
+    ("samples", "scores", "threshold", "kept"),
+    [
+        # shifted_digits' round 2 in the bench: a one-sample lead on 360 test images (SE 0.019) does
+        # not overrule the policy's first; the fixed 0.002 let it.
+        pytest.param(360, (0.850, 0.853, 0.836), 0.9, 1, id="one-sample-lead-on-360-is-noise"),
+        pytest.param(None, (0.850, 0.853, 0.836), 0.9, 2, id="no-sample-count-fixed-margin"),
+        pytest.param(360, (0.800, 0.853, 0.836), 0.9, 2, id="beyond-one-standard-error"),
+        pytest.param(100_000, (0.850, 0.853), 0.9, 2, id="a-large-test-set-resolves-it"),
+        # As good as the first, and it meets the threshold (the loop ends): kept.
+        pytest.param(360, (0.945, 0.942, 0.951), 0.95, 3, id="the-one-that-meets-the-threshold"),
+        pytest.param(360, (0.945, 0.942, 0.951), 0.99, 1, id="none-meets-policy-order"),
+    ],
+)
+def test_one_standard_error_rule_with_the_test_set_size(
+    samples: int | None, scores: tuple[float, ...], threshold: float, kept: int
+) -> None:
+    results = _counted(samples, *scores) if samples else _results(*scores)
+    assert choose(results, threshold).kept.index == kept
+
+
+def test_the_margin_is_the_best_accuracys_binomial_standard_error_over_the_fewest_samples() -> None:
+    scored = [CandidateResult(1, "a", 0.85, samples=360), CandidateResult(2, "b", 0.8, samples=400)]
+    assert candidates.margin(0.85, scored) == pytest.approx((0.85 * 0.15 / 360) ** 0.5)  # 0.0188
+    assert candidates.margin(0.9999, scored) == NOISE_MARGIN  # never below keep-the-best's
+    assert candidates.margin(0.85, [CandidateResult(1, "a", 0.85)]) == NOISE_MARGIN
 
 
 def test_all_failing_fails_the_round_cleanly() -> None:

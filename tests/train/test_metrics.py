@@ -40,6 +40,12 @@ def test_valid_document(tmp_path: Path) -> None:
     assert (m.params, m.epochs, m.dataset) == (5450, 2, "digits")
 
 
+def test_the_test_set_size_is_read_when_given(tmp_path: Path) -> None:
+    assert read_metrics(write(tmp_path, json.dumps({**GOOD, "test_samples": 360}))).samples == 360
+    assert read_metrics(write(tmp_path, json.dumps(GOOD))).samples is None
+    assert read_metrics(write(tmp_path, json.dumps({**GOOD, "test_samples": 0}))).samples is None
+
+
 def test_other_metric_key(tmp_path: Path) -> None:
     doc = {**GOOD, "f1": 0.8}
     assert read_metrics(write(tmp_path, json.dumps(doc)), "f1").value == pytest.approx(0.8)
@@ -91,6 +97,11 @@ def test_missing_file(tmp_path: Path) -> None:
         ),
         pytest.param(
             json.dumps({**GOOD, "params": -5}), '"params" must be a whole number >= 0, got -5', id="params"
+        ),
+        pytest.param(
+            json.dumps({**GOOD, "test_samples": 359.5}),
+            '"test_samples" must be a whole number >= 0, got 359.5',
+            id="test-samples",
         ),
     ],
 )

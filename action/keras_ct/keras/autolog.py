@@ -58,6 +58,7 @@ class Run:
     curves: dict[str, list[float]] = field(default_factory=dict)
     initial_epoch: int | None = None
     evaluated: dict[str, float] | None = None
+    test_samples: int | None = None  # how many samples the last evaluate saw (None: not countable)
     warm: dict[str, Any] | None = None
     model: Any = None
     seconds: dict[str, float] = field(default_factory=dict)  # in fit, in evaluate
@@ -196,12 +197,28 @@ def _after_fit(run: Run, model: Any, history: Any, log: Any) -> None:
 
 
 def _before_evaluate(run: Run, model: Any, data: Any, given: list[Any]) -> tuple[list[Any], Any]:
-    return [*given, TestLogs(run)], None
+    return [*given, TestLogs(run)], samples_in(data)
 
 
 def _after_evaluate(run: Run, model: Any, result: Any, state: Any) -> None:
     if run.model is None:
         run.model = model
+    run.test_samples = state  # the last evaluate's, like its metric
+
+
+def samples_in(data: Any) -> int | None:
+    """How many samples ``evaluate``'s ``x`` holds: an array's (or a list's or dict's first array's)
+    first dimension; None for a dataset or a generator, whose length is in batches or unknown."""
+    if isinstance(data, list | tuple) and data:
+        data = data[0]
+    elif isinstance(data, dict) and data:
+        data = next(iter(data.values()))
+    shape = getattr(data, "shape", None)
+    try:
+        first = int(shape[0]) if shape is not None and len(shape) else None
+    except (TypeError, ValueError):  # a symbolic dimension
+        return None
+    return first if first is not None and first > 0 else None
 
 
 #: What the hooks do around each patched method: the call's callbacks (and a state), then the result.
@@ -273,6 +290,7 @@ def document(run: Run, metric: str) -> dict[str, Any] | None:
             "epoch_s": [round(t, 3) for t in run.epoch_s],
         },
         **({"warm_start": run.warm} if run.warm is not None else {}),
+        **({"test_samples": run.test_samples} if source == EVALUATE and run.test_samples else {}),
     }
 
 

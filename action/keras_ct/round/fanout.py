@@ -129,9 +129,14 @@ def read_results(entries: Sequence[Entry], folder: Path, artifact: str) -> list[
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             accuracy = data["accuracy"]
+            samples = data.get("samples")
             results.append(
                 CandidateResult(
-                    e.candidate, e.change, None if accuracy is None else float(accuracy), str(data["error"])
+                    e.candidate,
+                    e.change,
+                    None if accuracy is None else float(accuracy),
+                    str(data["error"]),
+                    samples=samples if isinstance(samples, int) and not isinstance(samples, bool) else None,
                 )
             )
         except (OSError, ValueError, TypeError, KeyError):
@@ -168,7 +173,9 @@ def try_candidate(cfg: Config, runner: Runner, environ: Mapping[str, str], entry
     """Train this checkout (the candidate's commit) as round ``cfg.round``; write its result file."""
     try:
         done = train(cfg, runner, environ, cfg.round, trainer=Trainer())
-        result = CandidateResult(entry.candidate, entry.change, done.metrics.value)
+        result = CandidateResult(
+            entry.candidate, entry.change, done.metrics.value, samples=done.metrics.samples
+        )
         # Kept for round N + 1 in case this candidate is kept: the checkpoint cache this job saves
         # brings it to that round's job, which then does not train this code again (train.ahead).
         ahead.keep(
@@ -216,7 +223,7 @@ def gatherer(git: CandidateGit, entries: Sequence[Entry], results: Sequence[Cand
     def gathered(cfg: Config, records: Sequence[RoundRecord]) -> AugmentResult:
         from keras_ct.augment import AugmentResult
 
-        choice = choose(results)
+        choice = choose(results, cfg.threshold)
         kept = next(e for e in entries if e.candidate == choice.kept.index)
         git.fetch_commits([kept.sha])
         if git.parent(kept.sha) != git.head():

@@ -62,7 +62,7 @@ def run_trials(
     results = train_trials(trials, runner, environ, n + 1, jobs=jobs or len(trials))
     for r in results:
         runner.info(f"candidate {r.index} ({r.change}): " + (r.error or f"{cfg.metric} {r.accuracy:.4f}"))
-    choice = choose(results)
+    choice = choose(results, cfg.threshold)
     kept = trials[choice.kept.index - 1]
     path = cfg.working_directory / kept.change.path.relative_to(kept.cfg.working_directory)
     shutil.copy2(kept.change.path, path)
@@ -182,4 +182,4 @@ def _result(trial: Trial, started: Training | TrainingError, round_number: int) 
         metrics = read_metrics(trial.cfg.metrics_path(round_number), trial.cfg.metric)
     except (TrainingError, MetricsError) as exc:
         return CandidateResult(trial.index, change, None, exc.message.splitlines()[0])
-    return CandidateResult(trial.index, change, metrics.value, seconds=seconds)
+    return CandidateResult(trial.index, change, metrics.value, seconds=seconds, samples=metrics.samples)

@@ -8,7 +8,8 @@ A training script writes one JSON document to the path in ``$KERAS_CT_METRICS_FI
       "accuracy": 0.9361,              # final held-out test accuracy, in [0, 1]
       "history": {"loss": [...], "accuracy": [...], "val_loss": [...], "val_accuracy": [...]},
       "epochs": 5, "params": 5450, "duration_s": 3.2, "dataset": "digits",
-      "initial_epoch": 0               # optional: first epoch trained in this process (resume)
+      "initial_epoch": 0,              # optional: first epoch trained in this process (resume)
+      "test_samples": 360              # optional: how many held-out samples the metric was measured on
     }
 
 Only ``schema_version`` and the configured metric are required; everything else is optional but
@@ -50,6 +51,9 @@ class Metrics:
     #: Where the metric came from, as the training says: "evaluate" (held-out data), "last val_accuracy"
     #: (keras-ct's hooks, when the script calls no evaluate); empty when the script does not say.
     source: str = ""
+    #: How many held-out samples the metric was measured on ("test_samples"), when the script says:
+    #: the noise in it (``round.candidates``: which candidates are as good as the best).
+    samples: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -133,6 +137,7 @@ def parse_metrics(text: str, path: Path, metric: str = "accuracy") -> Metrics:
         dataset=str(dataset) if dataset is not None else "",
         initial_epoch=_count(path, data, "initial_epoch") or 0,
         source=str(data.get("metric_source") or ""),
+        samples=_count(path, data, "test_samples") or None,
         extra={k: v for k, v in data.items() if k not in ("history",)},
     )
 
