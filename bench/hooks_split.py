@@ -6,7 +6,8 @@ Runs keras-ct's default train command with its hooks (``train/hooks/sitecustomiz
 ``KERAS_CT_*`` variables keras-ct sets) under a wrapper that times every part the hooks add: the
 import of keras_ct's modules and the patching once Keras is loaded, each callback's calls (per epoch and
 at the train's start and end), the checkpoint saves, the saved model, the metrics file at exit. The
-same command runs bare (no hooks) interleaved with it, for the wall time the parts should account for.
+same command runs bare (no hooks) interleaved with it, for the wall time the parts should account for
+(``--before DIR``: an older ``action/`` folder's hooks as a third arm, for a before/after split).
 Prints a table (median ms over the runs; per-call figures are summed per run) and writes JSON.
 """
 
@@ -73,18 +74,18 @@ runpy.run_path(script, run_name="__main__")
 """
 
 
-def environment(work: Path, hooks: bool) -> dict[str, str]:
-    """The child's environment: keras-ct's hooks and ``KERAS_CT_*`` variables (as ``train/launch.py``
-    sets them for round 1), or the bare run's (keras_ct importable, for the script's performance helper)."""
+def environment(work: Path, package: Path | None) -> dict[str, str]:
+    """The child's environment: the hooks of ``package`` (an ``action`` folder) and the ``KERAS_CT_*``
+    variables, as ``train/launch.py`` sets them for round 1; without a package, the bare run's (this
+    checkout's keras_ct importable, for the script's performance helper, and no hooks)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS_CT_", "PYTHONPATH"))}
     env.update(KERAS_HOME=str(work / "keras-home"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    action = str(ROOT / "action")
-    if not hooks:
-        return {**env, "PYTHONPATH": action, "KERAS_CT_MODEL_PATH": str(work / "bare" / "model.keras")}
+    if package is None:
+        return {**env, "PYTHONPATH": str(ROOT / "action"), "KERAS_CT_MODEL_PATH": str(work / "bare.keras")}
     run = work / "round-1"
     return {
         **env,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "action" / "keras_ct" / "train" / "hooks"), action]),
+        "PYTHONPATH": os.pathsep.join([str(package / "keras_ct" / "train" / "hooks"), str(package)]),
         "KERAS_CT_AUTOLOG": "1",
         "KERAS_CT_METRIC": "accuracy",
         "KERAS_CT_METRICS_FILE": str(run / "metrics.json"),
@@ -94,64 +95,76 @@ def environment(work: Path, hooks: bool) -> dict[str, str]:
     }
 
 
-def one(work: Path, hooks: bool, argv: list[str]) -> dict[str, Any]:
+def one(work: Path, package: Path | None, argv: list[str]) -> dict[str, Any]:
     """One run of the train command; its wall time and (with hooks) the parts' seconds."""
     out = work / "parts.json"
     out.unlink(missing_ok=True)
-    for stale in (work / "round-1" / "metrics.json",):
-        stale.unlink(missing_ok=True)
+    (work / "round-1" / "metrics.json").unlink(missing_ok=True)
     child = work / "child.py"
     child.write_text(CHILD)
     began = time.perf_counter()
     subprocess.run(
         [str(PY), str(child), str(out), *argv],
         cwd=work,
-        env=environment(work, hooks),
+        env=environment(work, package),
         check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wall = time.perf_counter() - began
     measured = json.loads(out.read_text())
     return {"wall_s": wall, "parts": {k: v[1] for k, v in measured["parts"].items()}}
 
 
-def table(bare: list[dict[str, Any]], hooked: list[dict[str, Any]]) -> str:
-    names = sorted({k for run in hooked for k in run["parts"]})
-    rows = ["| part (sum per run) | median ms (min-max) |", "|---|---|"]
+def _cell(values: list[float], digits: int) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def table(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """Median ms (min-max) of each part per run, one column per hooked arm; the walls below."""
+    arms = [arm for arm in runs if arm != "bare"]
+    names = sorted({k for arm in arms for run in runs[arm] for k in run["parts"]})
+    rows = ["| part (summed per run), ms | " + " | ".join(arms) + " |", "|---" * (len(arms) + 1) + "|"]
     for name in names:
-        values = [1000 * run["parts"].get(name, 0.0) for run in hooked]
-        rows.append(f"| {name} | {statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f}) |")
-    walls = {arm: [r["wall_s"] for r in runs] for arm, runs in (("bare", bare), ("hooks", hooked))}
-    gaps = [1000 * (h - b) for h, b in zip(walls["hooks"], walls["bare"], strict=True)]
-    for arm, values in walls.items():
-        rows.append(f"| wall, {arm} | {1000 * statistics.median(values):.0f} ({1000 * min(values):.0f}-"
-                    f"{1000 * max(values):.0f}) |")  # fmt: skip
-    rows.append(
-        f"| wall, hooks - bare (paired) | {statistics.median(gaps):.0f} ({min(gaps):.0f}-{max(gaps):.0f}) |"
-    )
+        cells = [_cell([1000 * run["parts"].get(name, 0.0) for run in runs[arm]], 1) for arm in arms]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    bare = [r["wall_s"] for r in runs["bare"]]
+    for arm in arms:
+        walls = [r["wall_s"] for r in runs[arm]]
+        gaps = [1000 * (h - b) for h, b in zip(walls, bare, strict=True)]
+        rows.append(f"| wall, {arm} - bare (paired) | " + " | ".join(
+            _cell(gaps, 0) if a == arm else "" for a in arms) + " |")  # fmt: skip
+    rows.append(f"| wall, bare | {_cell([1000 * w for w in bare], 0)} |" + " |" * (len(arms) - 1))
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--before", type=Path, help="another action/ folder (an older keras-ct) as one more arm, interleaved"
+    )
     parser.add_argument("--out", type=Path, help="also write the runs as JSON here")
     args = parser.parse_args(argv)
     train = [str(ROOT / "ml_task" / "train.py"), "--dataset", "digits"]
-    bare, hooked = [], []
+    packages: dict[str, Path | None] = {"bare": None, "hooks": ROOT / "action"}
+    if args.before:
+        packages["hooks, before"] = args.before.resolve()
+    runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in packages}
     with tempfile.TemporaryDirectory(prefix="keras-ct-split-") as tmp:
         work = Path(tmp)
         (work / "keras-home").mkdir()
-        one(work, False, train)  # warm-up, not counted
+        one(work, None, train)  # warm-up, not counted
         for i in range(args.repeats):
-            for hooks in (False, True) if i % 2 == 0 else (True, False):
-                (hooked if hooks else bare).append(one(work, hooks, train))
-            print(f"[split] {i + 1}/{args.repeats}: bare {bare[-1]['wall_s']:.2f}s, hooks {hooked[-1]['wall_s']:.2f}s",
-                  file=sys.stderr, flush=True)  # fmt: skip
-    print(f"load average {os.getloadavg()}")
-    print(table(bare, hooked))
+            order = list(packages)[i % len(packages) :] + list(packages)[: i % len(packages)]
+            for arm in order:
+                runs[arm].append(one(work, packages[arm], train))
+            said = ", ".join(f"{arm} {runs[arm][-1]['wall_s']:.2f}s" for arm in packages)
+            print(f"[split] {i + 1}/{args.repeats}: {said}", file=sys.stderr, flush=True)
+    print(f"load average at the end {os.getloadavg()}")
+    print(table(runs))
     if args.out:
-        args.out.write_text(json.dumps({"bare": bare, "hooks": hooked}, indent=2))
+        args.out.write_text(json.dumps(runs, indent=2))
     return 0
 
 
