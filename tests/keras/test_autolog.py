@@ -198,3 +198,15 @@ def test_the_model_is_saved_once_at_the_end_unless_the_script_saved_it_after_its
     script_saved = done.stdout.split("saved", 1)[1].split()[:3]
     assert ([str(found.st_ino), str(found.st_size), str(found.st_mtime_ns)] == script_saved) is kept
     assert metrics(tmp_path)["epochs"] == 2  # both fits are the round's
+
+
+@pytest.mark.training
+def test_without_a_model_to_start_from_the_warm_start_rules_are_never_imported(tmp_path: Path) -> None:
+    code = (
+        OWN_METRICS.split("with open")[0]
+        + "import sys; print('imported:', 'keras_ct.keras.warmstart' in sys.modules)\n"
+    )
+    done = run_script("", tmp_path, code=code)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "imported: False" in done.stdout  # round 1: no KERAS_CT_WARM_START_FROM

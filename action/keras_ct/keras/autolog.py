@@ -108,6 +108,10 @@ class WarmStart(Callback):
         self.run = run
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        from keras_ct.keras.callbacks import WARM_START_ENV
+
+        if not os.environ.get(WARM_START_ENV):
+            return  # nothing to start from (round 1): the transfer rules are not even imported
         from keras_ct.keras.warmstart import start
 
         if not start.was_warm_started(self.model):

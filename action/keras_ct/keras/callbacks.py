@@ -25,6 +25,7 @@ from keras_ct.keras.writer import CheckpointWriter
 
 METRICS_ENV = "KERAS_CT_METRICS_FILE"
 CHECKPOINT_ENV = "KERAS_CT_CHECKPOINT_DIR"
+WARM_START_ENV = "KERAS_CT_WARM_START_FROM"
 SCHEMA_VERSION = 1
 CHECKPOINT = "checkpoint.npz"
 #: One writer per process: every checkpoint and epoch log is written in the order it was given.
