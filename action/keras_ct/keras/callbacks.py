@@ -71,10 +71,11 @@ class Backup(BackupAndRestore):
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         WRITER.wait()
-        text = self.log.record(epoch, logs)
+        self.log.record(epoch, logs)
         if epoch + 1 >= int((self.params or {}).get("epochs") or 0) > 0:
             self._current_epoch = epoch + 1
-            WRITER.submit(lambda: self.log.write(text))
+            log, text = self.log, self.log.text()
+            WRITER.submit(lambda: log.write(text))
             return
         super().on_epoch_end(epoch, logs)
 
@@ -167,8 +168,8 @@ class EpochLog:
         self.epochs: list[dict[str, float]] = []
         self.restored: list[dict[str, float]] | None = None
 
-    def record(self, epoch: int, logs: Mapping[str, Any] | None) -> str:
-        """Add the epoch's logs; the log so far as JSON."""
+    def record(self, epoch: int, logs: Mapping[str, Any] | None) -> None:
+        """Add the epoch's logs (on a resumed run's first epoch, after the finished ones it keeps)."""
         if self.initial_epoch is None:
             self.initial_epoch = epoch
             stored = self.restored
@@ -176,9 +177,9 @@ class EpochLog:
                 stored = json.loads(self.path.read_text()) if self.path.is_file() else []
             self.epochs = stored[:epoch]
         self.epochs.append({k: float(v) for k, v in (logs or {}).items()})
-        return self.text()
 
     def text(self) -> str:
+        """The log so far, as JSON (what ``write`` and the checkpoint store)."""
         return json.dumps(self.epochs)
 
     def write(self, text: str) -> None:
