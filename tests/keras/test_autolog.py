@@ -198,3 +198,52 @@ def test_the_script_keeps_control(
         assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "model.keras").exists()
     else:
         assert metrics(tmp_path) == written
+
+
+# Fits twice; saves its own model to keras-ct's path after the first fit (SAVE_AFTER=1) or the second (2).
+SAVES_ITS_MODEL = """
+import os
+import keras
+import numpy as np
+target, after = os.environ["KERAS_CT_MODEL_PATH"], int(os.environ["SAVE_AFTER"])
+model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, activation="softmax")])
+model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+for fit in (1, 2):
+    model.fit(np.zeros((8, 4)), np.zeros(8), validation_split=0.25, epochs=1, verbose=0)
+    if fit == after:
+        model.save(target)
+        found = os.stat(target)
+        print("saved", found.st_ino, found.st_size, found.st_mtime_ns)
+"""
+
+
+@pytest.mark.training
+@pytest.mark.parametrize(
+    ("after", "kept"),
+    [
+        pytest.param("2", True, id="after-the-last-fit-the-script's-file-is-kept"),
+        pytest.param("1", False, id="before-the-last-fit-keras-ct-saves-the-last-fit's-model"),
+    ],
+)
+def test_the_model_is_saved_once_at_the_end_unless_the_script_saved_it_after_its_last_fit(
+    tmp_path: Path, after: str, kept: bool
+) -> None:
+    done = run_script("", tmp_path, code=SAVES_ITS_MODEL, SAVE_AFTER=after)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = (tmp_path / "model.keras").stat()
+    script_saved = done.stdout.split("saved", 1)[1].split()[:3]
+    assert ([str(found.st_ino), str(found.st_size), str(found.st_mtime_ns)] == script_saved) is kept
+    assert metrics(tmp_path)["epochs"] == 2  # both fits are the round's
+
+
+@pytest.mark.training
+def test_without_a_model_to_start_from_the_warm_start_rules_are_never_imported(tmp_path: Path) -> None:
+    code = (
+        OWN_METRICS.split("with open")[0]
+        + "import sys; print('imported:', 'keras_ct.keras.warmstart' in sys.modules)\n"
+    )
+    done = run_script("", tmp_path, code=code)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "imported: False" in done.stdout  # round 1: no KERAS_CT_WARM_START_FROM

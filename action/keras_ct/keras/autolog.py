@@ -9,7 +9,8 @@ nothing from keras_ct and gets:
 - **resume**: ``Backup`` and ``EpochLog`` in ``$KERAS_CT_CHECKPOINT_DIR`` (a later ``fit`` in
   ``fit-N/`` there), unless the script passes its own ``BackupAndRestore``;
 - **the curves** of every ``fit``, one after the other, and the epoch times;
-- **the trained model** saved to ``$KERAS_CT_MODEL_PATH`` after every ``fit``;
+- **the trained model** saved to ``$KERAS_CT_MODEL_PATH`` when the script ends (the model of its last
+  ``fit``), unless the script saved one there itself after that ``fit``;
 - **the metrics file** at the end (``finish``): the metric of the last ``evaluate`` the script called
   (``metric_source: "evaluate"``), else the last ``val_<metric>`` of the last ``fit``
   (``"last val_<metric>"``). A script that wrote ``$KERAS_CT_METRICS_FILE`` itself keeps it.
@@ -63,6 +64,8 @@ class Run:
     model: Any = None
     seconds: dict[str, float] = field(default_factory=dict)  # in fit, in evaluate
     epoch_s: list[float] = field(default_factory=list)
+    trained: Any = None  # the model of the last fit that ended
+    saved: tuple[int, int, int] | None = None  # the model file as that fit left it (``_stat``)
 
     def add_curves(self, curves: Mapping[str, list[float]], resumed_at: int | None) -> None:
         offset = max((len(v) for v in self.curves.values()), default=0)
@@ -106,6 +109,10 @@ class WarmStart(Callback):
         self.run = run
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        from keras_ct.keras.callbacks import WARM_START_ENV
+
+        if not os.environ.get(WARM_START_ENV):
+            return  # nothing to start from (round 1): the transfer rules are not even imported
         from keras_ct.keras.warmstart import start
 
         if not start.was_warm_started(self.model):
@@ -166,13 +173,23 @@ def _resume(run: Run, given: list[Any]) -> tuple[list[Any], Any]:
     return resume_callbacks(directory)
 
 
-def _save(model: Any) -> None:
+def _stat(target: str) -> tuple[int, int, int] | None:
+    """What tells a file rewritten from the one it was: inode, size, modification time."""
+    try:
+        found = os.stat(target)
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _save(run: Run) -> None:
+    """Save the model of the script's last ``fit``, unless the script saved one there itself since."""
     target = os.environ.get(MODEL_ENV)
-    if not target:
+    if not target or run.trained is None or _stat(target) != run.saved:
         return
     try:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        model.save(target)
+        run.trained.save(target)
     except Exception as exc:  # a subclassed model without get_config: the round still counts
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         print(f"keras-ct: warning: the trained model was not saved to {target}: {reason}", file=sys.stderr)
@@ -192,8 +209,8 @@ def _before_fit(run: Run, model: Any, data: Any, given: list[Any]) -> tuple[list
 def _after_fit(run: Run, model: Any, history: Any, log: Any) -> None:
     curves = log.curves() if log is not None else getattr(history, "history", {})
     run.add_curves(curves, log.initial_epoch if log is not None else None)
-    run.model = model
-    _save(model)
+    run.model = run.trained = model
+    run.saved = _stat(os.environ.get(MODEL_ENV) or "")
 
 
 def _before_evaluate(run: Run, model: Any, data: Any, given: list[Any]) -> tuple[list[Any], Any]:
@@ -301,9 +318,12 @@ def finish() -> Path | None:
     run, _run = _run, None
     from keras_ct.keras.callbacks import METRICS_ENV, write_metrics
 
+    if run is None or run.fits == 0 or not active():
+        return None  # nothing trained here, or hooks off
+    _save(run)
     target = os.environ.get(METRICS_ENV)
-    if run is None or run.fits == 0 or not active() or not target or os.path.lexists(target):
-        return None  # nothing trained here, hooks off, or the script wrote its metrics itself
+    if not target or os.path.lexists(target):
+        return None  # the script wrote its metrics itself
     metric = os.environ.get(METRIC_ENV) or "accuracy"
     fields = document(run, metric)
     if fields is None:

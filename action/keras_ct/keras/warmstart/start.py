@@ -11,9 +11,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from keras_ct.keras.callbacks import WARM_START_ENV as WARM_START_ENV  # the callbacks' env names
 from keras_ct.keras.warmstart.transfer import transfer_weights
 
-WARM_START_ENV = "KERAS_CT_WARM_START_FROM"
 #: Models ``warm_start`` has been called on: keras-ct's hooks (``keras_ct.keras.autolog``) leave them be.
 _started: weakref.WeakSet[Any] = weakref.WeakSet()
 
