@@ -132,6 +132,20 @@ def test_warm_start_at_the_first_fit(tmp_path: Path) -> None:
     assert metrics(second)["history"]["loss"][0] < metrics(first)["history"]["loss"][0]
 
 
+def test_the_hooks_wait_for_the_methods_autolog_patches() -> None:
+    """sitecustomize (standard library only) names the patched methods itself: the same as autolog's."""
+    import ast
+
+    from keras_ct.keras.autolog import STEPS
+    from keras_ct.train.launch import HOOKS_DIR
+
+    tree = ast.parse((HOOKS_DIR / "sitecustomize.py").read_text())
+    (steps,) = [
+        n.value for n in tree.body if isinstance(n, ast.AnnAssign | ast.Assign) and "_STEPS" in ast.unparse(n)
+    ]
+    assert ast.literal_eval(steps) == tuple(STEPS)
+
+
 def test_samples_in_counts_arrays_and_not_datasets() -> None:
     import numpy as np
 
