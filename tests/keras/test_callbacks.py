@@ -59,8 +59,9 @@ def test_the_write_is_off_the_training_thread_and_fit_waits_for_it(
 ) -> None:
     from keras_ct.keras import callbacks
 
-    released = threading.Event()  # set on the training thread when the next epoch begins
+    released = threading.Event()  # set on the training thread by a callback after Backup's epoch end
     written: list[tuple[int, bool]] = []
+    on_disk_at_begin: list[bool] = []
     original = callbacks.write_checkpoint
 
     def slow_write(directory: Path, epoch: int, arrays: Any, **rest: Any) -> None:
@@ -69,9 +70,13 @@ def test_the_write_is_off_the_training_thread_and_fit_waits_for_it(
         original(directory, epoch, arrays, **rest)
 
     class Release(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            released.set()  # after Backup's on_epoch_end handed the write over
+
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            if epoch == 1:
-                released.set()
+            # Backup's on_epoch_begin (before this one) waited: the epoch before is on disk.
+            on_disk_at_begin.append(epoch == 0 or (len(written) == epoch and not callbacks.WRITER.pending()))
+            released.clear()
 
     monkeypatch.setattr(callbacks, "write_checkpoint", slow_write)
     resume, _ = callbacks.resume_callbacks(tmp_path)
@@ -82,6 +87,7 @@ def test_the_write_is_off_the_training_thread_and_fit_waits_for_it(
     model.fit(x, y, epochs=4, verbose=0, callbacks=[*resume, Release()])
 
     assert written == [(1, True), (2, True), (3, True)]  # every write, none of them on the training thread
+    assert on_disk_at_begin == [True] * 4  # and each was done before the next epoch began
     assert not callbacks.WRITER.pending()
     assert len(json.loads((tmp_path / "epochs.json").read_text())) == 4
 

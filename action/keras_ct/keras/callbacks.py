@@ -51,8 +51,9 @@ class Backup(BackupAndRestore):
     its checkpoint is on disk: a run killed at any moment (even mid-write) leaves a complete
     checkpoint, never a torn one (the last epoch's, or the one before when its write had not ended),
     and ``epochs.json`` never names an epoch past it; a rerun takes the curves from the checkpoint
-    itself. Every epoch end first waits for the previous epoch's writes (never more than one epoch
-    behind), and ``fit``'s start and end wait for all of them (none outlives ``fit``, none is lost).
+    itself. The next epoch's start waits for the write (so once an epoch has begun, the one before
+    is on disk: the write only overlaps the rest of the epoch's end), and ``fit``'s start and end
+    wait for all of them (none outlives ``fit``, none is lost).
     No HDF5 file and no walk of the model's saveables (Keras' ``save_weights``).
     ``training_metadata.json`` follows the checkpoint, for keras-ct's "resuming at epoch N" note. It
     saves at epoch ends only: its batch hook is the default one, so Keras still dispatches the batch
@@ -68,6 +69,13 @@ class Backup(BackupAndRestore):
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         WRITER.wait()  # an interrupted fit's last write (same process) lands before it is read
         super().on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        # The epoch before is on disk before this one begins (and Keras prints "Epoch N/..."): its
+        # write overlapped the rest of the epoch's end (the other callbacks, the progress line), and a
+        # run killed once the next epoch has started never loses it.
+        WRITER.wait()
+        super().on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         WRITER.wait()
