@@ -33,7 +33,7 @@ from keras_ct.round.publish import Publisher
 from keras_ct.round.step import Done, Limits, Step, already_done, resume, step, unpushed
 from keras_ct.round.training import train
 from keras_ct.runner import Runner
-from keras_ct.train.launch import check_model_file
+from keras_ct.train.launch import check_model_file, trained_model
 from keras_ct.train.metrics import measured
 from keras_ct.train.trainer import Trainer, Training
 
@@ -261,7 +261,7 @@ class Engine:
             self._fail(hist.upsert(records, _failed(base, exc)), n, prev_diff)
             raise
         record = replace(measured(base, done.metrics, done.seconds), trained_by=done.ahead_by)
-        paths = RoundPaths(metrics_path=cfg.metrics_path(n), model_path=cfg.round_dir(n) / "model.keras")
+        paths = RoundPaths(metrics_path=cfg.metrics_path(n), model_path=trained_model(cfg, n))
         self._at = replace(self._at, phase="reporting")
         return self._carry_out(cfg, hist.upsert(records, record), n, paths, prev_diff)
 

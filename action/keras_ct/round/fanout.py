@@ -34,6 +34,7 @@ from keras_ct.round.history import RoundRecord
 from keras_ct.round.training import train
 from keras_ct.runner import Runner
 from keras_ct.train import ahead
+from keras_ct.train.launch import trained_model
 from keras_ct.train.trainer import Trainer, Training, TrainRun
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def try_candidate(cfg: Config, runner: Runner, environ: Mapping[str, str], entry
             cfg,
             cfg.round,
             cfg.metrics_path(cfg.round),
-            cfg.round_dir(cfg.round) / "model.keras",
+            trained_model(cfg, cfg.round),
             done.seconds,
             f"candidate {entry.candidate} of round {cfg.round - 1}",
         )

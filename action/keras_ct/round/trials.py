@@ -26,7 +26,7 @@ from keras_ct.round.candidates import CandidateResult, choose
 from keras_ct.round.history import RoundRecord
 from keras_ct.runner import Runner
 from keras_ct.train import ahead
-from keras_ct.train.launch import forget_metrics, train_run, warm_start_store
+from keras_ct.train.launch import forget_metrics, train_run, trained_model, warm_start_store
 from keras_ct.train.metrics import read_metrics
 from keras_ct.train.trainer import Trainer, Training
 
@@ -71,7 +71,7 @@ def run_trials(
         cfg.reread_train_command(),  # an epochs change in .keras-ct.yml is in the command now
         n + 1,
         kept.cfg.metrics_path(n + 1),
-        kept.cfg.round_dir(n + 1) / "model.keras",
+        trained_model(kept.cfg, n + 1),
         choice.kept.seconds,
         f"candidate {kept.index} of round {n}",
     )

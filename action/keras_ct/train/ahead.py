@@ -20,7 +20,7 @@ from pathlib import Path
 
 from keras_ct.config import Config
 from keras_ct.runner import Runner
-from keras_ct.train.launch import forget_metrics, keep_for_warm_start, resume_dir
+from keras_ct.train.launch import forget_metrics, keep_for_warm_start, resume_dir, trained_model
 from keras_ct.train.metrics import Metrics, read_metrics
 
 FOLDER = "trained"
@@ -88,7 +88,7 @@ def take(cfg: Config, runner: Runner, round_number: int) -> Trained | None:
     shutil.copy2(found / _METRICS, metrics_path)
     metrics = read_metrics(metrics_path, cfg.metric)
     if (found / _MODEL).is_file():
-        shutil.copy2(found / _MODEL, cfg.round_dir(round_number) / _MODEL)
+        shutil.copy2(found / _MODEL, trained_model(cfg, round_number))
         keep_for_warm_start(cfg, round_number)
     runner.notice(
         f"round {round_number} is not trained again: {origin} trained this code already "

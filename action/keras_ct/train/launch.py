@@ -75,7 +75,7 @@ def training_env(cfg: Config, environ: Mapping[str, str], round_number: int) -> 
         KERAS_CT_CHECKPOINT_DIR=str(resume_dir(cfg, round_number)),
         KERAS_CT_MODEL_FILE=str(cfg.model_path),
         KERAS_CT_MODEL_FUNCTION=cfg.model_function,
-        KERAS_CT_MODEL_PATH=str(cfg.round_dir(round_number) / "model.keras"),
+        KERAS_CT_MODEL_PATH=str(trained_model(cfg, round_number)),
     )
     previous = warm_start_source(cfg, round_number)
     if previous is not None:
@@ -147,9 +147,14 @@ def warm_start_store(cfg: Config) -> Path:
     return cfg.checkpoint_base / "models"
 
 
+def trained_model(cfg: Config, round_number: int) -> Path:
+    """Where round ``round_number``'s training saves its model (``$KERAS_CT_MODEL_PATH``)."""
+    return cfg.round_dir(round_number) / "model.keras"
+
+
 def keep_for_warm_start(cfg: Config, round_number: int) -> None:
     """Copy round ``round_number``'s trained model (if it saved one) into the warm-start store."""
-    model = cfg.round_dir(round_number) / "model.keras"
+    model = trained_model(cfg, round_number)
     if model.is_file():
         store = warm_start_store(cfg)
         store.mkdir(parents=True, exist_ok=True)
